@@ -1,0 +1,56 @@
+"""create_app(settings) → the ASGI app. No import-time side effects: tests build their own."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from keyturn.clock import Clock, SystemClock
+from keyturn.errors import KeyturnError
+from keyturn.runtime import build_runtime
+from keyturn.settings import Settings, load_settings
+from keyturn.store.sql.store import open_store
+from keyturn.web import account, login, pages, signup
+from keyturn.web.errors import keyturn_error_handler
+from keyturn.web.security import add_security_headers
+
+log = logging.getLogger("keyturn")
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error", extra={"path": request.url.path})
+    return JSONResponse(
+        {"error": "server_error", "error_description": "Something went wrong on our side."}, status_code=500
+    )
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = await open_store(settings.resolved_database_url)
+        app.state.runtime = await build_runtime(settings, store, clock or SystemClock())
+        try:
+            yield
+        finally:
+            await store.close()
+
+    app = FastAPI(title="Keyturn", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.middleware("http")(add_security_headers)
+    app.add_exception_handler(KeyturnError, keyturn_error_handler)
+    app.add_exception_handler(Exception, _unexpected_error)
+    for module in (pages, login, signup, account):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The uvicorn factory for `keyturn serve --workers N`: each worker reads KEYTURN_* itself."""
+    return create_app(load_settings())

@@ -1,0 +1,1 @@
+"""Plain data: what Keyturn knows about tenants, users, passkeys, flows and sessions."""

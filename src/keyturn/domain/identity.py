@@ -1,0 +1,47 @@
+"""Users and their credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+CredentialDeviceType = Literal["single_device", "multi_device"]
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    email: str
+    user_handle: bytes  # WebAuthn user.id: 64 random bytes, never the email or row id
+    password_hash: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_hash is not None
+
+
+@dataclass(frozen=True)
+class Passkey:
+    id: str
+    user_id: str
+    credential_id: bytes
+    public_key: bytes  # COSE_Key as registered
+    sign_count: int
+    aaguid: str
+    transports: tuple[str, ...]
+    backup_eligible: bool
+    backup_state: bool
+    user_handle: bytes
+    rp_id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    user_agent: str
+
+    @property
+    def device_type(self) -> CredentialDeviceType:
+        """WebAuthn L3 §6.1.3: backup-eligible credentials are multi-device (synced)."""
+        return "multi_device" if self.backup_eligible else "single_device"

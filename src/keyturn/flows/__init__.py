@@ -1,0 +1,1 @@
+"""Journeys (login, registration, settings): server-side state machines that call methods."""

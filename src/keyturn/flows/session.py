@@ -1,0 +1,40 @@
+"""Issuing, resolving and ending sessions: the result of every successful login or sign-up."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from keyturn.domain.identity import User
+from keyturn.domain.session import AuthEvent, AuthMethod, Session
+from keyturn.ids import hash_token, new_id, new_token
+from keyturn.runtime import Runtime
+
+
+async def issue_session(
+    rt: Runtime, user: User, *, method: AuthMethod, user_agent: str, ip: str
+) -> tuple[str, Session]:
+    """A new session and its bearer token (the cookie value); the database keeps only its hash."""
+    now = rt.clock.now()
+    token = new_token()
+    session = Session(
+        id=new_id(),
+        user_id=user.id,
+        csrf_token=new_token(),
+        authenticated=(AuthEvent(method=method, at=now),),
+        created_at=now,
+        expires_at=now + timedelta(seconds=rt.settings.session_lifespan_seconds),
+        user_agent=user_agent[:512],
+        ip=ip[:64],
+    )
+    await rt.store.create_session(session, token_hash=hash_token(token))
+    return token, session
+
+
+async def resolve_session(rt: Runtime, token: str | None) -> tuple[Session, User] | None:
+    if not token:
+        return None
+    session = await rt.store.find_session(hash_token(token), now=rt.clock.now())
+    if session is None:
+        return None
+    user = await rt.store.get_user(session.user_id)
+    return (session, user) if user is not None else None

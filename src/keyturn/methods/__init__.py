@@ -1,0 +1,1 @@
+"""Ways to authenticate (Kratos's strategies), plugged into the flows."""

@@ -1,0 +1,1 @@
+"""Operator actions shared by the CLI and (later) the management API."""

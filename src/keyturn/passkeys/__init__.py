@@ -1,0 +1,1 @@
+"""WebAuthn relying-party logic: pure functions over the `webauthn` library, no I/O."""

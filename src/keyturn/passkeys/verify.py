@@ -1,0 +1,163 @@
+"""Verifying ceremonies: the library's checks, then Keyturn's own (WebAuthn L3 §7.1, §7.2).
+
+The caller has already consumed the challenge; these functions only decide.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from webauthn import verify_authentication_response, verify_registration_response
+from webauthn.helpers import base64url_to_bytes, parse_authenticator_data
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import CredentialDeviceType
+
+from keyturn.domain.identity import Passkey
+from keyturn.errors import CeremonyError
+from keyturn.passkeys.options import SUPPORTED_ALGORITHMS
+from keyturn.passkeys.response import MAX_CREDENTIAL_ID_BYTES, CredentialResponse, malformed
+
+# What untrusted bytes can make the library (or cbor2 underneath it) raise.
+_LIBRARY_ERRORS = (WebAuthnException, ValueError, TypeError, KeyError, IndexError, OverflowError)
+
+
+@dataclass(frozen=True)
+class RegisteredCredential:
+    credential_id: bytes
+    public_key: bytes
+    sign_count: int
+    aaguid: str
+    transports: tuple[str, ...]
+    backup_eligible: bool
+    backup_state: bool
+
+
+@dataclass(frozen=True)
+class VerifiedAssertion:
+    new_sign_count: int
+    backup_state: bool
+    user_verified: bool
+
+
+def _failure(code: str, description: str, detail: str) -> CeremonyError:
+    return CeremonyError(description, code=code, detail=detail)
+
+
+def check_context(response: CredentialResponse, *, origins: list[str]) -> None:
+    """Keyturn's checks on where the ceremony ran: exact origin, never framed or cross-origin."""
+    client = response.client_data
+    if client.cross_origin or client.top_origin is not None:
+        raise _failure(
+            "cross_origin_refused",
+            "Passkeys cannot be used from inside another site's page.",
+            f"crossOrigin={client.cross_origin} topOrigin={client.top_origin!r}",
+        )
+    if client.origin not in origins:
+        raise _failure(
+            "origin_mismatch",
+            "This passkey request came from a site Keyturn does not serve.",
+            f"origin {client.origin!r} not in {origins}",
+        )
+    if len(response.credential_id) > MAX_CREDENTIAL_ID_BYTES:
+        raise malformed(f"credential id of {len(response.credential_id)} bytes")
+
+
+def verify_registration(
+    response: CredentialResponse,
+    *,
+    challenge: bytes,
+    rp_id: str,
+    origins: list[str],
+    require_user_verification: bool,
+) -> RegisteredCredential:
+    check_context(response, origins=origins)
+    try:
+        verified = verify_registration_response(
+            credential=response.raw,
+            expected_challenge=challenge,
+            expected_rp_id=rp_id,
+            expected_origin=origins,
+            require_user_verification=require_user_verification,
+            supported_pub_key_algs=SUPPORTED_ALGORITHMS,
+        )
+    except _LIBRARY_ERRORS as exc:
+        raise _failure("passkey_verification_failed", CeremonyError.description, repr(exc)) from exc
+    transports = response.raw["response"].get("transports") or []
+    return RegisteredCredential(
+        credential_id=verified.credential_id,
+        public_key=verified.credential_public_key,
+        sign_count=verified.sign_count,
+        aaguid=verified.aaguid,
+        transports=tuple(str(t) for t in transports if isinstance(t, str))[:8],
+        backup_eligible=verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE,
+        backup_state=verified.credential_backed_up,
+    )
+
+
+def check_assertion_owner(
+    response: CredentialResponse, *, passkey: Passkey, allowed: tuple[bytes, ...]
+) -> None:
+    """§7.2 steps 5–6: the credential was offered, and the user handle is its owner's."""
+    if allowed and passkey.credential_id not in allowed:
+        raise _failure(
+            "credential_not_allowed",
+            "That passkey is not one of this account's. Try another.",
+            "credential outside allowCredentials",
+        )
+    handle = response.user_handle
+    if handle is None:
+        if not allowed:  # discoverable sign-in must name the user
+            raise malformed("userHandle missing in a discoverable sign-in")
+    elif not hmac.compare_digest(handle, passkey.user_handle):
+        raise _failure(
+            "user_handle_mismatch",
+            "That passkey does not belong to this account.",
+            "userHandle is not the credential owner's",
+        )
+
+
+def verify_assertion(
+    response: CredentialResponse,
+    *,
+    challenge: bytes,
+    rp_id: str,
+    origins: list[str],
+    passkey: Passkey,
+    require_user_verification: bool,
+) -> VerifiedAssertion:
+    """Signature, flags, then Keyturn's sign-count (§7.2 step 21) and backup-eligibility rules."""
+    try:
+        verified = verify_authentication_response(
+            credential=response.raw,
+            expected_challenge=challenge,
+            expected_rp_id=rp_id,
+            expected_origin=origins,
+            credential_public_key=passkey.public_key,
+            credential_current_sign_count=0,  # Keyturn applies the rule itself, after the signature
+            require_user_verification=require_user_verification,
+        )
+        # The library accepted these bytes just above; read the BE flag it does not return.
+        flags = parse_authenticator_data(
+            base64url_to_bytes(response.raw["response"]["authenticatorData"])
+        ).flags
+    except _LIBRARY_ERRORS as exc:
+        raise _failure("passkey_verification_failed", CeremonyError.description, repr(exc)) from exc
+    if bool(flags.be) != passkey.backup_eligible:
+        raise _failure(
+            "backup_eligibility_changed",
+            "That passkey could not be verified. Please try again.",
+            f"BE flag {flags.be} differs from registration {passkey.backup_eligible}",
+        )
+    new_count = verified.new_sign_count
+    if (new_count > 0 or passkey.sign_count > 0) and new_count <= passkey.sign_count:
+        raise _failure(
+            "possible_cloned_passkey",
+            "That passkey could not be verified. Please try again.",
+            f"sign count {new_count} not above stored {passkey.sign_count}",
+        )
+    return VerifiedAssertion(
+        new_sign_count=new_count,
+        backup_state=verified.credential_backed_up,
+        user_verified=verified.user_verified,
+    )

@@ -1,0 +1,34 @@
+"""The few collaborators every flow needs, built once per app and passed explicitly."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from keyturn.clock import Clock
+from keyturn.domain.tenant import TenantSettings
+from keyturn.methods.password import PasswordHasher
+from keyturn.settings import Settings
+from keyturn.store.protocols import Store
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    store: Store
+    clock: Clock
+    hasher: PasswordHasher
+    enumeration_key: bytes  # HMAC key for the stand-in answers given about unknown emails
+
+    async def tenant(self) -> TenantSettings:
+        """The tenant settings as stored now (every worker reads the same row)."""
+        tenant = await self.store.load_tenant()
+        return tenant if tenant is not None else self.settings.default_tenant()
+
+
+async def build_runtime(settings: Settings, store: Store, clock: Clock) -> Runtime:
+    """Seed the tenant settings and shared secrets on first start."""
+    if await store.load_tenant() is None:
+        await store.save_tenant(settings.default_tenant(), now=clock.now())
+    key = await store.get_or_create_secret("enumeration_key", secrets.token_bytes(32))
+    return Runtime(settings=settings, store=store, clock=clock, hasher=PasswordHasher(), enumeration_key=key)

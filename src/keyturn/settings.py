@@ -1,0 +1,112 @@
+"""Process settings: where Keyturn listens and stores, from a config file and KEYTURN_* env.
+
+Tenant settings (RP, methods, passkey options) live in the database instead: see
+`keyturn.domain.tenant`. The `tenant` section here only seeds them on first start.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from keyturn.domain.tenant import TenantSettings
+
+
+class SettingsError(Exception):
+    """A bad setting: the message names the key, and the start stops."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KEYTURN_", extra="forbid")
+
+    environment: Literal["development", "production"] = Field(
+        "development", description="production refuses http origins other than localhost."
+    )
+    host: str = Field("127.0.0.1", description="Interface `keyturn serve` binds.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `keyturn serve` binds.")
+    public_url: str | None = Field(
+        None, description="The URL people reach Keyturn at; default http://localhost:<port>."
+    )
+    data_dir: Path = Field(Path(".keyturn"), description="Folder for the embedded SQLite database.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy async URL, e.g. postgresql+asyncpg://host/db; default SQLite.",
+    )
+    session_lifespan_seconds: int = Field(7 * 24 * 3600, ge=60)
+    flow_lifespan_seconds: int = Field(3600, ge=60)
+    challenge_ttl_seconds: int = Field(300, ge=10, le=600)
+    tenant: TenantSettings | None = Field(
+        None, description="Seed for the tenant settings on first start (then use `config patch`)."
+    )
+
+    @model_validator(mode="after")
+    def _production_guard(self) -> Settings:
+        if self.environment == "production" and urlsplit(self.base_url).scheme != "https":
+            raise ValueError("public_url must be https in production")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://localhost:{self.port}").rstrip("/")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'keyturn.db'}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        """`Secure` cookies everywhere except plain-http localhost development."""
+        return urlsplit(self.base_url).scheme == "https"
+
+    def default_tenant(self) -> TenantSettings:
+        """The tenant seed: the configured one, else an RP for the public URL's host."""
+        if self.tenant is not None:
+            return self.tenant
+        host = urlsplit(self.base_url).hostname or "localhost"
+        return TenantSettings.model_validate(
+            {"rp": {"id": host, "origins": [self.base_url], "display_name": "Keyturn"}}
+        )
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SettingsError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise SettingsError(f"config file {path} is not valid: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"config file {path} must hold a mapping of settings")
+    return data
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from (lowest first) the config file, KEYTURN_* env, then explicit overrides."""
+    path = config_file or (Path(os.environ["KEYTURN_CONFIG"]) if "KEYTURN_CONFIG" in os.environ else None)
+    file_values = _read_config_file(path) if path else {}
+    env_names = {f"KEYTURN_{name.upper()}" for name in Settings.model_fields}
+    from_file = {k: v for k, v in file_values.items() if f"KEYTURN_{k.upper()}" not in os.environ}
+    try:
+        return Settings(**{**from_file, **overrides})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "settings"
+        hint = (
+            " (set by environment)"
+            if f"KEYTURN_{key.split('.')[0].upper()}" in env_names & set(os.environ)
+            else ""
+        )
+        raise SettingsError(f"invalid setting {key}{hint}: {first['msg']}") from exc

@@ -1,0 +1,1 @@
+"""Storage behind one interface: `protocols` says what, `sql` says how."""

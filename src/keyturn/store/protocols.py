@@ -1,0 +1,87 @@
+"""What the flows need from storage. `keyturn.store.sql` implements it for SQLite and PostgreSQL.
+
+Each method is one transaction. Methods that must be atomic together (create a user
+with their first passkey, consume a challenge) are single methods, not call sequences.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from keyturn.domain.flow import Challenge, Flow
+from keyturn.domain.identity import Passkey, User
+from keyturn.domain.session import Session
+from keyturn.domain.tenant import TenantSettings
+
+
+class UserStore(Protocol):
+    async def create_user(self, user: User, *, passkey: Passkey | None = None) -> None:
+        """Insert a user (and their first passkey); raises Conflict if the email is taken."""
+
+    async def get_user(self, user_id: str) -> User | None: ...
+
+    async def find_user_by_email(self, email: str) -> User | None: ...
+
+    async def update_email(self, user_id: str, email: str, *, now: datetime) -> None:
+        """Raises Conflict if another user has that email."""
+
+    async def set_password_hash(self, user_id: str, password_hash: str | None, *, now: datetime) -> None: ...
+
+
+class PasskeyStore(Protocol):
+    async def add_passkey(self, passkey: Passkey, *, limit: int) -> None:
+        """Insert; raises Conflict if the credential id exists or the user already has `limit`."""
+
+    async def list_passkeys(self, user_id: str) -> list[Passkey]:
+        """The user's passkeys, oldest first."""
+
+    async def find_passkey(self, credential_id: bytes) -> Passkey | None: ...
+
+    async def record_passkey_use(
+        self, passkey_id: str, *, sign_count: int, backup_state: bool, used_at: datetime
+    ) -> None: ...
+
+    async def rename_passkey(self, user_id: str, passkey_id: str, name: str) -> bool: ...
+
+    async def delete_passkey(self, user_id: str, passkey_id: str) -> bool: ...
+
+    async def count_passkeys(self) -> int:
+        """All passkeys of all users (a change of RP id would orphan these)."""
+
+
+class FlowStore(Protocol):
+    async def create_flow(self, flow: Flow) -> None: ...
+
+    async def get_flow(self, flow_id: str) -> Flow | None: ...
+
+    async def put_challenge(self, challenge: Challenge) -> None: ...
+
+    async def consume_challenge(self, flow_id: str, challenge: bytes, *, now: datetime) -> Challenge | None:
+        """Delete and return the flow's unexpired challenge: each one works at most once."""
+
+    async def purge_expired(self, *, now: datetime) -> int:
+        """Delete expired flows, challenges and sessions; returns how many rows went."""
+
+
+class SessionStore(Protocol):
+    async def create_session(self, session: Session, *, token_hash: str) -> None: ...
+
+    async def find_session(self, token_hash: str, *, now: datetime) -> Session | None: ...
+
+    async def delete_session(self, session_id: str) -> None: ...
+
+
+class TenantStore(Protocol):
+    async def load_tenant(self) -> TenantSettings | None: ...
+
+    async def save_tenant(self, tenant: TenantSettings, *, now: datetime) -> None: ...
+
+    async def get_or_create_secret(self, name: str, value: bytes) -> bytes:
+        """The stored secret `name`, or store `value` under it: shared by every instance."""
+
+
+class Store(UserStore, PasskeyStore, FlowStore, SessionStore, TenantStore, Protocol):
+    """Everything at once: what the app is handed."""
+
+    async def close(self) -> None: ...

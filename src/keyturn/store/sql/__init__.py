@@ -1,0 +1,1 @@
+"""SQLAlchemy Core implementation of `keyturn.store.protocols` for SQLite and PostgreSQL."""

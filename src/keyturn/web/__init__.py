@@ -1,0 +1,1 @@
+"""HTTP only: parse, call a flow, render or redirect. No business rules here."""

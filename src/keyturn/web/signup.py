@@ -1,0 +1,60 @@
+"""/signup: the page, and the JSON calls its script makes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from keyturn.errors import KeyturnError
+from keyturn.flows import registration
+from keyturn.web.deps import (
+    RuntimeDep,
+    SessionDep,
+    load_page_flow,
+    page_with_flow,
+    read_json,
+    safe_return_to,
+    signed_in_response,
+    text_field,
+    user_agent,
+)
+
+router = APIRouter()
+
+
+@router.get("/signup")
+async def signup_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Response:
+    return_to = safe_return_to(request.query_params.get("return_to"))
+    if session is not None:
+        return RedirectResponse(return_to or "/account", status_code=303)
+    return await page_with_flow(request, rt, "registration", "signup.html", return_to=return_to)
+
+
+@router.post("/signup/flows/{flow_id}/passkey/options")
+async def creation_options(request: Request, rt: RuntimeDep, flow_id: str) -> Response:
+    flow, tenant = await load_page_flow(request, rt, flow_id, "registration")
+    data = await read_json(request)
+    return JSONResponse(await registration.passkey_options(rt, flow, tenant, email=data.get("email")))
+
+
+@router.post("/signup/flows/{flow_id}")
+async def submit_signup(request: Request, rt: RuntimeDep, flow_id: str) -> Response:
+    flow, tenant = await load_page_flow(request, rt, flow_id, "registration")
+    data = await read_json(request)
+    submission: registration.SignupSubmission
+    match data.get("method"):
+        case "passkey":
+            submission = registration.PasskeySignup(credential=data.get("credential"))
+        case "password":
+            submission = registration.PasswordSignup(
+                email=text_field(data, "email"), password=text_field(data, "password")
+            )
+        case _:
+            raise KeyturnError("Choose passkey or password.", code="unknown_method")
+    user, method = await registration.submit_registration(
+        rt, flow, tenant, submission, user_agent=user_agent(request)
+    )
+    return await signed_in_response(
+        request, rt, user, method=method, redirect_to=flow.return_to or "/account"
+    )

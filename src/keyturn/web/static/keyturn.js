@@ -1,0 +1,266 @@
+// Keyturn's hosted pages: WebAuthn ceremonies, conditional UI and the Signal API.
+// No build step; the browser's JSON helpers where it has them, a small fallback where not.
+"use strict";
+
+const page = JSON.parse(document.getElementById("kt-page").textContent);
+
+// --- base64url and the WebAuthn JSON forms ---------------------------------------------
+const b64urlToBuffer = (value) => {
+  const base64 = value.replace(/-/g, "+").replace(/_/g, "/");
+  const padded = base64 + "=".repeat((4 - (base64.length % 4)) % 4);
+  return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0)).buffer;
+};
+const bufferToB64url = (buffer) =>
+  btoa(String.fromCharCode(...new Uint8Array(buffer))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+
+const withIds = (list) => (list || []).map((c) => ({ ...c, id: b64urlToBuffer(c.id) }));
+
+function creationOptions(json) {
+  if (PublicKeyCredential.parseCreationOptionsFromJSON) return PublicKeyCredential.parseCreationOptionsFromJSON(json);
+  return { ...json, challenge: b64urlToBuffer(json.challenge), user: { ...json.user, id: b64urlToBuffer(json.user.id) },
+           excludeCredentials: withIds(json.excludeCredentials) };
+}
+
+function requestOptions(json) {
+  if (PublicKeyCredential.parseRequestOptionsFromJSON) return PublicKeyCredential.parseRequestOptionsFromJSON(json);
+  return { ...json, challenge: b64urlToBuffer(json.challenge), allowCredentials: withIds(json.allowCredentials) };
+}
+
+function credentialJSON(credential) {
+  try { if (typeof credential.toJSON === "function") return credential.toJSON(); } catch (_) { /* fall back */ }
+  const r = credential.response;
+  const response = { clientDataJSON: bufferToB64url(r.clientDataJSON) };
+  if (r.attestationObject) {
+    response.attestationObject = bufferToB64url(r.attestationObject);
+    response.transports = r.getTransports ? r.getTransports() : [];
+  } else {
+    response.authenticatorData = bufferToB64url(r.authenticatorData);
+    response.signature = bufferToB64url(r.signature);
+    if (r.userHandle) response.userHandle = bufferToB64url(r.userHandle);
+  }
+  return { id: credential.id, rawId: bufferToB64url(credential.rawId), type: credential.type, response,
+           clientExtensionResults: credential.getClientExtensionResults(),
+           authenticatorAttachment: credential.authenticatorAttachment };
+}
+
+// --- talking to Keyturn --------------------------------------------------------------
+async function post(url, body, csrf) {
+  const response = await fetch(url, {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf || page.csrf },
+    body: JSON.stringify(body || {}),
+  });
+  let data = {};
+  try { data = await response.json(); } catch (_) { /* empty body */ }
+  if (!response.ok) {
+    const error = new Error(data.error_description || "Something went wrong. Please try again.");
+    error.code = data.error; error.data = data;
+    throw error;
+  }
+  return data;
+}
+
+const errorBox = document.getElementById("kt-error");
+const statusBox = document.getElementById("kt-status");
+function showError(message) {
+  if (statusBox) statusBox.hidden = true;
+  errorBox.textContent = message; errorBox.hidden = false;
+}
+function showStatus(message) {
+  errorBox.hidden = true;
+  statusBox.textContent = message; statusBox.hidden = false;
+}
+function clearMessages() { errorBox.hidden = true; if (statusBox) statusBox.hidden = true; }
+
+// Browser-side failures of navigator.credentials.*, in words a person can act on.
+function ceremonyMessage(error) {
+  if (error.code) return error.message;  // Keyturn's own answer
+  if (error.name === "NotAllowedError") return "The passkey request was cancelled or timed out.";
+  if (error.name === "InvalidStateError") return "This device already has a passkey for your account.";
+  if (error.name === "SecurityError") return "Passkeys are not allowed on this address.";
+  return "Your browser could not use a passkey. Please try again.";
+}
+
+// WebAuthn Signal API: keep the browser's passkey list true, where the browser has it.
+async function signal(method, args) {
+  if (typeof PublicKeyCredential === "undefined" || typeof PublicKeyCredential[method] !== "function") return;
+  try { await PublicKeyCredential[method](args); } catch (_) { /* best effort */ }
+}
+function handleCeremonyError(error) {
+  if (error.code === "unknown_credential" && error.data) {
+    signal("signalUnknownCredential", { rpId: error.data.rp_id, credentialId: error.data.credential_id });
+  }
+  showError(ceremonyMessage(error));
+}
+
+const supportsPasskeys = () => typeof window.PublicKeyCredential !== "undefined";
+const go = (url) => { window.location.assign(url); };
+
+// --- /login ----------------------------------------------------------------------------
+function setupLogin() {
+  const base = `/login/flows/${page.flow_id}`;
+  const form = document.getElementById("login-form");
+  const email = document.getElementById("email");
+  const passwordField = document.getElementById("password-field");
+  const password = document.getElementById("password");
+  const continueButton = document.getElementById("continue");
+  const passkeyButton = document.getElementById("passkey-button");
+  let conditional = null;  // AbortController of the pending autofill request
+  let identified = false;
+
+  async function finish(credential) {
+    const result = await post(base, { method: "passkey", credential: credentialJSON(credential) });
+    go(result.redirect_to);
+  }
+
+  async function startAutofill() {
+    if (!page.autofill || !supportsPasskeys() || !PublicKeyCredential.isConditionalMediationAvailable) return;
+    if (!(await PublicKeyCredential.isConditionalMediationAvailable())) return;
+    stopAutofill();
+    const controller = new AbortController();
+    conditional = controller;
+    try {
+      const options = await post(`${base}/passkey/options`);
+      const credential = await navigator.credentials.get({
+        publicKey: requestOptions(options), mediation: "conditional", signal: controller.signal });
+      if (controller.signal.aborted) return;
+      await finish(credential);
+    } catch (error) {
+      if (controller.signal.aborted || error.name === "AbortError") return;
+      handleCeremonyError(error);
+      conditional = null;
+      startAutofill();  // keep autofill available after a failure
+    }
+  }
+  function stopAutofill() {
+    if (conditional) { conditional.abort(); conditional = null; }
+  }
+
+  async function modalSignIn(options) {
+    stopAutofill();
+    try {
+      const credential = await navigator.credentials.get({ publicKey: requestOptions(options) });
+      showStatus("Checking your passkey…");
+      await finish(credential);
+    } catch (error) {
+      handleCeremonyError(error);
+      startAutofill();
+    }
+  }
+
+  if (passkeyButton) {
+    if (!supportsPasskeys()) passkeyButton.disabled = true;
+    passkeyButton.addEventListener("click", async () => {
+      clearMessages();
+      stopAutofill();
+      try {
+        await modalSignIn(await post(`${base}/passkey/options`));
+      } catch (error) { handleCeremonyError(error); }
+    });
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearMessages();
+    if (!email.value.trim()) { showError("Enter your email."); email.focus(); return; }
+    try {
+      if (identified && !passwordField.hidden && password.value) {
+        const result = await post(base, { method: "password", email: email.value, password: password.value });
+        go(result.redirect_to);
+        return;
+      }
+      stopAutofill();
+      const next = await post(`${base}/identify`, { email: email.value });
+      identified = true;
+      if (next.unknown_account) { showError("There is no account with this email. Create one instead."); return; }
+      if (next.password) {
+        passwordField.hidden = false;
+        continueButton.textContent = "Sign in";
+        password.focus();
+      }
+      if (next.passkey && supportsPasskeys()) {
+        await modalSignIn(next.passkey);
+        if (next.password && !errorBox.hidden) showError("No passkey? Enter your password instead.");
+      }
+    } catch (error) { handleCeremonyError(error); }
+  });
+  email.addEventListener("input", () => {
+    if (identified) { identified = false; passwordField.hidden = true; continueButton.textContent = "Continue"; }
+  });
+
+  startAutofill();
+}
+
+// --- /signup ---------------------------------------------------------------------------
+function setupSignup() {
+  const base = `/signup/flows/${page.flow_id}`;
+  const form = document.getElementById("signup-form");
+  const email = document.getElementById("email");
+  const passwordField = document.getElementById("password-field");
+  const password = document.getElementById("password");
+  const usePassword = document.getElementById("use-password");
+  const createPasskey = document.getElementById("create-passkey");
+
+  async function signUpWithPassword() {
+    const result = await post(base, { method: "password", email: email.value, password: password.value });
+    go(result.redirect_to);
+  }
+  async function signUpWithPasskey() {
+    const options = await post(`${base}/passkey/options`, { email: email.value });
+    const credential = await navigator.credentials.create({ publicKey: creationOptions(options) });
+    showStatus("Saving your passkey…");
+    const result = await post(base, { method: "passkey", credential: credentialJSON(credential) });
+    go(result.redirect_to);
+  }
+
+  if (usePassword && usePassword.dataset.reveal) {
+    usePassword.addEventListener("click", async () => {
+      clearMessages();
+      if (passwordField.hidden) {
+        passwordField.hidden = false;
+        usePassword.textContent = "Create account with password";
+        usePassword.classList.replace("secondary", "primary");
+        password.focus();
+        return;
+      }
+      try { await signUpWithPassword(); } catch (error) { showError(ceremonyMessage(error)); }
+    });
+  }
+  if (createPasskey && !supportsPasskeys()) createPasskey.disabled = true;
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearMessages();
+    if (!email.value.trim()) { showError("Enter your email."); email.focus(); return; }
+    try {
+      if (page.passkey) await signUpWithPasskey(); else await signUpWithPassword();
+    } catch (error) { handleCeremonyError(error); }
+  });
+}
+
+// --- /account --------------------------------------------------------------------------
+function setupAccount() {
+  if (page.signal_all) {
+    signal("signalAllAcceptedCredentials", {
+      rpId: page.rp_id, userId: page.user_id, allAcceptedCredentialIds: page.credential_ids });
+  }
+  if (page.signal_user) {
+    signal("signalCurrentUserDetails", { rpId: page.rp_id, userId: page.user_id, name: page.name, displayName: page.name });
+  }
+  const add = document.getElementById("add-passkey");
+  if (!add) return;
+  if (!supportsPasskeys()) add.disabled = true;
+  add.addEventListener("click", async () => {
+    clearMessages();
+    try {
+      const started = await post("/account/passkeys/options", {}, page.csrf);
+      const credential = await navigator.credentials.create({ publicKey: creationOptions(started.options) });
+      showStatus("Saving your passkey…");
+      const result = await post("/account/passkeys",
+        { flow_id: started.flow_id, credential: credentialJSON(credential) }, started.csrf);
+      go(result.redirect_to);
+    } catch (error) { handleCeremonyError(error); }
+  });
+}
+
+({ login: setupLogin, signup: setupSignup, account: setupAccount })[page.mode]?.();
