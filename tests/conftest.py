@@ -1,0 +1,87 @@
+"""Fixtures every suite shares: a database per backend, an app on it, a browser-like client.
+
+The backend comes from KEYTURN_TEST_DATABASE (`sqlite`, the default, or `postgresql`);
+CI runs the whole suite once for each. PostgreSQL is at KEYTURN_TEST_POSTGRES_URL
+(default postgresql+asyncpg://postgres@127.0.0.1:5432/test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from starlette.testclient import TestClient
+
+from keyturn.app import create_app
+from keyturn.clock import FrozenClock
+from keyturn.settings import Settings
+from keyturn.store.sql.engine import create_engine
+from keyturn.store.sql.migrate import upgrade_to_head
+from keyturn.store.sql.tables import metadata
+from tests.support.soft_authenticator import SoftAuthenticator
+
+BASE_URL = "http://localhost:8000"
+BACKEND = os.environ.get("KEYTURN_TEST_DATABASE", "sqlite")
+POSTGRES_URL = os.environ.get(
+    "KEYTURN_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+
+
+def pytest_report_header() -> str:
+    return f"keyturn database backend: {BACKEND}"
+
+
+async def _reset(url: str) -> None:
+    """Bring the schema to head, then empty every table (children first)."""
+    engine = create_engine(url)
+    try:
+        await upgrade_to_head(engine)
+        async with engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                await conn.execute(text(f"DELETE FROM {table.name}"))  # noqa: S608 - our own table names
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if BACKEND == "postgresql":
+        return POSTGRES_URL
+    if BACKEND != "sqlite":
+        raise pytest.UsageError(f"KEYTURN_TEST_DATABASE={BACKEND!r}: use sqlite or postgresql")
+    path: Path = tmp_path_factory.mktemp("db") / "keyturn.db"
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+def clean_database(database_url: str) -> str:
+    asyncio.run(_reset(database_url))
+    return database_url
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2026, 11, 25, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def settings(clean_database: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=clean_database, data_dir=tmp_path, public_url=BASE_URL)
+
+
+@pytest.fixture
+def client(settings: Settings, clock: FrozenClock) -> Iterator[TestClient]:
+    """A client that keeps cookies like a browser and sends the page's Origin."""
+    app = create_app(settings, clock=clock)
+    with TestClient(app, base_url=BASE_URL, headers={"origin": BASE_URL}) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def authenticator() -> SoftAuthenticator:
+    return SoftAuthenticator()

@@ -1,0 +1,135 @@
+"""Drive the hosted pages' JSON calls the way keyturn.js does, over a TestClient."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from httpx2 import Response
+from starlette.testclient import TestClient
+
+from keyturn.runtime import Runtime
+from tests.support.soft_authenticator import SoftAuthenticator
+
+ORIGIN = "http://localhost:8000"
+_PAGE_DATA = re.compile(r'<script type="application/json" id="kt-page">(.*?)</script>', re.S)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PageFlow:
+    flow_id: str
+    csrf: str
+    data: dict[str, Any]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"x-csrf-token": self.csrf}
+
+
+def page_data(response: Response) -> dict[str, Any]:
+    match = _PAGE_DATA.search(response.text)
+    assert match, "page has no kt-page data"
+    data: dict[str, Any] = json.loads(match.group(1))
+    return data
+
+
+def open_page(client: TestClient, path: str) -> PageFlow:
+    response = client.get(path)
+    assert response.status_code == 200, response.text
+    data = page_data(response)
+    return PageFlow(flow_id=data.get("flow_id", ""), csrf=data["csrf"], data=data)
+
+
+def runtime(client: TestClient) -> Runtime:
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    return rt
+
+
+def call(client: TestClient, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run an async store query inside the app's event loop (to assert what was persisted)."""
+    rt = runtime(client)
+    portal = client.portal
+    assert portal is not None, "use the client inside its `with` block"
+
+    async def run() -> T:
+        return await work(rt)
+
+    return portal.call(run)
+
+
+def signup_options(client: TestClient, email: str) -> tuple[PageFlow, dict[str, Any]]:
+    flow = open_page(client, "/signup")
+    response = client.post(
+        f"/signup/flows/{flow.flow_id}/passkey/options", json={"email": email}, headers=flow.headers
+    )
+    assert response.status_code == 200, response.text
+    return flow, response.json()
+
+
+def signup_with_passkey(client: TestClient, authenticator: SoftAuthenticator, email: str) -> Response:
+    flow, options = signup_options(client, email)
+    credential = authenticator.create(options, origin=ORIGIN)
+    return client.post(
+        f"/signup/flows/{flow.flow_id}",
+        json={"method": "passkey", "credential": credential},
+        headers=flow.headers,
+    )
+
+
+def signup_with_password(client: TestClient, email: str, password: str) -> Response:
+    flow = open_page(client, "/signup")
+    return client.post(
+        f"/signup/flows/{flow.flow_id}",
+        json={"method": "password", "email": email, "password": password},
+        headers=flow.headers,
+    )
+
+
+def login_options(client: TestClient) -> tuple[PageFlow, dict[str, Any]]:
+    flow = open_page(client, "/login")
+    response = client.post(f"/login/flows/{flow.flow_id}/passkey/options", headers=flow.headers)
+    assert response.status_code == 200, response.text
+    return flow, response.json()
+
+
+def submit_passkey_login(client: TestClient, flow: PageFlow, credential: dict[str, Any]) -> Response:
+    return client.post(
+        f"/login/flows/{flow.flow_id}",
+        json={"method": "passkey", "credential": credential},
+        headers=flow.headers,
+    )
+
+
+def login_with_passkey(client: TestClient, authenticator: SoftAuthenticator, **get_kwargs: Any) -> Response:
+    flow, options = login_options(client)
+    credential = authenticator.get(options, origin=ORIGIN, **get_kwargs)
+    return submit_passkey_login(client, flow, credential)
+
+
+def login_with_password(client: TestClient, email: str, password: str) -> Response:
+    flow = open_page(client, "/login")
+    return client.post(
+        f"/login/flows/{flow.flow_id}",
+        json={"method": "password", "email": email, "password": password},
+        headers=flow.headers,
+    )
+
+
+def sign_out(client: TestClient) -> None:
+    account = open_page(client, "/account")
+    response = client.post("/logout", data={"csrf": account.csrf}, follow_redirects=False)
+    assert response.status_code == 303
+
+
+def run(coro: Awaitable[T]) -> T:
+    """For code outside any app (store-level tests)."""
+
+    async def wrap() -> T:
+        return await coro
+
+    return asyncio.run(wrap())
