@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -14,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 from keyturn.clock import Clock, SystemClock
 from keyturn.errors import KeyturnError
-from keyturn.runtime import build_runtime
+from keyturn.runtime import Runtime, build_runtime
 from keyturn.settings import Settings, load_settings
 from keyturn.store.sql.store import open_store
 from keyturn.web import account, login, pages, signup
@@ -31,14 +32,33 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     )
 
 
+PURGE_INTERVAL_SECONDS = 600
+
+
+async def purge_expired_periodically(rt: Runtime) -> None:
+    """Delete expired flows, challenges and sessions now and every ten minutes."""
+    while True:
+        try:
+            removed = await rt.store.purge_expired(now=rt.clock.now())
+            log.debug("purged expired rows", extra={"removed": removed})
+        except Exception:
+            log.exception("purging expired rows failed; will retry")
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = await open_store(settings.resolved_database_url)
-        app.state.runtime = await build_runtime(settings, store, clock or SystemClock())
+        runtime = await build_runtime(settings, store, clock or SystemClock())
+        app.state.runtime = runtime
+        purger = asyncio.create_task(purge_expired_periodically(runtime))
         try:
             yield
         finally:
+            purger.cancel()
+            with suppress(asyncio.CancelledError):
+                await purger
             await store.close()
 
     app = FastAPI(title="Keyturn", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

@@ -28,7 +28,6 @@ class Runtime:
 
 async def build_runtime(settings: Settings, store: Store, clock: Clock) -> Runtime:
     """Seed the tenant settings and shared secrets on first start."""
-    if await store.load_tenant() is None:
-        await store.save_tenant(settings.default_tenant(), now=clock.now())
+    await store.seed_tenant(settings.default_tenant(), now=clock.now())
     key = await store.get_or_create_secret("enumeration_key", secrets.token_bytes(32))
     return Runtime(settings=settings, store=store, clock=clock, hasher=PasswordHasher(), enumeration_key=key)

@@ -77,6 +77,9 @@ class TenantStore(Protocol):
 
     async def save_tenant(self, tenant: TenantSettings, *, now: datetime) -> None: ...
 
+    async def seed_tenant(self, tenant: TenantSettings, *, now: datetime) -> None:
+        """Store `tenant` unless settings exist already (safe when instances start together)."""
+
     async def get_or_create_secret(self, name: str, value: bytes) -> bytes:
         """The stored secret `name`, or store `value` under it: shared by every instance."""
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 
 from keyturn.domain.tenant import TenantSettings
+from keyturn.errors import Conflict
 from keyturn.store.sql.base import SqlRepository
 from keyturn.store.sql.tables import secrets, tenant_settings
 
@@ -34,10 +35,31 @@ class SqlTenantStore(SqlRepository):
                     insert(tenant_settings).values(id=_TENANT_ROW, settings=data, updated_at=now)
                 )
 
+    async def seed_tenant(self, tenant: TenantSettings, *, now: datetime) -> None:
+        try:
+            async with self._write() as conn:
+                exists = await conn.scalar(
+                    select(tenant_settings.c.id).where(tenant_settings.c.id == _TENANT_ROW)
+                )
+                if exists is None:
+                    await conn.execute(
+                        insert(tenant_settings).values(
+                            id=_TENANT_ROW, settings=tenant.model_dump(mode="json"), updated_at=now
+                        )
+                    )
+        except Conflict:
+            pass  # another instance seeded it first: theirs stands
+
     async def get_or_create_secret(self, name: str, value: bytes) -> bytes:
-        async with self._write() as conn:
-            stored = await conn.scalar(select(secrets.c.value).where(secrets.c.name == name))
-            if stored is not None:
-                return bytes(stored)
-            await conn.execute(insert(secrets).values(name=name, value=value))
-        return value
+        try:
+            async with self._write() as conn:
+                stored = await conn.scalar(select(secrets.c.value).where(secrets.c.name == name))
+                if stored is not None:
+                    return bytes(stored)
+                await conn.execute(insert(secrets).values(name=name, value=value))
+            return value
+        except Conflict:  # another instance created it between our read and insert
+            async with self._read() as conn:
+                winner = await conn.scalar(select(secrets.c.value).where(secrets.c.name == name))
+            assert winner is not None
+            return bytes(winner)
