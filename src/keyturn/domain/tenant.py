@@ -29,12 +29,30 @@ class RelyingParty(_Strict):
         description="Exact origins allowed to run ceremonies (scheme://host[:port]).",
     )
     display_name: str = Field("Keyturn", min_length=1, max_length=64)
+    related_origins: list[str] = Field(
+        default_factory=list,
+        description="Other https origins allowed to use these passkeys (served at /.well-known/webauthn).",
+    )
+
+    @field_validator("related_origins")
+    @classmethod
+    def _https_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/"):
+                raise ValueError(f"{origin!r} is not an https origin")
+        return [origin.rstrip("/") for origin in value]
+
+    @property
+    def accepted_origins(self) -> list[str]:
+        """Where ceremonies may run: the RP's own origins, then its related origins."""
+        return [*self.origins, *self.related_origins]
 
     @field_validator("id")
     @classmethod
     def _valid_domain(cls, value: str) -> str:
-        if not _DOMAIN.match(value):
-            raise ValueError("must be a lower-case domain name such as example.com")
+        if not _DOMAIN.match(value) or value.rsplit(".", 1)[-1].isdigit():
+            raise ValueError("must be a lower-case domain name such as example.com (not an IP address)")
         return value
 
     @field_validator("origins")
@@ -101,11 +119,40 @@ class LoginOptions(_Strict):
     )
 
 
+class AndroidApp(_Strict):
+    package_name: str = Field(min_length=1, max_length=255)
+    sha256_cert_fingerprints: list[str] = Field(min_length=1)
+
+    @field_validator("sha256_cert_fingerprints")
+    @classmethod
+    def _fingerprints(cls, value: list[str]) -> list[str]:
+        for fingerprint in value:
+            if not re.fullmatch(r"([0-9A-F]{2}:){31}[0-9A-F]{2}", fingerprint):
+                raise ValueError(f"{fingerprint!r} is not an upper-case colon-separated SHA-256 fingerprint")
+        return value
+
+
+class NativeApps(_Strict):
+    """Apps that share these passkeys: served as apple-app-site-association and assetlinks.json."""
+
+    apple_app_ids: list[str] = Field(default_factory=list, description="TEAMID.bundle.id entries.")
+    android: list[AndroidApp] = Field(default_factory=list)
+
+    @field_validator("apple_app_ids")
+    @classmethod
+    def _app_ids(cls, value: list[str]) -> list[str]:
+        for app_id in value:
+            if not re.fullmatch(r"[A-Z0-9]{10}\.[A-Za-z0-9.-]+", app_id):
+                raise ValueError(f"{app_id!r} is not TEAMID.bundle.id")
+        return value
+
+
 class TenantSettings(_Strict):
     rp: RelyingParty = RelyingParty()
     authentication_methods: AuthenticationMethods = AuthenticationMethods()
     passkey_options: PasskeyOptions = PasskeyOptions()
     login: LoginOptions = LoginOptions()
+    native_apps: NativeApps = NativeApps()
 
     @model_validator(mode="after")
     def _one_method_enabled(self) -> TenantSettings:

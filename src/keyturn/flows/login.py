@@ -92,15 +92,17 @@ async def submit_login(
 
 
 async def _password_login(rt: Runtime, *, email: str, password: str) -> User:
+    """Every failure costs one argon2 verification and gives the same error."""
     try:
         address = normalize_email(email)
     except KeyturnError:
         address = ""
     user = await rt.store.find_user_by_email(address) if address else None
-    candidate = password[:MAX_LENGTH]
-    if not await rt.hasher.verify(user.password_hash if user else None, candidate) or user is None:
+    acceptable = len(password) <= MAX_LENGTH  # no stored password is longer: never truncate
+    stored_hash = user.password_hash if user and acceptable else None
+    matched = await rt.hasher.verify(stored_hash, password if acceptable else "")
+    if not matched or user is None or user.password_hash is None:
         raise WRONG_CREDENTIALS
-    assert user.password_hash is not None
     if rt.hasher.needs_rehash(user.password_hash):
-        await rt.store.set_password_hash(user.id, await rt.hasher.hash(candidate), now=rt.clock.now())
+        await rt.store.set_password_hash(user.id, await rt.hasher.hash(password), now=rt.clock.now())
     return user

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -79,9 +80,16 @@ def user_agent(request: Request) -> str:
     return request.headers.get("user-agent", "")
 
 
+_SAFE_PATH = re.compile(r"^/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*$")
+
+
 def safe_return_to(value: str | None) -> str | None:
-    """Only same-site paths: never an open redirect."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    """Only same-site paths: never an open redirect.
+
+    Browsers drop tabs and newlines and read backslashes as slashes, so `/\t/evil` or
+    `/\\evil` would become `//evil`: only plain URL characters are accepted.
+    """
+    if value and _SAFE_PATH.match(value) and "//" not in value.split("?")[0]:
         return value
     return None
 
@@ -107,17 +115,20 @@ async def load_page_flow(
 
 
 async def page_with_flow(
-    request: Request, rt: Runtime, kind: FlowKind, template: str, *, return_to: str | None = None
+    request: Request,
+    rt: Runtime,
+    kind: FlowKind,
+    template: str,
+    *,
+    return_to: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Response:
     """Start a flow bound to this browser and render its page."""
     token, new = binding_token(request)
     flow = await start_flow(rt, kind, binding_token=token, return_to=return_to)
     tenant = await rt.tenant()
-    response = render(
-        request,
-        template,
-        {"tenant": tenant, "page": {"flow_id": flow.id, "csrf": flow.csrf_token}},
-    )
+    context = {"tenant": tenant, "page": {"flow_id": flow.id, "csrf": flow.csrf_token}, **(extra or {})}
+    response = render(request, template, context)
     if new:
         set_cookie(response, rt.settings, BINDING_COOKIE, token, max_age=None)
     return response
@@ -126,7 +137,9 @@ async def page_with_flow(
 async def signed_in_response(
     request: Request, rt: Runtime, user: User, *, method: AuthMethod, redirect_to: str
 ) -> Response:
-    """Issue the session cookie and tell the page where to go next."""
+    """Issue the session cookie (ending any session this browser had) and say where to go next."""
+    if previous := await resolve_session(rt, request.cookies.get(SESSION_COOKIE)):
+        await rt.store.delete_session(previous[0].id)
     token, _ = await issue_session(
         rt, user, method=method, user_agent=user_agent(request), ip=client_ip(request)
     )
