@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 from keyturn.clock import Clock, SystemClock
 from keyturn.errors import KeyturnError
+from keyturn.oidc import routes as oidc_routes
 from keyturn.runtime import Runtime, build_runtime
 from keyturn.settings import Settings, load_settings
 from keyturn.store.sql.store import open_store
@@ -39,7 +40,8 @@ async def purge_expired_periodically(rt: Runtime) -> None:
     """Delete expired flows, challenges and sessions now and every ten minutes."""
     while True:
         try:
-            removed = await rt.store.purge_expired(now=rt.clock.now())
+            now = rt.clock.now()
+            removed = await rt.store.purge_expired(now=now) + await rt.store.purge_expired_oidc(now=now)
             log.debug("purged expired rows", extra={"removed": removed})
         except Exception:
             log.exception("purging expired rows failed; will retry")
@@ -65,7 +67,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.middleware("http")(add_security_headers)
     app.add_exception_handler(KeyturnError, keyturn_error_handler)
     app.add_exception_handler(Exception, _unexpected_error)
-    for module in (pages, login, signup, account):
+    for module in (pages, login, signup, account, oidc_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     return app

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from keyturn.clock import Clock
 from keyturn.domain.tenant import TenantSettings
 from keyturn.methods.password import PasswordHasher
+from keyturn.oidc.keys import KeyManager, load_key_encryption_key
 from keyturn.settings import Settings
 from keyturn.store.protocols import Store
 
@@ -19,6 +21,7 @@ class Runtime:
     clock: Clock
     hasher: PasswordHasher
     enumeration_key: bytes  # HMAC key for the stand-in answers given about unknown emails
+    keys: KeyManager  # OIDC signing keys
 
     async def tenant(self) -> TenantSettings:
         """The tenant settings as stored now (every worker reads the same row)."""
@@ -30,4 +33,10 @@ async def build_runtime(settings: Settings, store: Store, clock: Clock) -> Runti
     """Seed the tenant settings and shared secrets on first start."""
     await store.seed_tenant(settings.default_tenant(), now=clock.now())
     key = await store.get_or_create_secret("enumeration_key", secrets.token_bytes(32))
-    return Runtime(settings=settings, store=store, clock=clock, hasher=PasswordHasher(), enumeration_key=key)
+    longest_token = max(settings.access_token_ttl_seconds, settings.id_token_ttl_seconds)
+    keys = KeyManager(
+        store, kek=load_key_encryption_key(settings), publish_retired_for=timedelta(seconds=longest_token)
+    )
+    return Runtime(
+        settings=settings, store=store, clock=clock, hasher=PasswordHasher(), enumeration_key=key, keys=keys
+    )

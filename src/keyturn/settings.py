@@ -42,6 +42,17 @@ class Settings(BaseSettings):
     session_lifespan_seconds: int = Field(7 * 24 * 3600, ge=60)
     flow_lifespan_seconds: int = Field(3600, ge=60)
     challenge_ttl_seconds: int = Field(300, ge=10, le=600)
+    issuer: str | None = Field(None, description="OIDC issuer identifier; default the public URL.")
+    key_encryption_key_file: Path | None = Field(
+        None,
+        description=(
+            "File holding the 32-byte key that encrypts signing keys in the database; default "
+            "<data_dir>/key-encryption.key, created on first start in development only."
+        ),
+    )
+    access_token_ttl_seconds: int = Field(3600, ge=60, le=86400)
+    id_token_ttl_seconds: int = Field(3600, ge=60, le=86400)
+    refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=3600)
     tenant: TenantSettings | None = Field(
         None, description="Seed for the tenant settings on first start (then use `config patch`)."
     )
@@ -55,6 +66,14 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://localhost:{self.port}").rstrip("/")
+
+    @property
+    def issuer_url(self) -> str:
+        return (self.issuer or self.base_url).rstrip("/")
+
+    @property
+    def resolved_key_file(self) -> Path:
+        return self.key_encryption_key_file or self.data_dir / "key-encryption.key"
 
     @property
     def resolved_database_url(self) -> str:

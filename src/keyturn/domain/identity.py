@@ -17,6 +17,7 @@ class User:
     password_hash: str | None
     created_at: datetime
     updated_at: datetime
+    name: str | None = None  # the OIDC `name` claim, when the user or an operator set one
 
     @property
     def has_password(self) -> bool:

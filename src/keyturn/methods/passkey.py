@@ -140,7 +140,7 @@ async def register(
         response,
         challenge=challenge.challenge,
         rp_id=tenant.rp.id,
-        origins=tenant.rp.origins,
+        origins=tenant.rp.accepted_origins,
         require_user_verification=challenge.user_verification == "required",
     )
     return challenge, registered
@@ -171,7 +171,7 @@ def new_passkey(
 async def authenticate(rt: Runtime, flow: Flow, tenant: TenantSettings, *, credential: object) -> User:
     """Verify an assertion and record the passkey's use (WebAuthn L3 §7.2)."""
     response, challenge = await _consume(rt, flow, credential, "authentication")
-    check_context(response, origins=tenant.rp.origins)
+    check_context(response, origins=tenant.rp.accepted_origins)
     passkey = await rt.store.find_passkey(response.credential_id)
     if passkey is None:
         raise CeremonyError(
@@ -185,7 +185,7 @@ async def authenticate(rt: Runtime, flow: Flow, tenant: TenantSettings, *, crede
             response,
             challenge=challenge.challenge,
             rp_id=tenant.rp.id,
-            origins=tenant.rp.origins,
+            origins=tenant.rp.accepted_origins,
             passkey=passkey,
             require_user_verification=challenge.user_verification == "required",
         )

@@ -11,6 +11,14 @@ from typing import Protocol
 
 from keyturn.domain.flow import Challenge, Flow
 from keyturn.domain.identity import Passkey, User
+from keyturn.domain.oidc import (
+    AuthorizationCode,
+    AuthorizationRequest,
+    Client,
+    Grant,
+    SigningKey,
+    StoredToken,
+)
 from keyturn.domain.session import Session
 from keyturn.domain.tenant import TenantSettings
 
@@ -84,7 +92,64 @@ class TenantStore(Protocol):
         """The stored secret `name`, or store `value` under it: shared by every instance."""
 
 
-class Store(UserStore, PasskeyStore, FlowStore, SessionStore, TenantStore, Protocol):
+class OidcStore(Protocol):
+    """The provider's state. Codes and refresh tokens are consumed atomically: the caller
+    learns whether its call was the first use, so a replay can revoke the whole grant."""
+
+    async def create_client(self, client: Client) -> None: ...
+
+    async def get_client(self, client_id: str) -> Client | None: ...
+
+    async def list_clients(self) -> list[Client]: ...
+
+    async def delete_client(self, client_id: str) -> bool: ...
+
+    async def add_signing_key(self, key: SigningKey, *, retire_others_at: datetime | None = None) -> None: ...
+
+    async def list_signing_keys(self) -> list[SigningKey]: ...
+
+    async def delete_signing_keys_retired_before(self, cutoff: datetime) -> int: ...
+
+    async def save_authorization_request(self, request: AuthorizationRequest) -> None: ...
+
+    async def get_authorization_request(
+        self, request_id: str, *, now: datetime
+    ) -> AuthorizationRequest | None: ...
+
+    async def delete_authorization_request(self, request_id: str) -> None: ...
+
+    async def create_grant_with_code(self, grant: Grant, code: AuthorizationCode) -> None: ...
+
+    async def create_grant(self, grant: Grant) -> None: ...
+
+    async def get_grant(self, grant_id: str) -> Grant | None: ...
+
+    async def consume_code(
+        self, code_hash: str, *, now: datetime
+    ) -> tuple[AuthorizationCode | None, bool]: ...
+
+    async def revoke_grant(self, grant_id: str, *, now: datetime) -> None: ...
+
+    async def save_tokens(self, *tokens: StoredToken) -> None: ...
+
+    async def find_token(self, token_id: str) -> StoredToken | None: ...
+
+    async def consume_token(self, token_id: str, *, now: datetime) -> tuple[StoredToken | None, bool]: ...
+
+    async def revoke_token(self, token_id: str, *, now: datetime) -> None: ...
+
+    async def get_consent(self, user_id: str, client_id: str) -> tuple[str, ...]: ...
+
+    async def save_consent(
+        self, user_id: str, client_id: str, scope: tuple[str, ...], *, now: datetime
+    ) -> None: ...
+
+    async def remember_client_assertion(self, client_id: str, jti: str, *, expires_at: datetime) -> bool: ...
+
+    async def purge_expired_oidc(self, *, now: datetime) -> int: ...
+
+
+class Store(UserStore, PasskeyStore, FlowStore, SessionStore, TenantStore, OidcStore, Protocol):
     """Everything at once: what the app is handed."""
 
     async def close(self) -> None: ...

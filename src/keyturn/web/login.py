@@ -25,9 +25,12 @@ router = APIRouter()
 @router.get("/login")
 async def login_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Response:
     return_to = safe_return_to(request.query_params.get("return_to"))
-    if session is not None:
+    if session is not None and request.query_params.get("force") != "1":
         return RedirectResponse(return_to or "/account", status_code=303)
-    return await page_with_flow(request, rt, "login", "login.html", return_to=return_to)
+    hint = request.query_params.get("login_hint", "")[:254]
+    return await page_with_flow(
+        request, rt, "login", "login.html", return_to=return_to, extra={"login_hint": hint}
+    )
 
 
 @router.post("/login/flows/{flow_id}/passkey/options")

@@ -26,7 +26,7 @@ router = APIRouter()
 @router.get("/signup")
 async def signup_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Response:
     return_to = safe_return_to(request.query_params.get("return_to"))
-    if session is not None:
+    if session is not None and request.query_params.get("force") != "1":
         return RedirectResponse(return_to or "/account", status_code=303)
     return await page_with_flow(request, rt, "registration", "signup.html", return_to=return_to)
 

@@ -52,6 +52,7 @@ users = Table(
     Column("email", String(320), nullable=False, unique=True),
     Column("user_handle", LargeBinary(64), nullable=False, unique=True),
     Column("password_hash", Text, nullable=True),
+    Column("name", String(255), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
@@ -134,4 +135,106 @@ secrets = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("value", LargeBinary, nullable=False),
+)
+
+oidc_clients = Table(
+    "oidc_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("secret_hash", String(64), nullable=True),
+    Column("redirect_uris", JSON, nullable=False),
+    Column("post_logout_redirect_uris", JSON, nullable=False),
+    Column("grant_types", JSON, nullable=False),
+    Column("token_endpoint_auth_method", String(32), nullable=False),
+    Column("first_party", Boolean, nullable=False),
+    Column("id_token_signed_response_alg", String(8), nullable=False),
+    Column("jwks", JSON, nullable=True),
+    Column("scopes", JSON, nullable=False),
+    Column("audiences", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(8), nullable=False),
+    Column("private_jwk_encrypted", LargeBinary, nullable=False),
+    Column("public_jwk", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("retired_at", UtcDateTime(), nullable=True),
+)
+
+authorization_requests = Table(
+    "authorization_requests",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("client_id", String(64), ForeignKey("oidc_clients.client_id", ondelete="CASCADE"), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Index("ix_authorization_requests_expires_at", "expires_at"),
+)
+
+oauth_grants = Table(
+    "oauth_grants",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("client_id", String(64), ForeignKey("oidc_clients.client_id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("session_id", String(36), nullable=True),
+    Column("scope", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Index("ix_oauth_grants_user_id", "user_id"),
+)
+
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("grant_id", String(36), ForeignKey("oauth_grants.id", ondelete="CASCADE"), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("consumed_at", UtcDateTime(), nullable=True),
+    Index("ix_authorization_codes_expires_at", "expires_at"),
+)
+
+oauth_tokens = Table(
+    "oauth_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("grant_id", String(36), ForeignKey("oauth_grants.id", ondelete="CASCADE"), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("user_id", String(36), nullable=True),
+    Column("scope", JSON, nullable=False),
+    Column("audience", String(512), nullable=True),
+    Column("claims", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("consumed_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Index("ix_oauth_tokens_grant_id", "grant_id"),
+    Index("ix_oauth_tokens_expires_at", "expires_at"),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "client_id", String(64), ForeignKey("oidc_clients.client_id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("scope", JSON, nullable=False),
+    Column("granted_at", UtcDateTime(), nullable=False),
+)
+
+client_assertions = Table(
+    "client_assertions",
+    metadata,
+    Column("jti", String(255), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
 )

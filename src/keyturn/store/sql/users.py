@@ -22,6 +22,7 @@ def _user(row: Any) -> User:
         password_hash=row.password_hash,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        name=row.name,
     )
 
 
@@ -86,6 +87,7 @@ class SqlUserStore(SqlRepository):
                     email=user.email,
                     user_handle=user.user_handle,
                     password_hash=user.password_hash,
+                    name=user.name,
                     created_at=user.created_at,
                     updated_at=user.updated_at,
                 )

@@ -1,0 +1,114 @@
+"""OpenID Connect records: clients, authorization requests and codes, grants, tokens, keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
+SigningAlg = Literal["ES256", "RS256"]
+TokenKind = Literal["access", "refresh"]
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    name: str
+    secret_hash: str | None  # SHA-256 of a 256-bit random secret; None for public clients
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    grant_types: tuple[GrantType, ...]
+    token_endpoint_auth_method: AuthMethod
+    first_party: bool
+    id_token_signed_response_alg: SigningAlg
+    created_at: datetime
+    jwks: dict[str, Any] | None = None  # public keys for private_key_jwt
+    scopes: tuple[str, ...] = ()  # what client_credentials may ask for
+    audiences: tuple[str, ...] = ()  # APIs it may get JWT access tokens for
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name, not a secret
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """A validated /authorize request, parked while the user signs in or consents."""
+
+    id: str
+    client_id: str
+    redirect_uri: str
+    scope: tuple[str, ...]
+    state: str | None
+    nonce: str | None
+    code_challenge: str | None
+    prompt: tuple[str, ...]
+    max_age: int | None
+    login_hint: str | None
+    acr_values: tuple[str, ...]
+    audience: str | None
+    browser_binding: str  # hash of the binding cookie: only the browser that asked may resume
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class AuthorizationCode:
+    code_hash: str
+    grant_id: str
+    client_id: str
+    user_id: str
+    session_id: str
+    redirect_uri: str
+    scope: tuple[str, ...]
+    nonce: str | None
+    code_challenge: str | None
+    auth_time: datetime
+    amr: tuple[str, ...]
+    acr: str | None
+    audience: str | None
+    expires_at: datetime
+    consumed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one authorization produced: codes and tokens of a grant are revoked together."""
+
+    id: str
+    client_id: str
+    user_id: str | None
+    session_id: str | None
+    scope: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    """An opaque token (by its hash) or a JWT access token (by its jti)."""
+
+    id: str
+    kind: TokenKind
+    grant_id: str
+    client_id: str
+    user_id: str | None
+    scope: tuple[str, ...]
+    audience: str | None
+    created_at: datetime
+    expires_at: datetime
+    consumed_at: datetime | None = None
+    revoked_at: datetime | None = None
+    claims: dict[str, Any] = field(default_factory=dict)  # extra claims to echo (auth_time, amr…)
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    alg: SigningAlg
+    private_jwk_encrypted: bytes
+    public_jwk: dict[str, Any]
+    created_at: datetime
+    retired_at: datetime | None = None

@@ -1,0 +1,1 @@
+"""The OpenID Provider: discovery, keys, authorization, tokens, userinfo, logout."""

@@ -1,0 +1,168 @@
+"""Minting and resolving tokens: ID tokens, access tokens (RFC 9068 JWTs for an API
+audience, opaque otherwise) and rotating refresh tokens."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from keyturn.domain.identity import User
+from keyturn.domain.oidc import Client, Grant, StoredToken
+from keyturn.ids import hash_token, new_id
+from keyturn.oidc.keys import InvalidToken, KeyRing
+from keyturn.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """How and when the user signed in: carried from the session into every token."""
+
+    auth_time: datetime
+    amr: tuple[str, ...]
+    acr: str | None
+    sid: str | None
+    nonce: str | None = None
+
+    def as_claims(self) -> dict[str, Any]:
+        return {
+            "auth_time": int(self.auth_time.timestamp()),
+            "amr": list(self.amr),
+            "acr": self.acr,
+            "sid": self.sid,
+        }
+
+    @classmethod
+    def from_claims(cls, claims: dict[str, Any]) -> Authentication:
+        return cls(
+            auth_time=datetime.fromtimestamp(int(claims["auth_time"]), UTC),
+            amr=tuple(claims.get("amr") or ()),
+            acr=claims.get("acr"),
+            sid=claims.get("sid"),
+        )
+
+
+def user_claims(user: User, scope: tuple[str, ...]) -> dict[str, Any]:
+    """Claims by scope (OIDC Core §5.4). Emails are not verified by Keyturn yet."""
+    claims: dict[str, Any] = {"sub": user.id}
+    if "email" in scope:
+        claims |= {"email": user.email, "email_verified": False}
+    if "profile" in scope and user.name:
+        claims["name"] = user.name
+    return claims
+
+
+def mint_id_token(
+    rt: Runtime, ring: KeyRing, client: Client, user: User, *, scope: tuple[str, ...], authn: Authentication
+) -> str:
+    now = rt.clock.now()
+    claims: dict[str, Any] = {
+        "iss": rt.settings.issuer_url,
+        "aud": client.client_id,
+        "iat": int(now.timestamp()),
+        "exp": int(now.timestamp()) + rt.settings.id_token_ttl_seconds,
+        **user_claims(user, scope),
+        **{k: v for k, v in authn.as_claims().items() if v is not None},
+    }
+    if authn.nonce:
+        claims["nonce"] = authn.nonce
+    return ring.sign(claims, alg=client.id_token_signed_response_alg)
+
+
+def _opaque() -> tuple[str, str]:
+    token = secrets.token_urlsafe(32)
+    return token, hash_token(token)
+
+
+def mint_access_token(
+    rt: Runtime,
+    ring: KeyRing,
+    grant: Grant,
+    *,
+    subject: str,
+    audience: str | None,
+    authn: Authentication | None,
+) -> tuple[str, StoredToken]:
+    """A JWT (RFC 9068, typ at+jwt) when an API audience was asked for, else an opaque token."""
+    now = rt.clock.now()
+    expires = now + timedelta(seconds=rt.settings.access_token_ttl_seconds)
+    extra = authn.as_claims() if authn else {}
+    if audience:
+        jti = new_id()
+        claims = {
+            "iss": rt.settings.issuer_url,
+            "sub": subject,
+            "aud": audience,
+            "client_id": grant.client_id,
+            "iat": int(now.timestamp()),
+            "exp": int(expires.timestamp()),
+            "jti": jti,
+            "scope": " ".join(grant.scope),
+            **{k: v for k, v in extra.items() if v is not None and k in ("auth_time", "amr", "acr")},
+        }
+        token, token_id = ring.sign(claims, typ="at+jwt"), jti
+    else:
+        token, token_id = _opaque()
+    stored = StoredToken(
+        id=token_id,
+        kind="access",
+        grant_id=grant.id,
+        client_id=grant.client_id,
+        user_id=grant.user_id,
+        scope=grant.scope,
+        audience=audience,
+        created_at=now,
+        expires_at=expires,
+        claims=extra,
+    )
+    return token, stored
+
+
+def mint_refresh_token(
+    rt: Runtime, grant: Grant, *, authn: Authentication, audience: str | None
+) -> tuple[str, StoredToken]:
+    now = rt.clock.now()
+    token, token_id = _opaque()
+    stored = StoredToken(
+        id=token_id,
+        kind="refresh",
+        grant_id=grant.id,
+        client_id=grant.client_id,
+        user_id=grant.user_id,
+        scope=grant.scope,
+        audience=audience,
+        created_at=now,
+        expires_at=now + timedelta(seconds=rt.settings.refresh_token_ttl_seconds),
+        claims=authn.as_claims(),
+    )
+    return token, stored
+
+
+def _looks_like_jwt(token: str) -> bool:
+    return token.count(".") == 2
+
+
+async def resolve_token(rt: Runtime, ring: KeyRing, token: str, *, kind: str = "access") -> StoredToken:
+    """A live token of `kind`: known, unexpired, not revoked, and its grant not revoked."""
+    now = rt.clock.now()
+    if kind == "access" and _looks_like_jwt(token):
+        claims = ring.verify(token, now=now, typ="at+jwt")
+        token_id = str(claims.get("jti", ""))
+    else:
+        token_id = hash_token(token)
+    stored = await rt.store.find_token(token_id) if token_id else None
+    if stored is None or stored.kind != kind or stored.expires_at <= now or stored.revoked_at is not None:
+        raise InvalidToken()
+    grant = await rt.store.get_grant(stored.grant_id)
+    if grant is None or grant.revoked_at is not None:
+        raise InvalidToken()
+    return stored
+
+
+def pkce_s256(verifier: str) -> str:
+    """BASE64URL(SHA256(ASCII(code_verifier))) without padding (RFC 7636 §4.2)."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()

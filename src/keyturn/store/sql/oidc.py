@@ -1,0 +1,307 @@
+"""OpenID Connect state in SQL: clients, keys, parked requests, grants, codes, tokens, consents."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from keyturn.domain.oidc import (
+    AuthorizationCode,
+    AuthorizationRequest,
+    Client,
+    Grant,
+    SigningKey,
+    StoredToken,
+)
+from keyturn.errors import Conflict
+from keyturn.store.sql.base import SqlRepository
+from keyturn.store.sql.tables import (
+    authorization_codes,
+    authorization_requests,
+    client_assertions,
+    consents,
+    oauth_grants,
+    oauth_tokens,
+    oidc_clients,
+    signing_keys,
+)
+
+_CLIENT_TUPLES = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences")
+_REQUEST_TUPLES = ("scope", "prompt", "acr_values")
+
+
+def _client(row: Any) -> Client:
+    values = dict(row._mapping)
+    for name in _CLIENT_TUPLES:
+        values[name] = tuple(values[name])
+    return Client(**values)
+
+
+def _client_values(client: Client) -> dict[str, Any]:
+    values = asdict(client)
+    for name in _CLIENT_TUPLES:
+        values[name] = list(values[name])
+    return values
+
+
+def _request_params(request: AuthorizationRequest) -> dict[str, Any]:
+    params = asdict(request)
+    for name in ("id", "client_id", "created_at", "expires_at"):
+        params.pop(name)
+    for name in _REQUEST_TUPLES:
+        params[name] = list(params[name])
+    return params
+
+
+def _code_data(code: AuthorizationCode) -> dict[str, Any]:
+    data = asdict(code)
+    for name in ("code_hash", "grant_id", "expires_at", "consumed_at"):
+        data.pop(name)
+    data["scope"], data["amr"] = list(code.scope), list(code.amr)
+    data["auth_time"] = code.auth_time.isoformat()
+    return data
+
+
+def _code(row: Any) -> AuthorizationCode:
+    data = dict(row.data)
+    return AuthorizationCode(
+        code_hash=row.code_hash,
+        grant_id=row.grant_id,
+        expires_at=row.expires_at,
+        consumed_at=row.consumed_at,
+        **{
+            **data,
+            "scope": tuple(data["scope"]),
+            "amr": tuple(data["amr"]),
+            "auth_time": datetime.fromisoformat(data["auth_time"]),
+        },
+    )
+
+
+def _token(row: Any) -> StoredToken:
+    values = dict(row._mapping)
+    values["scope"] = tuple(values["scope"])
+    return StoredToken(**values)
+
+
+def _grant(row: Any) -> Grant:
+    values = dict(row._mapping)
+    values["scope"] = tuple(values["scope"])
+    return Grant(**values)
+
+
+class SqlOidcStore(SqlRepository):
+    # --- clients
+    async def create_client(self, client: Client) -> None:
+        async with self._write(conflict="client_exists") as conn:
+            await conn.execute(insert(oidc_clients).values(**_client_values(client)))
+
+    async def get_client(self, client_id: str) -> Client | None:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(select(oidc_clients).where(oidc_clients.c.client_id == client_id))
+            ).first()
+        return _client(row) if row else None
+
+    async def list_clients(self) -> list[Client]:
+        async with self._read() as conn:
+            rows = await conn.execute(select(oidc_clients).order_by(oidc_clients.c.created_at))
+            return [_client(row) for row in rows]
+
+    async def delete_client(self, client_id: str) -> bool:
+        async with self._write() as conn:
+            result = await conn.execute(delete(oidc_clients).where(oidc_clients.c.client_id == client_id))
+        return result.rowcount == 1
+
+    # --- signing keys
+    async def add_signing_key(self, key: SigningKey, *, retire_others_at: datetime | None = None) -> None:
+        """Store a key; with `retire_others_at`, retire the active keys of its alg in the same step."""
+        async with self._write() as conn:
+            if retire_others_at is not None:
+                await conn.execute(
+                    update(signing_keys)
+                    .where(signing_keys.c.alg == key.alg, signing_keys.c.retired_at.is_(None))
+                    .values(retired_at=retire_others_at)
+                )
+            await conn.execute(insert(signing_keys).values(**asdict(key)))
+
+    async def list_signing_keys(self) -> list[SigningKey]:
+        async with self._read() as conn:
+            rows = await conn.execute(select(signing_keys).order_by(signing_keys.c.created_at))
+            return [SigningKey(**dict(row._mapping)) for row in rows]
+
+    async def delete_signing_keys_retired_before(self, cutoff: datetime) -> int:
+        async with self._write() as conn:
+            result = await conn.execute(delete(signing_keys).where(signing_keys.c.retired_at < cutoff))
+        return result.rowcount
+
+    # --- parked authorization requests
+    async def save_authorization_request(self, request: AuthorizationRequest) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                insert(authorization_requests).values(
+                    id=request.id,
+                    client_id=request.client_id,
+                    params=_request_params(request),
+                    created_at=request.created_at,
+                    expires_at=request.expires_at,
+                )
+            )
+
+    async def get_authorization_request(
+        self, request_id: str, *, now: datetime
+    ) -> AuthorizationRequest | None:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(
+                    select(authorization_requests).where(
+                        authorization_requests.c.id == request_id, authorization_requests.c.expires_at > now
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        params = dict(row.params)
+        for name in _REQUEST_TUPLES:
+            params[name] = tuple(params[name])
+        return AuthorizationRequest(
+            id=row.id, client_id=row.client_id, created_at=row.created_at, expires_at=row.expires_at, **params
+        )
+
+    async def delete_authorization_request(self, request_id: str) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                delete(authorization_requests).where(authorization_requests.c.id == request_id)
+            )
+
+    # --- grants, codes, tokens
+    async def create_grant_with_code(self, grant: Grant, code: AuthorizationCode) -> None:
+        async with self._write() as conn:
+            await conn.execute(insert(oauth_grants).values(**{**asdict(grant), "scope": list(grant.scope)}))
+            await conn.execute(
+                insert(authorization_codes).values(
+                    code_hash=code.code_hash,
+                    grant_id=code.grant_id,
+                    data=_code_data(code),
+                    expires_at=code.expires_at,
+                    consumed_at=None,
+                )
+            )
+
+    async def create_grant(self, grant: Grant) -> None:
+        async with self._write() as conn:
+            await conn.execute(insert(oauth_grants).values(**{**asdict(grant), "scope": list(grant.scope)}))
+
+    async def get_grant(self, grant_id: str) -> Grant | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(oauth_grants).where(oauth_grants.c.id == grant_id))).first()
+        return _grant(row) if row else None
+
+    async def consume_code(self, code_hash: str, *, now: datetime) -> tuple[AuthorizationCode | None, bool]:
+        """The code and whether THIS call consumed it (False: unknown, or used before: a replay)."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(authorization_codes)
+                .where(
+                    authorization_codes.c.code_hash == code_hash, authorization_codes.c.consumed_at.is_(None)
+                )
+                .values(consumed_at=now)
+            )
+            row = (
+                await conn.execute(
+                    select(authorization_codes).where(authorization_codes.c.code_hash == code_hash)
+                )
+            ).first()
+        return (_code(row) if row else None), result.rowcount == 1
+
+    async def revoke_grant(self, grant_id: str, *, now: datetime) -> None:
+        """Revoke a grant and every token it produced (code replay, refresh reuse, revocation)."""
+        async with self._write() as conn:
+            await conn.execute(
+                update(oauth_grants)
+                .where(oauth_grants.c.id == grant_id, oauth_grants.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            await conn.execute(
+                update(oauth_tokens)
+                .where(oauth_tokens.c.grant_id == grant_id, oauth_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+
+    async def save_tokens(self, *tokens: StoredToken) -> None:
+        async with self._write() as conn:
+            for token in tokens:
+                await conn.execute(
+                    insert(oauth_tokens).values(**{**asdict(token), "scope": list(token.scope)})
+                )
+
+    async def find_token(self, token_id: str) -> StoredToken | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(oauth_tokens).where(oauth_tokens.c.id == token_id))).first()
+        return _token(row) if row else None
+
+    async def consume_token(self, token_id: str, *, now: datetime) -> tuple[StoredToken | None, bool]:
+        """Mark a refresh token used; returns it and whether this call was its first use."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(oauth_tokens)
+                .where(oauth_tokens.c.id == token_id, oauth_tokens.c.consumed_at.is_(None))
+                .values(consumed_at=now)
+            )
+            row = (await conn.execute(select(oauth_tokens).where(oauth_tokens.c.id == token_id))).first()
+        return (_token(row) if row else None), result.rowcount == 1
+
+    async def revoke_token(self, token_id: str, *, now: datetime) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                update(oauth_tokens)
+                .where(oauth_tokens.c.id == token_id, oauth_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+
+    # --- consents and client assertions
+    async def get_consent(self, user_id: str, client_id: str) -> tuple[str, ...]:
+        async with self._read() as conn:
+            scope = await conn.scalar(
+                select(consents.c.scope).where(
+                    consents.c.user_id == user_id, consents.c.client_id == client_id
+                )
+            )
+        return tuple(scope or ())
+
+    async def save_consent(
+        self, user_id: str, client_id: str, scope: tuple[str, ...], *, now: datetime
+    ) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                delete(consents).where(consents.c.user_id == user_id, consents.c.client_id == client_id)
+            )
+            await conn.execute(
+                insert(consents).values(
+                    user_id=user_id, client_id=client_id, scope=list(scope), granted_at=now
+                )
+            )
+
+    async def remember_client_assertion(self, client_id: str, jti: str, *, expires_at: datetime) -> bool:
+        """False if this assertion id was seen before (a replayed private_key_jwt)."""
+        try:
+            async with self._write() as conn:
+                await conn.execute(
+                    insert(client_assertions).values(
+                        jti=f"{client_id}:{jti}", client_id=client_id, expires_at=expires_at
+                    )
+                )
+        except Conflict:
+            return False
+        return True
+
+    async def purge_expired_oidc(self, *, now: datetime) -> int:
+        removed = 0
+        async with self._write() as conn:
+            for table in (authorization_requests, authorization_codes, oauth_tokens, client_assertions):
+                result = await conn.execute(delete(table).where(table.c.expires_at <= now))
+                removed += result.rowcount
+        return removed
