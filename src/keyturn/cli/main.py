@@ -1,4 +1,4 @@
-"""`keyturn serve | migrate | config get | config patch`: thin over the same services as the web."""
+"""`keyturn serve | migrate | config | clients | keys`: thin over the same services as the web."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import uvicorn
 
 from keyturn.clock import SystemClock
 from keyturn.errors import KeyturnError
-from keyturn.operations import tenant_config
+from keyturn.operations import clients, tenant_config
 from keyturn.runtime import Runtime, build_runtime
 from keyturn.settings import Settings, SettingsError, load_settings
 from keyturn.store.sql.migrate import current_revision
@@ -137,3 +137,102 @@ def config_patch(
         raise _fail("nothing to patch: give --add, --replace or --remove")
     tenant = _with_runtime(settings, lambda rt: tenant_config.patch_tenant(rt, operations, force=force))
     typer.echo(json.dumps(tenant.model_dump(mode="json"), indent=2))
+
+
+clients_app = typer.Typer(help="Register and inspect OpenID Connect clients.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage the OIDC signing keys.", no_args_is_help=True)
+app.add_typer(clients_app, name="clients")
+app.add_typer(keys_app, name="keys")
+
+
+@clients_app.command("create")
+def clients_create(
+    name: Annotated[str, typer.Option("--name", help="Shown on consent pages.")],
+    redirect_uri: Annotated[
+        list[str] | None, typer.Option("--redirect-uri", help="Exact redirect URI.")
+    ] = None,
+    post_logout_redirect_uri: Annotated[list[str] | None, typer.Option("--post-logout-redirect-uri")] = None,
+    public: Annotated[
+        bool, typer.Option("--public", help="No secret; PKCE required (SPAs, native apps).")
+    ] = False,
+    first_party: Annotated[bool, typer.Option("--first-party", help="Skip the consent page.")] = False,
+    grant: Annotated[
+        list[str] | None, typer.Option("--grant", help="Grant types (default: code + refresh).")
+    ] = None,
+    scope: Annotated[
+        list[str] | None, typer.Option("--scope", help="Scopes client_credentials may ask for.")
+    ] = None,
+    audience: Annotated[
+        list[str] | None, typer.Option("--audience", help="APIs it may get tokens for.")
+    ] = None,
+    auth_method: Annotated[
+        str | None, typer.Option("--auth-method", help="client_secret_basic|post|private_key_jwt")
+    ] = None,
+    jwks_file: Annotated[Path | None, typer.Option("--jwks", help="JWKS file (private_key_jwt).")] = None,
+    id_token_alg: Annotated[str, typer.Option("--id-token-alg", help="ES256 or RS256.")] = "ES256",  # noqa: S107
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Register a client; its secret is printed once and never stored in the clear."""
+    settings = _settings(config)
+    jwks = None
+    if jwks_file is not None:
+        try:
+            jwks = clients.load_jwks(jwks_file.read_text())
+        except (OSError, KeyturnError) as exc:
+            raise _fail(f"--jwks {jwks_file}: {getattr(exc, 'description', exc)}") from exc
+    new = _with_runtime(
+        settings,
+        lambda rt: clients.register_client(
+            rt,
+            name=name,
+            redirect_uris=redirect_uri or [],
+            post_logout_redirect_uris=post_logout_redirect_uri or [],
+            public=public,
+            first_party=first_party,
+            grant_types=grant,
+            scopes=scope,
+            audiences=audience,
+            auth_method=auth_method,
+            jwks=jwks,
+            id_token_alg=id_token_alg,
+        ),
+    )
+    if as_json:
+        typer.echo(json.dumps({"client_id": new.client.client_id, "client_secret": new.secret}))
+        return
+    typer.echo(f"client_id:     {new.client.client_id}")
+    if new.secret:
+        typer.echo(f"client_secret: {new.secret}   (shown once: store it now)")
+
+
+@clients_app.command("list")
+def clients_list(config: ConfigOption = None) -> None:
+    """List registered clients as JSON."""
+    found = _with_runtime(_settings(config), lambda rt: rt.store.list_clients())
+    typer.echo(json.dumps([clients.describe_client(c) for c in found], indent=2))
+
+
+@clients_app.command("show")
+def clients_show(client_id: str, config: ConfigOption = None) -> None:
+    """Show one client as JSON."""
+    found = _with_runtime(_settings(config), lambda rt: rt.store.get_client(client_id))
+    if found is None:
+        raise _fail(f"no client {client_id!r}")
+    typer.echo(json.dumps(clients.describe_client(found), indent=2))
+
+
+@clients_app.command("delete")
+def clients_delete(client_id: str, config: ConfigOption = None) -> None:
+    """Delete a client, with its grants, codes and consents."""
+    if not _with_runtime(_settings(config), lambda rt: rt.store.delete_client(client_id)):
+        raise _fail(f"no client {client_id!r}")
+    typer.echo(f"deleted {client_id}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(config: ConfigOption = None) -> None:
+    """Add new ES256 and RS256 signing keys; retired ones stay in the JWKS until their tokens expire."""
+    created = _with_runtime(_settings(config), lambda rt: rt.keys.rotate(now=rt.clock.now()))
+    for key in created:
+        typer.echo(f"new {key.alg} key {key.kid}")
