@@ -1,0 +1,96 @@
+"""Drive Keyturn's OpenID Provider over a TestClient, as a relying party would."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from httpx2 import Response
+from starlette.testclient import TestClient
+
+from keyturn.oidc.clients import NewClient
+from keyturn.operations.clients import register_client
+from tests.support import browser
+
+REDIRECT_URI = "https://app.example/callback"
+_CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Pkce:
+    verifier: str
+    challenge: str
+
+    @classmethod
+    def new(cls) -> Pkce:
+        verifier = secrets.token_urlsafe(48)
+        digest = hashlib.sha256(verifier.encode()).digest()
+        return cls(verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode())
+
+
+def register(client: TestClient, **options: Any) -> NewClient:
+    """A client registered through the same operation the CLI uses (first-party by default)."""
+    options.setdefault("name", "Test app")
+    options.setdefault("redirect_uris", [REDIRECT_URI])
+    options.setdefault("first_party", True)
+    return browser.call(client, lambda rt: register_client(rt, **options))
+
+
+def authorize(client: TestClient, registered: NewClient, pkce: Pkce | None = None, **params: str) -> Response:
+    """GET /oauth2/authorize with sensible defaults; does not follow redirects."""
+    query = {
+        "client_id": registered.client.client_id,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "scope": "openid email",
+        "state": "state-123",
+        "nonce": "nonce-456",
+    }
+    if pkce is not None:
+        query |= {"code_challenge": pkce.challenge, "code_challenge_method": "S256"}
+    query |= params
+    return client.get("/oauth2/authorize", params=query, follow_redirects=False)
+
+
+def redirect_params(response: Response) -> dict[str, str]:
+    """The query of a redirect back to the client (asserting it is one)."""
+    assert response.status_code in (302, 303), response.text
+    location = response.headers["location"]
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def consent(client: TestClient, consent_path: str, *, decision: str = "allow") -> Response:
+    page = client.get(consent_path)
+    assert page.status_code == 200, page.text
+    match = _CSRF_FIELD.search(page.text)
+    assert match
+    return client.post(consent_path, data={"csrf": match.group(1), "decision": decision}, follow_redirects=False)
+
+
+def code_for(client: TestClient, registered: NewClient, pkce: Pkce | None = None, **params: str) -> str:
+    """Run /authorize for the signed-in browser (consenting if asked) and return the code."""
+    response = authorize(client, registered, pkce, **params)
+    location = response.headers.get("location", "")
+    if location.startswith("/oauth2/consent/"):
+        response = consent(client, location)
+    return redirect_params(response)["code"]
+
+
+def exchange(client: TestClient, registered: NewClient, code: str, pkce: Pkce | None, **extra: str) -> Response:
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI} | extra
+    if pkce is not None:
+        data["code_verifier"] = pkce.verifier
+    auth = (registered.client.client_id, registered.secret) if registered.secret else None
+    if auth is None:
+        data["client_id"] = registered.client.client_id
+    return client.post("/oauth2/token", data=data, auth=auth)
+
+
+def jwks(client: TestClient) -> dict[str, Any]:
+    keys: dict[str, Any] = client.get("/.well-known/jwks.json").json()
+    return keys
