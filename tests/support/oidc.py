@@ -69,7 +69,9 @@ def consent(client: TestClient, consent_path: str, *, decision: str = "allow") -
     assert page.status_code == 200, page.text
     match = _CSRF_FIELD.search(page.text)
     assert match
-    return client.post(consent_path, data={"csrf": match.group(1), "decision": decision}, follow_redirects=False)
+    return client.post(
+        consent_path, data={"csrf": match.group(1), "decision": decision}, follow_redirects=False
+    )
 
 
 def code_for(client: TestClient, registered: NewClient, pkce: Pkce | None = None, **params: str) -> str:
@@ -81,7 +83,9 @@ def code_for(client: TestClient, registered: NewClient, pkce: Pkce | None = None
     return redirect_params(response)["code"]
 
 
-def exchange(client: TestClient, registered: NewClient, code: str, pkce: Pkce | None, **extra: str) -> Response:
+def exchange(
+    client: TestClient, registered: NewClient, code: str, pkce: Pkce | None, **extra: str
+) -> Response:
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI} | extra
     if pkce is not None:
         data["code_verifier"] = pkce.verifier
