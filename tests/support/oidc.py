@@ -86,13 +86,13 @@ def code_for(client: TestClient, registered: NewClient, pkce: Pkce | None = None
 def exchange(
     client: TestClient, registered: NewClient, code: str, pkce: Pkce | None, **extra: str
 ) -> Response:
+    """POST the code to /oauth2/token, authenticating as the client registered (Basic, or none)."""
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI} | extra
     if pkce is not None:
         data["code_verifier"] = pkce.verifier
-    auth = (registered.client.client_id, registered.secret) if registered.secret else None
-    if auth is None:
-        data["client_id"] = registered.client.client_id
-    return client.post("/oauth2/token", data=data, auth=auth)
+    if registered.secret is None:
+        return client.post("/oauth2/token", data={**data, "client_id": registered.client.client_id})
+    return client.post("/oauth2/token", data=data, auth=(registered.client.client_id, registered.secret))
 
 
 def jwks(client: TestClient) -> dict[str, Any]:
