@@ -20,6 +20,7 @@ from keyturn.runtime import Runtime, build_runtime
 from keyturn.settings import Settings, load_settings
 from keyturn.store.sql.store import open_store
 from keyturn.web import account, login, pages, signup
+from keyturn.web.cors import ProtocolCors
 from keyturn.web.errors import keyturn_error_handler
 from keyturn.web.security import add_security_headers
 
@@ -65,6 +66,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
 
     app = FastAPI(title="Keyturn", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.middleware("http")(add_security_headers)
+    app.add_middleware(ProtocolCors)
     app.add_exception_handler(KeyturnError, keyturn_error_handler)
     app.add_exception_handler(Exception, _unexpected_error)
     for module in (pages, login, signup, account, oidc_routes):
