@@ -113,23 +113,39 @@ function setupLogin() {
     go(result.redirect_to);
   }
 
+  // Autofill restarts after a ceremony the server refused (so the next passkey can be
+  // tried), at most a few times and with a pause; never after the page itself went stale
+  // (flow expired, CSRF, another browser) or the network failed, and never in a loop.
+  const STALE = new Set(["flow_expired", "flow_browser_mismatch", "csrf_failed", "cross_site_request"]);
+  let autofillRestarts = 0;
+
   async function startAutofill() {
     if (!page.autofill || !supportsPasskeys() || !PublicKeyCredential.isConditionalMediationAvailable) return;
     if (!(await PublicKeyCredential.isConditionalMediationAvailable())) return;
     stopAutofill();
     const controller = new AbortController();
     conditional = controller;
+    let options;
     try {
-      const options = await post(`${base}/passkey/options`);
+      options = await post(`${base}/passkey/options`);
+    } catch (error) {
+      if (error.code) handleCeremonyError(error);
+      return;  // the page cannot offer autofill now; the button and Continue still work
+    }
+    try {
       const credential = await navigator.credentials.get({
         publicKey: requestOptions(options), mediation: "conditional", signal: controller.signal });
       if (controller.signal.aborted) return;
       await finish(credential);
     } catch (error) {
       if (controller.signal.aborted || error.name === "AbortError") return;
-      handleCeremonyError(error);
       conditional = null;
-      startAutofill();  // keep autofill available after a failure
+      if (!error.code) return;  // the browser declined the background request: stay quiet
+      handleCeremonyError(error);
+      if (!STALE.has(error.code) && autofillRestarts < 3) {
+        autofillRestarts += 1;
+        setTimeout(startAutofill, 1000 * autofillRestarts);
+      }
     }
   }
   function stopAutofill() {
@@ -144,7 +160,7 @@ function setupLogin() {
       await finish(credential);
     } catch (error) {
       handleCeremonyError(error);
-      startAutofill();
+      if (!error.code || !STALE.has(error.code)) startAutofill();
     }
   }
 
@@ -233,7 +249,8 @@ function setupSignup() {
     clearMessages();
     if (!email.value.trim()) { showError("Enter your email."); email.focus(); return; }
     try {
-      if (page.passkey) await signUpWithPasskey(); else await signUpWithPassword();
+      // Enter in a revealed Password field means "use the password", not "create a passkey".
+      if (!page.passkey || !passwordField.hidden) await signUpWithPassword(); else await signUpWithPasskey();
     } catch (error) { handleCeremonyError(error); }
   });
 }

@@ -1,0 +1,247 @@
+"""The e2e harness: one real `keyturn serve` and one Chromium for the e2e package, a clean
+database per test, and a fresh browser context with a fresh virtual authenticator per test.
+
+The server gets the same database as the rest of the suite (KEYTURN_TEST_DATABASE picks
+sqlite or postgresql, see tests/conftest.py). Playwright's sync API runs an event loop in
+this thread, so every database call here runs `asyncio.run` in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Coroutine, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from sqlalchemy import Table, delete, func, select
+
+from keyturn.store.sql.engine import create_engine
+from keyturn.store.sql.tables import challenges, flows
+from tests.conftest import _reset
+from tests.e2e.pages import PLATFORM_AUTHENTICATOR, VirtualAuthenticator
+
+CHROMIUM = os.environ.get("KEYTURN_E2E_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+IN_CI = os.environ.get("CI", "").lower() in {"true", "1", "yes"}
+STARTUP_SECONDS = 30
+T = TypeVar("T")
+
+
+def run_async(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion in its own thread and loop (this thread has Playwright's)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(work())).result()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class KeyturnServer:
+    """A running `keyturn serve`, and the operator's tools around it (CLI, database)."""
+
+    base_url: str
+    database_url: str
+    env: dict[str, str]
+    log_path: Path
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def cli(self, *args: str) -> str:
+        """Run `keyturn <args>` against the same database, as an operator would."""
+        result = subprocess.run(
+            [sys.executable, "-m", "keyturn", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, f"keyturn {' '.join(args)} failed:\n{result.stderr}"
+        return result.stdout
+
+    def set_challenge_ui(self, mode: str) -> None:
+        """Read by the server on its next request: tenant settings live in the database."""
+        self.cli("config", "patch", "--replace", f"/passkey_options/challenge_ui={mode}")
+
+    def count(self, table: Table) -> int:
+        async def query() -> int:
+            engine = create_engine(self.database_url)
+            try:
+                async with engine.connect() as conn:
+                    return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
+            finally:
+                await engine.dispose()
+
+        return run_async(query)
+
+    def rows(self, table: Table) -> list[dict[str, Any]]:
+        async def query() -> list[dict[str, Any]]:
+            engine = create_engine(self.database_url)
+            try:
+                async with engine.connect() as conn:
+                    return [dict(row._mapping) for row in await conn.execute(select(table))]
+            finally:
+                await engine.dispose()
+
+        return run_async(query)
+
+    def forget_flows(self) -> None:
+        """What the server sees once every open page's flow has expired and been purged."""
+
+        async def purge() -> None:
+            engine = create_engine(self.database_url)
+            try:
+                async with engine.begin() as conn:
+                    await conn.execute(delete(challenges))
+                    await conn.execute(delete(flows))
+            finally:
+                await engine.dispose()
+
+        run_async(purge)
+
+    def reset(self) -> None:
+        """Empty every table (the tenant row too: the server falls back to its defaults)."""
+        run_async(lambda: _reset(self.database_url))
+
+
+def _wait_until_healthy(process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log = log_path.read_text(errors="replace")
+            raise RuntimeError(f"keyturn serve exited with {process.returncode}:\n{log}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"keyturn serve did not answer /health within {STARTUP_SECONDS}s")
+
+
+@pytest.fixture(scope="package")
+def keyturn_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyturnServer]:
+    """`keyturn serve` on a free port, stopped after the e2e tests whatever happens."""
+    run_async(lambda: _reset(database_url))
+    data_dir = tmp_path_factory.mktemp("keyturn-e2e")
+    port = _free_port()
+    base_url = f"http://localhost:{port}"
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("KEYTURN_")}
+    env = {
+        **inherited,
+        "KEYTURN_DATA_DIR": str(data_dir),
+        "KEYTURN_DATABASE_URL": database_url,
+        # The CLI seeds the tenant from the public URL too when the row is missing,
+        # so both must agree on it (the origin passkeys are bound to).
+        "KEYTURN_PUBLIC_URL": base_url,
+        "KEYTURN_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
+    log_path = data_dir / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "keyturn", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_until_healthy(process, port, log_path)
+        yield KeyturnServer(base_url=base_url, database_url=database_url, env=env, log_path=log_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Remember a failed test so its server fixture can show the server's log."""
+    report = yield
+    if report.failed:
+        item.stash[_FAILED] = True
+    return report
+
+
+@pytest.fixture
+def server(keyturn_server: KeyturnServer, request: pytest.FixtureRequest) -> Iterator[KeyturnServer]:
+    """The e2e server, on an empty database; its log is shown when a test fails."""
+    keyturn_server.reset()
+    yield keyturn_server
+    if request.node.stash.get(_FAILED, False):
+        print(f"--- keyturn serve log (tail) ---\n{keyturn_server.log_tail()}")
+
+
+# Package scope, not session: Playwright's sync API keeps an event loop running in this
+# thread while it lives, and the rest of the suite calls asyncio.run() in this thread.
+@pytest.fixture(scope="package")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="package")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        message = f"Chromium not found at {CHROMIUM} (set KEYTURN_E2E_CHROMIUM)"
+        if IN_CI:
+            pytest.fail(f"{message}: the e2e tests must run in CI", pytrace=False)
+        pytest.skip(message)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser, server: KeyturnServer) -> Iterator[BrowserContext]:
+    context = browser.new_context(base_url=server.base_url)
+    context.set_default_timeout(10_000)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+@pytest.fixture
+def virtual_authenticator(context: BrowserContext, page: Page) -> VirtualAuthenticator:
+    """A platform authenticator that answers by itself (presence and UV always given)."""
+    return VirtualAuthenticator.attach(context, page, PLATFORM_AUTHENTICATOR)
