@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Coroutine, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +26,7 @@ from keyturn.store.sql.engine import create_engine
 from keyturn.store.sql.tables import challenges, flows
 from tests.conftest import _reset
 from tests.e2e.pages import PLATFORM_AUTHENTICATOR, VirtualAuthenticator
+from tests.support.server import free_port, running_server
 
 CHROMIUM = os.environ.get("KEYTURN_E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -40,7 +37,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 IN_CI = os.environ.get("CI", "").lower() in {"true", "1", "yes"}
-STARTUP_SECONDS = 30
 T = TypeVar("T")
 
 
@@ -48,13 +44,6 @@ def run_async(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine to completion in its own thread and loop (this thread has Playwright's)."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(lambda: asyncio.run(work())).result()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)
@@ -127,58 +116,19 @@ class KeyturnServer:
         run_async(lambda: _reset(self.database_url))
 
 
-def _wait_until_healthy(process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log = log_path.read_text(errors="replace")
-            raise RuntimeError(f"keyturn serve exited with {process.returncode}:\n{log}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"keyturn serve did not answer /health within {STARTUP_SECONDS}s")
-
-
 @pytest.fixture(scope="package")
 def keyturn_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyturnServer]:
     """`keyturn serve` on a free port, stopped after the e2e tests whatever happens."""
     run_async(lambda: _reset(database_url))
     data_dir = tmp_path_factory.mktemp("keyturn-e2e")
-    port = _free_port()
-    base_url = f"http://localhost:{port}"
-    inherited = {name: value for name, value in os.environ.items() if not name.startswith("KEYTURN_")}
-    env = {
-        **inherited,
-        "KEYTURN_DATA_DIR": str(data_dir),
-        "KEYTURN_DATABASE_URL": database_url,
-        # The CLI seeds the tenant from the public URL too when the row is missing,
-        # so both must agree on it (the origin passkeys are bound to).
-        "KEYTURN_PUBLIC_URL": base_url,
-        "KEYTURN_PORT": str(port),
-        "PYTHONUNBUFFERED": "1",
-    }
-    log_path = data_dir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "keyturn", "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+    port = free_port()
+    # The CLI seeds the tenant from the public URL too when the row is missing,
+    # so both must agree on it (the origin passkeys are bound to).
+    extra = {"KEYTURN_PUBLIC_URL": f"http://localhost:{port}"}
+    with running_server(port=port, data_dir=data_dir, database_url=database_url, extra_env=extra) as running:
+        yield KeyturnServer(
+            base_url=running.base_url, database_url=database_url, env=running.env, log_path=running.log_path
         )
-    try:
-        _wait_until_healthy(process, port, log_path)
-        yield KeyturnServer(base_url=base_url, database_url=database_url, env=env, log_path=log_path)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 _FAILED = pytest.StashKey[bool]()

@@ -27,10 +27,15 @@ def test_ceremonies_cross_instances(clean_database: str, tmp_path: Path) -> None
     env = {"KEYTURN_TENANT": seed}
     authenticator = SoftAuthenticator()
     with (
-        running_server(port=port_a, data_dir=tmp_path, database_url=clean_database, extra_env=env) as a,
-        running_server(port=port_b, data_dir=tmp_path, database_url=clean_database, extra_env=env) as b,
+        running_server(
+            port=port_a, data_dir=tmp_path, database_url=clean_database, extra_env=env
+        ) as server_a,
+        running_server(
+            port=port_b, data_dir=tmp_path, database_url=clean_database, extra_env=env
+        ) as server_b,
         httpx2.Client(headers={"origin": public}, timeout=10) as client,
     ):
+        a, b = server_a.base_url, server_b.base_url
         # Sign-up: page and challenge from A, completion on B.
         page = _page(client, f"{a}/signup")
         headers = {"x-csrf-token": page["csrf"]}
@@ -69,9 +74,12 @@ def test_serve_with_several_workers(clean_database: str, tmp_path: Path) -> None
     authenticator = SoftAuthenticator()
     no_keepalive = httpx2.Limits(max_keepalive_connections=0)  # a new connection, so any worker, per request
     with (
-        running_server(port=port, data_dir=tmp_path, database_url=clean_database, workers=2) as base,
-        httpx2.Client(headers={"origin": base}, limits=no_keepalive, timeout=10) as client,
+        running_server(port=port, data_dir=tmp_path, database_url=clean_database, workers=2) as server,
+        httpx2.Client(
+            headers={"origin": f"http://localhost:{port}"}, limits=no_keepalive, timeout=10
+        ) as client,
     ):
+        base = server.base_url
         page = _page(client, f"{base}/signup")
         headers = {"x-csrf-token": page["csrf"]}
         options = client.post(
