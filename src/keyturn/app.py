@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -38,11 +39,17 @@ PURGE_INTERVAL_SECONDS = 600
 
 
 async def purge_expired_periodically(rt: Runtime) -> None:
-    """Delete expired flows, challenges and sessions now and every ten minutes."""
+    """Delete expired flows, challenges, sessions, codes and tokens, and events past retention,
+    now and every ten minutes."""
     while True:
         try:
             now = rt.clock.now()
-            removed = await rt.store.purge_expired(now=now) + await rt.store.purge_expired_oidc(now=now)
+            retention = timedelta(days=rt.settings.event_retention_days)
+            removed = (
+                await rt.store.purge_expired(now=now)
+                + await rt.store.purge_expired_oidc(now=now)
+                + await rt.store.delete_events_before(now - retention)
+            )
             log.debug("purged expired rows", extra={"removed": removed})
         except Exception:
             log.exception("purging expired rows failed; will retry")
@@ -55,6 +62,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         store = await open_store(settings.resolved_database_url)
         runtime = await build_runtime(settings, store, clock or SystemClock())
         app.state.runtime = runtime
+        runtime.events.start()
         purger = asyncio.create_task(purge_expired_periodically(runtime))
         try:
             yield
@@ -62,6 +70,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             purger.cancel()
             with suppress(asyncio.CancelledError):
                 await purger
+            await runtime.events.close()  # a clean shutdown loses no event
             await store.close()
 
     app = FastAPI(title="Keyturn", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from keyturn.clock import Clock
 from keyturn.domain.tenant import TenantSettings
+from keyturn.events.log import EventLog
 from keyturn.methods.password import PasswordHasher
 from keyturn.oidc.keys import KeyManager, load_key_encryption_key
 from keyturn.settings import Settings
@@ -22,6 +23,7 @@ class Runtime:
     hasher: PasswordHasher
     enumeration_key: bytes  # HMAC key for the stand-in answers given about unknown emails
     keys: KeyManager  # OIDC signing keys
+    events: EventLog
 
     async def tenant(self) -> TenantSettings:
         """The tenant settings as stored now (every worker reads the same row)."""
@@ -38,5 +40,11 @@ async def build_runtime(settings: Settings, store: Store, clock: Clock) -> Runti
         store, kek=load_key_encryption_key(settings), publish_retired_for=timedelta(seconds=longest_token)
     )
     return Runtime(
-        settings=settings, store=store, clock=clock, hasher=PasswordHasher(), enumeration_key=key, keys=keys
+        settings=settings,
+        store=store,
+        clock=clock,
+        hasher=PasswordHasher(),
+        enumeration_key=key,
+        keys=keys,
+        events=EventLog(store, clock),
     )

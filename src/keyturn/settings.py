@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(3600, ge=60, le=86400)
     id_token_ttl_seconds: int = Field(3600, ge=60, le=86400)
     refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=3600)
+    event_retention_days: int = Field(30, ge=1, le=3650, description="How long the event log keeps events.")
     tenant: TenantSettings | None = Field(
         None, description="Seed for the tenant settings on first start (then use `config patch`)."
     )

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from keyturn.domain.email import normalize_email
+from keyturn.domain.events import EventType, RequestContext
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import User
-from keyturn.domain.session import AuthMethod
+from keyturn.domain.session import AMR_CLAIM, AuthMethod
 from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import KeyturnError
 from keyturn.methods import passkey as passkey_method
@@ -42,13 +43,19 @@ LoginSubmission = PasswordLogin | PasskeyLogin
 WRONG_CREDENTIALS = KeyturnError("Wrong email or password.", code="invalid_credentials", status=401)
 
 
-async def discoverable_options(rt: Runtime, flow: Flow, tenant: TenantSettings) -> dict[str, Any]:
+async def discoverable_options(
+    rt: Runtime, flow: Flow, tenant: TenantSettings, *, ctx: RequestContext
+) -> dict[str, Any]:
     """For the passkey button and for autofill: no allowCredentials, the browser chooses."""
     require_enabled(tenant, "passkey")
-    return await passkey_method.request_options(rt, flow, tenant)
+    options = await passkey_method.request_options(rt, flow, tenant)
+    rt.events.record(EventType.PASSKEY_CHALLENGE_STARTED, ctx, details={"mode": "discoverable"})
+    return options
 
 
-async def identify(rt: Runtime, flow: Flow, tenant: TenantSettings, *, email: object) -> NextStep:
+async def identify(
+    rt: Runtime, flow: Flow, tenant: TenantSettings, *, email: object, ctx: RequestContext
+) -> NextStep:
     """After Continue: ask for the account's passkey, its password, or both.
 
     Unless the operator opted in to revealing accounts, every email gets the same shape
@@ -73,25 +80,48 @@ async def identify(rt: Runtime, flow: Flow, tenant: TenantSettings, *, email: ob
         options = await passkey_method.request_options(
             rt, flow, tenant, allow=allow, user_id=user.id if user else None
         )
+        rt.events.record(
+            EventType.PASSKEY_CHALLENGE_STARTED,
+            ctx,
+            user_id=user.id if user else None,
+            user_name=address,
+            details={"mode": "identifier_first"},
+        )
     has_password = user is not None and user.has_password
     return NextStep(passkey_options=options, password=passwords_on and (has_password or not reveal))
 
 
 async def submit_login(
-    rt: Runtime, flow: Flow, tenant: TenantSettings, submission: LoginSubmission
+    rt: Runtime, flow: Flow, tenant: TenantSettings, submission: LoginSubmission, *, ctx: RequestContext
 ) -> tuple[User, AuthMethod]:
-    """Dispatch on the method submitted; returns who signed in and how."""
+    """Dispatch on the method submitted; returns who signed in and how. Every outcome is logged."""
     match submission:
         case PasskeyLogin(credential=credential):
             require_enabled(tenant, "passkey")
-            user = await passkey_method.authenticate(rt, flow, tenant, credential=credential)
-            return user, "passkey"
+            try:
+                user = await passkey_method.authenticate(rt, flow, tenant, credential=credential)
+            except KeyturnError as error:
+                rt.events.record(EventType.PASSKEY_CHALLENGE_FAILED, ctx, details={"error": error.code})
+                raise
+            method: AuthMethod = "passkey"
         case PasswordLogin(email=email, password=password):
             require_enabled(tenant, "password")
-            return await _password_login(rt, email=email, password=password), "pwd"
+            user = await _password_login(rt, email=email, password=password, ctx=ctx)
+            method = "pwd"
+    rt.events.record(
+        EventType.SUCCESS_LOGIN,
+        ctx,
+        user_id=user.id,
+        user_name=user.email,
+        details={
+            "prompts": [{"name": "login", "performed_amr": [AMR_CLAIM[method]]}],
+            "authentication_method": method,
+        },
+    )
+    return user, method
 
 
-async def _password_login(rt: Runtime, *, email: str, password: str) -> User:
+async def _password_login(rt: Runtime, *, email: str, password: str, ctx: RequestContext) -> User:
     """Every failure costs one argon2 verification and gives the same error."""
     try:
         address = normalize_email(email)
@@ -102,6 +132,12 @@ async def _password_login(rt: Runtime, *, email: str, password: str) -> User:
     stored_hash = user.password_hash if user and acceptable else None
     matched = await rt.hasher.verify(stored_hash, password if acceptable else "")
     if not matched or user is None or user.password_hash is None:
+        rt.events.record(
+            EventType.FAILED_LOGIN_USERNAME if user is None else EventType.FAILED_LOGIN_PASSWORD,
+            ctx,
+            user_id=user.id if user else None,
+            user_name=address or None,
+        )
         raise WRONG_CREDENTIALS
     if rt.hasher.needs_rehash(user.password_hash):
         await rt.store.set_password_hash(user.id, await rt.hasher.hash(password), now=rt.clock.now())

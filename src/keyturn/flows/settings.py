@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from keyturn.domain.email import normalize_email
+from keyturn.domain.events import EventType, RequestContext
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import Passkey, User
 from keyturn.domain.tenant import TenantSettings
@@ -39,6 +40,40 @@ async def add_passkey_options(
 
 
 async def add_passkey(
+    rt: Runtime,
+    flow: Flow,
+    tenant: TenantSettings,
+    *,
+    user: User,
+    credential: object,
+    user_agent: str,
+    ctx: RequestContext,
+) -> Passkey:
+    """Enroll one more passkey; success and failure both reach the event log."""
+    try:
+        passkey = await _add_passkey(
+            rt, flow, tenant, user=user, credential=credential, user_agent=user_agent
+        )
+    except KeyturnError as error:
+        rt.events.record(
+            EventType.WEBAUTHN_ENROLLMENT_FAILED,
+            ctx,
+            user_id=user.id,
+            user_name=user.email,
+            details={"error": error.code},
+        )
+        raise
+    rt.events.record(
+        EventType.ENROLLMENT_COMPLETE,
+        ctx,
+        user_id=user.id,
+        user_name=user.email,
+        details={"authenticator": "passkey", "passkey_id": passkey.id, "aaguid": passkey.aaguid},
+    )
+    return passkey
+
+
+async def _add_passkey(
     rt: Runtime, flow: Flow, tenant: TenantSettings, *, user: User, credential: object, user_agent: str
 ) -> Passkey:
     require_enabled(tenant, "passkey")
@@ -70,14 +105,21 @@ async def rename_passkey(rt: Runtime, *, user: User, passkey_id: str, name: obje
         raise NotFound("No such passkey.", code="passkey_not_found")
 
 
-async def remove_passkey(rt: Runtime, *, user: User, passkey_id: str) -> None:
+async def remove_passkey(rt: Runtime, *, user: User, passkey_id: str, ctx: RequestContext) -> None:
     """Refused (by the store, atomically) when it is the user's last way to sign in."""
     if not await rt.store.delete_passkey(user.id, passkey_id):
         raise NotFound("No such passkey.", code="passkey_not_found")
+    rt.events.record(
+        EventType.AUTHENTICATOR_REMOVED,
+        ctx,
+        user_id=user.id,
+        user_name=user.email,
+        details={"passkey_id": passkey_id},
+    )
 
 
 async def set_password(
-    rt: Runtime, tenant: TenantSettings, *, user: User, current: str | None, new: str
+    rt: Runtime, tenant: TenantSettings, *, user: User, current: str | None, new: str, ctx: RequestContext
 ) -> None:
     """Set a first password, or change one (which needs the current password)."""
     require_enabled(tenant, "password")
@@ -85,6 +127,7 @@ async def set_password(
         raise KeyturnError("Your current password is not right.", code="invalid_current_password")
     check_password_policy(new)
     await rt.store.set_password_hash(user.id, await rt.hasher.hash(new), now=rt.clock.now())
+    rt.events.record(EventType.SUCCESS_CHANGE_PASSWORD, ctx, user_id=user.id, user_name=user.email)
 
 
 async def remove_password(rt: Runtime, *, user: User) -> None:
@@ -92,10 +135,17 @@ async def remove_password(rt: Runtime, *, user: User) -> None:
     await rt.store.set_password_hash(user.id, None, now=rt.clock.now())
 
 
-async def change_email(rt: Runtime, *, user: User, email: object) -> str:
+async def change_email(rt: Runtime, *, user: User, email: object, ctx: RequestContext) -> str:
     address = normalize_email(email)
     try:
         await rt.store.update_email(user.id, address, now=rt.clock.now())
     except Conflict as exc:
         raise Conflict("That email is used by another account.", code="email_taken") from exc
+    rt.events.record(
+        EventType.SUCCESS_CHANGE_EMAIL,
+        ctx,
+        user_id=user.id,
+        user_name=address,
+        details={"previous": user.email},
+    )
     return address

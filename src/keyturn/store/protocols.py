@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from keyturn.domain.events import Event
 from keyturn.domain.flow import Challenge, Flow
 from keyturn.domain.identity import Passkey, User
 from keyturn.domain.oidc import (
@@ -149,7 +150,29 @@ class OidcStore(Protocol):
     async def purge_expired_oidc(self, *, now: datetime) -> int: ...
 
 
-class Store(UserStore, PasskeyStore, FlowStore, SessionStore, TenantStore, OidcStore, Protocol):
+class EventStore(Protocol):
+    async def append_events(self, batch: list[Event]) -> None: ...
+
+    async def query_events(
+        self,
+        *,
+        types: tuple[str, ...] = (),
+        user_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after_log_id: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        newest_first: bool = True,
+    ) -> tuple[list[Event], int]:
+        """A page of matching events, and how many match in all."""
+
+    async def get_event(self, log_id: str) -> Event | None: ...
+
+    async def delete_events_before(self, cutoff: datetime) -> int: ...
+
+
+class Store(UserStore, PasskeyStore, FlowStore, SessionStore, TenantStore, OidcStore, EventStore, Protocol):
     """Everything at once: what the app is handed."""
 
     async def close(self) -> None: ...

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from webauthn.helpers import bytes_to_base64url
 
+from keyturn.domain.events import EventType
 from keyturn.domain.identity import User
 from keyturn.domain.session import Session
 from keyturn.errors import Forbidden, KeyturnError, Unauthenticated
@@ -16,7 +17,7 @@ from keyturn.flows import settings as settings_flow
 from keyturn.flows.base import load_flow, start_flow
 from keyturn.ids import constant_time_equal
 from keyturn.runtime import Runtime
-from keyturn.web.deps import RuntimeDep, SessionDep, read_json, render, user_agent
+from keyturn.web.deps import RuntimeDep, SessionDep, read_json, render, request_context, user_agent
 from keyturn.web.security import (
     BINDING_COOKIE,
     CSRF_HEADER,
@@ -121,7 +122,7 @@ async def rename_passkey(request: Request, rt: RuntimeDep, session: SessionDep, 
 @router.post("/account/passkeys/{passkey_id}/delete")
 async def remove_passkey(request: Request, rt: RuntimeDep, session: SessionDep, passkey_id: str) -> Response:
     async def action(user: User, form: dict[str, str]) -> str:
-        await settings_flow.remove_passkey(rt, user=user, passkey_id=passkey_id)
+        await settings_flow.remove_passkey(rt, user=user, passkey_id=passkey_id, ctx=request_context(request))
         return "passkey_removed"
 
     return await _form_action(request, rt, session, action)
@@ -136,6 +137,7 @@ async def set_password(request: Request, rt: RuntimeDep, session: SessionDep) ->
             user=user,
             current=form.get("current_password"),
             new=form.get("new_password", ""),
+            ctx=request_context(request),
         )
         return "password_set"
 
@@ -154,7 +156,7 @@ async def remove_password(request: Request, rt: RuntimeDep, session: SessionDep)
 @router.post("/account/email")
 async def change_email(request: Request, rt: RuntimeDep, session: SessionDep) -> Response:
     async def action(user: User, form: dict[str, str]) -> str:
-        await settings_flow.change_email(rt, user=user, email=form.get("email"))
+        await settings_flow.change_email(rt, user=user, email=form.get("email"), ctx=request_context(request))
         return "email_changed"
 
     return await _form_action(request, rt, session, action)
@@ -194,7 +196,13 @@ async def add_passkey(request: Request, rt: RuntimeDep, session: SessionDep) -> 
     if flow.user_id != user.id:
         raise Forbidden("This page belongs to another account.", code="flow_user_mismatch")
     passkey = await settings_flow.add_passkey(
-        rt, flow, tenant, user=user, credential=data.get("credential"), user_agent=user_agent(request)
+        rt,
+        flow,
+        tenant,
+        user=user,
+        credential=data.get("credential"),
+        user_agent=user_agent(request),
+        ctx=request_context(request),
     )
     return JSONResponse(
         {"id": passkey.id, "name": passkey.name, "redirect_to": "/account?notice=passkey_added"}
@@ -208,5 +216,11 @@ async def logout(request: Request, rt: RuntimeDep, session: SessionDep) -> Respo
         current, _ = session
         await _form(request, rt, current)
         await rt.store.delete_session(current.id)
+        rt.events.record(
+            EventType.SUCCESS_LOGOUT,
+            request_context(request),
+            user_id=session[1].id,
+            user_name=session[1].email,
+        )
     clear_cookie(response, rt.settings, SESSION_COOKIE)
     return response

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from keyturn.domain.events import RequestContext
 from keyturn.domain.flow import Flow, FlowKind
 from keyturn.domain.identity import User
 from keyturn.domain.session import AuthMethod, Session
@@ -70,6 +71,10 @@ async def current_session(request: Request, rt: RuntimeDep) -> tuple[Session, Us
 
 
 SessionDep = Annotated[tuple[Session, User] | None, Depends(current_session)]
+
+
+def request_context(request: Request) -> RequestContext:
+    return RequestContext(ip=client_ip(request), user_agent=user_agent(request))
 
 
 def client_ip(request: Request) -> str:

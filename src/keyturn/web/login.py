@@ -14,6 +14,7 @@ from keyturn.web.deps import (
     load_page_flow,
     page_with_flow,
     read_json,
+    request_context,
     safe_return_to,
     signed_in_response,
     text_field,
@@ -36,14 +37,14 @@ async def login_page(request: Request, rt: RuntimeDep, session: SessionDep) -> R
 @router.post("/login/flows/{flow_id}/passkey/options")
 async def discoverable_options(request: Request, rt: RuntimeDep, flow_id: str) -> Response:
     flow, tenant = await load_page_flow(request, rt, flow_id, "login")
-    return JSONResponse(await login_flow.discoverable_options(rt, flow, tenant))
+    return JSONResponse(await login_flow.discoverable_options(rt, flow, tenant, ctx=request_context(request)))
 
 
 @router.post("/login/flows/{flow_id}/identify")
 async def identify(request: Request, rt: RuntimeDep, flow_id: str) -> Response:
     flow, tenant = await load_page_flow(request, rt, flow_id, "login")
     data = await read_json(request)
-    step = await login_flow.identify(rt, flow, tenant, email=data.get("email"))
+    step = await login_flow.identify(rt, flow, tenant, email=data.get("email"), ctx=request_context(request))
     return JSONResponse(
         {"passkey": step.passkey_options, "password": step.password, "unknown_account": step.unknown_account}
     )
@@ -63,7 +64,7 @@ async def submit_login(request: Request, rt: RuntimeDep, flow_id: str) -> Respon
             )
         case _:
             raise KeyturnError("Choose passkey or password.", code="unknown_method")
-    user, method = await login_flow.submit_login(rt, flow, tenant, submission)
+    user, method = await login_flow.submit_login(rt, flow, tenant, submission, ctx=request_context(request))
     return await signed_in_response(
         request, rt, user, method=method, redirect_to=flow.return_to or "/account"
     )

@@ -14,6 +14,7 @@ from keyturn.web.deps import (
     load_page_flow,
     page_with_flow,
     read_json,
+    request_context,
     safe_return_to,
     signed_in_response,
     text_field,
@@ -35,7 +36,11 @@ async def signup_page(request: Request, rt: RuntimeDep, session: SessionDep) -> 
 async def creation_options(request: Request, rt: RuntimeDep, flow_id: str) -> Response:
     flow, tenant = await load_page_flow(request, rt, flow_id, "registration")
     data = await read_json(request)
-    return JSONResponse(await registration.passkey_options(rt, flow, tenant, email=data.get("email")))
+    return JSONResponse(
+        await registration.passkey_options(
+            rt, flow, tenant, email=data.get("email"), ctx=request_context(request)
+        )
+    )
 
 
 @router.post("/signup/flows/{flow_id}")
@@ -53,7 +58,7 @@ async def submit_signup(request: Request, rt: RuntimeDep, flow_id: str) -> Respo
         case _:
             raise KeyturnError("Choose passkey or password.", code="unknown_method")
     user, method = await registration.submit_registration(
-        rt, flow, tenant, submission, user_agent=user_agent(request)
+        rt, flow, tenant, submission, user_agent=user_agent(request), ctx=request_context(request)
     )
     return await signed_in_response(
         request, rt, user, method=method, redirect_to=flow.return_to or "/account"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from keyturn.store.sql.engine import create_engine
+from keyturn.store.sql.events import SqlEventStore
 from keyturn.store.sql.flows import SqlFlowStore, SqlSessionStore
 from keyturn.store.sql.migrate import upgrade_to_head
 from keyturn.store.sql.oidc import SqlOidcStore
@@ -10,7 +11,9 @@ from keyturn.store.sql.tenant import SqlTenantStore
 from keyturn.store.sql.users import SqlPasskeyStore, SqlUserStore
 
 
-class SqlStore(SqlUserStore, SqlPasskeyStore, SqlFlowStore, SqlSessionStore, SqlTenantStore, SqlOidcStore):
+class SqlStore(
+    SqlUserStore, SqlPasskeyStore, SqlFlowStore, SqlSessionStore, SqlTenantStore, SqlOidcStore, SqlEventStore
+):
     """The `keyturn.store.protocols.Store` for SQLite and PostgreSQL."""
 
     async def close(self) -> None:

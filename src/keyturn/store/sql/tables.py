@@ -238,3 +238,21 @@ client_assertions = Table(
     Column("client_id", String(64), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
 )
+
+events = Table(
+    "events",
+    metadata,
+    Column("log_id", String(32), primary_key=True),
+    Column("date", UtcDateTime(), nullable=False),
+    Column("type", String(48), nullable=False),
+    Column("description", String(255), nullable=False),
+    Column("ip", String(64), nullable=False),
+    Column("user_agent", String(512), nullable=False),
+    Column("user_id", String(36), nullable=True),
+    Column("user_name", String(320), nullable=True),
+    Column("client_id", String(64), nullable=True),
+    Column("details", JSON, nullable=False),
+    Index("ix_events_date", "date"),
+    Index("ix_events_user_id", "user_id"),
+    Index("ix_events_type", "type"),
+)

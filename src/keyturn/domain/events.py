@@ -1,0 +1,89 @@
+"""Log events with Auth0's type codes, so operators' dashboards and scripts read them as-is.
+
+An event never carries a password, token, secret or challenge: only ids, codes and facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class EventType(StrEnum):
+    SUCCESS_SIGNUP = "ss"
+    FAILED_SIGNUP = "fs"
+    SUCCESS_LOGIN = "s"
+    FAILED_LOGIN = "f"
+    FAILED_LOGIN_PASSWORD = "fp"  # noqa: S105 - an event code
+    FAILED_LOGIN_USERNAME = "fu"
+    PASSKEY_CHALLENGE_STARTED = "passkey_challenge_started"
+    PASSKEY_CHALLENGE_FAILED = "passkey_challenge_failed"
+    ENROLLMENT_COMPLETE = "gd_enrollment_complete"
+    WEBAUTHN_ENROLLMENT_FAILED = "gd_webauthn_enrollment_failed"
+    AUTHENTICATOR_REMOVED = "gd_unenroll"
+    SUCCESS_LOGOUT = "slo"
+    SUCCESS_EXCHANGE_CODE = "seacft"
+    FAILED_EXCHANGE_CODE = "feacft"
+    SUCCESS_EXCHANGE_REFRESH = "sertft"
+    FAILED_EXCHANGE_REFRESH = "fertft"
+    SUCCESS_EXCHANGE_CLIENT_CREDENTIALS = "seccft"
+    FAILED_EXCHANGE_CLIENT_CREDENTIALS = "feccft"
+    SUCCESS_CHANGE_PASSWORD = "scp"  # noqa: S105 - an event code
+    SUCCESS_CHANGE_EMAIL = "sce"
+    SUCCESS_API_OPERATION = "sapi"
+    FAILED_API_OPERATION = "fapi"
+    BLOCKED_ACCOUNT = "limit_wc"
+    HOOK_CALLED = "hook_called"
+
+
+DESCRIPTIONS: dict[EventType, str] = {
+    EventType.SUCCESS_SIGNUP: "Successful signup",
+    EventType.FAILED_SIGNUP: "Failed signup",
+    EventType.SUCCESS_LOGIN: "Successful login",
+    EventType.FAILED_LOGIN: "Failed login",
+    EventType.FAILED_LOGIN_PASSWORD: "Wrong email or password.",
+    EventType.FAILED_LOGIN_USERNAME: "Wrong email or password.",
+    EventType.PASSKEY_CHALLENGE_STARTED: "Passkey challenge started",
+    EventType.PASSKEY_CHALLENGE_FAILED: "Passkey challenge failed",
+    EventType.ENROLLMENT_COMPLETE: "Passkey enrollment complete",
+    EventType.WEBAUTHN_ENROLLMENT_FAILED: "Passkey enrollment failed",
+    EventType.AUTHENTICATOR_REMOVED: "Passkey removed",
+    EventType.SUCCESS_LOGOUT: "Successful logout",
+    EventType.SUCCESS_EXCHANGE_CODE: "Authorization Code for Access Token",
+    EventType.FAILED_EXCHANGE_CODE: "Failed exchange of Authorization Code for Access Token",
+    EventType.SUCCESS_EXCHANGE_REFRESH: "Refresh Token for Access Token",
+    EventType.FAILED_EXCHANGE_REFRESH: "Failed exchange of Refresh Token for Access Token",
+    EventType.SUCCESS_EXCHANGE_CLIENT_CREDENTIALS: "Client Credentials for Access Token",
+    EventType.FAILED_EXCHANGE_CLIENT_CREDENTIALS: "Failed exchange of Client Credentials for Access Token",
+    EventType.SUCCESS_CHANGE_PASSWORD: "Password changed",
+    EventType.SUCCESS_CHANGE_EMAIL: "Email changed",
+    EventType.SUCCESS_API_OPERATION: "Successful management API operation",
+    EventType.FAILED_API_OPERATION: "Failed management API operation",
+    EventType.BLOCKED_ACCOUNT: "Too many failed attempts: the account is blocked for a while",
+    EventType.HOOK_CALLED: "Post-login hook called",
+}
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who is asking, as far as the logs need to know."""
+
+    ip: str = ""
+    user_agent: str = ""
+    client_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    log_id: str  # sortable: checkpoint paging reads "everything after this id"
+    date: datetime
+    type: EventType
+    description: str
+    ip: str
+    user_agent: str
+    user_id: str | None = None
+    user_name: str | None = None
+    client_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
