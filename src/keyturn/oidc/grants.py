@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from keyturn.domain.events import EventType, RequestContext
 from keyturn.domain.oidc import Client, Grant, StoredToken
 from keyturn.ids import constant_time_equal, hash_token, new_id
 from keyturn.oidc.errors import (
@@ -19,6 +20,7 @@ from keyturn.oidc.errors import (
     InvalidRequest,
     InvalidScope,
     InvalidTarget,
+    OAuthError,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
@@ -167,13 +169,31 @@ GRANTS: dict[str, GrantHandler] = {
 }
 
 
+EVENTS: dict[str, tuple[EventType, EventType]] = {
+    "authorization_code": (EventType.SUCCESS_EXCHANGE_CODE, EventType.FAILED_EXCHANGE_CODE),
+    "refresh_token": (EventType.SUCCESS_EXCHANGE_REFRESH, EventType.FAILED_EXCHANGE_REFRESH),
+    "client_credentials": (
+        EventType.SUCCESS_EXCHANGE_CLIENT_CREDENTIALS,
+        EventType.FAILED_EXCHANGE_CLIENT_CREDENTIALS,
+    ),
+}
+
+
 async def token_response(
-    rt: Runtime, ring: KeyRing, client: Client, form: Mapping[str, str]
+    rt: Runtime, ring: KeyRing, client: Client, form: Mapping[str, str], *, ctx: RequestContext
 ) -> TokenResponse:
+    """Run the grant asked for; every exchange, good or bad, is logged (never the tokens)."""
     grant_type = form.get("grant_type", "")
     handler = GRANTS.get(grant_type)
     if handler is None:
         raise UnsupportedGrantType()
-    if grant_type not in client.grant_types:
-        raise UnauthorizedClient()
-    return await handler(rt, ring, client, form)
+    success, failure = EVENTS[grant_type]
+    try:
+        if grant_type not in client.grant_types:
+            raise UnauthorizedClient()
+        response = await handler(rt, ring, client, form)
+    except OAuthError as error:
+        rt.events.record(failure, ctx, client_id=client.client_id, details={"error": error.code})
+        raise
+    rt.events.record(success, ctx, client_id=client.client_id, details={"scope": response.get("scope", "")})
+    return response

@@ -11,6 +11,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from keyturn.domain.events import EventType
 from keyturn.domain.identity import User
 from keyturn.domain.oidc import Client
 from keyturn.domain.session import Session
@@ -30,7 +31,7 @@ from keyturn.oidc.errors import AccessDenied, InvalidClient, InvalidRequest, OAu
 from keyturn.oidc.grants import token_response
 from keyturn.oidc.keys import InvalidToken
 from keyturn.runtime import Runtime
-from keyturn.web.deps import RuntimeDep, SessionDep, render
+from keyturn.web.deps import RuntimeDep, SessionDep, render, request_context
 from keyturn.web.security import (
     BINDING_COOKIE,
     SESSION_COOKIE,
@@ -233,7 +234,8 @@ async def _client_call(
 async def token(request: Request, rt: RuntimeDep) -> Response:
     async def work(client: Client, form: dict[str, str]) -> Response:
         ring = await rt.keys.ring(now=rt.clock.now())
-        return _json(await token_response(rt, ring, client, form))
+        ctx = request_context(request)
+        return _json(await token_response(rt, ring, client, form, ctx=ctx))
 
     return await _client_call(request, rt, work)
 
@@ -325,5 +327,7 @@ async def end_session(request: Request, rt: RuntimeDep, session: SessionDep) -> 
     response = RedirectResponse(target or "/login", status_code=303)
     if session is not None:
         await rt.store.delete_session(session[0].id)
+        ctx = request_context(request)
+        rt.events.record(EventType.SUCCESS_LOGOUT, ctx, user_id=session[1].id, user_name=session[1].email)
     clear_cookie(response, rt.settings, SESSION_COOKIE)
     return response
