@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from keyturn.clock import Clock, SystemClock
 from keyturn.errors import KeyturnError
+from keyturn.management.app import create_management_app
 from keyturn.oidc import routes as oidc_routes
 from keyturn.runtime import Runtime, build_runtime
 from keyturn.settings import Settings, load_settings
@@ -62,6 +63,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         store = await open_store(settings.resolved_database_url)
         runtime = await build_runtime(settings, store, clock or SystemClock())
         app.state.runtime = runtime
+        management.state.runtime = runtime
         runtime.events.start()
         purger = asyncio.create_task(purge_expired_periodically(runtime))
         try:
@@ -80,6 +82,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.add_exception_handler(Exception, _unexpected_error)
     for module in (pages, login, signup, account, oidc_routes):
         app.include_router(module.router)
+    management = create_management_app()
+    app.mount("/api/v2", management)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     return app
 

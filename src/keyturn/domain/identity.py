@@ -18,6 +18,7 @@ class User:
     created_at: datetime
     updated_at: datetime
     name: str | None = None  # the OIDC `name` claim, when the user or an operator set one
+    email_verified: bool = False  # set by operators until Keyturn verifies emails itself
 
     @property
     def has_password(self) -> bool:

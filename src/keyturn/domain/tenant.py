@@ -16,6 +16,9 @@ _DOMAIN = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
 )
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+# The tenant's one database connection, named as Auth0 names its default one.
+CONNECTION_NAME = "Username-Password-Authentication"
+CONNECTION_ID = "con_keyturn"
 
 
 class _Strict(BaseModel):

@@ -147,7 +147,8 @@ async def client_credentials(
     requested = tuple(form.get("scope", "").split()) or client.scopes
     if not set(requested) <= set(client.scopes):
         raise InvalidScope()
-    audience = form.get("audience") or form.get("resource")
+    default = client.audiences[0] if len(client.audiences) == 1 else None  # Auth0's default audience
+    audience = form.get("audience") or form.get("resource") or default
     if audience is not None and audience not in client.audiences:
         raise InvalidTarget()
     grant = Grant(

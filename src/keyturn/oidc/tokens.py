@@ -46,10 +46,10 @@ class Authentication:
 
 
 def user_claims(user: User, scope: tuple[str, ...]) -> dict[str, Any]:
-    """Claims by scope (OIDC Core §5.4). Emails are not verified by Keyturn yet."""
+    """Claims by scope (OIDC Core §5.4). `email_verified` is what an operator set."""
     claims: dict[str, Any] = {"sub": user.id}
     if "email" in scope:
-        claims |= {"email": user.email, "email_verified": False}
+        claims |= {"email": user.email, "email_verified": user.email_verified}
     if "profile" in scope and user.name:
         claims["name"] = user.name
     return claims

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from keyturn.domain.oidc import AuthMethod, Client, GrantType, SigningAlg
 from keyturn.errors import KeyturnError
+from keyturn.management.auth import MANAGEMENT_SCOPES, management_audience
 from keyturn.oidc.clients import NewClient, build_client
 from keyturn.runtime import Runtime
 
@@ -43,6 +44,11 @@ async def register_client(
         raise KeyturnError("the ID token algorithm must be ES256 or RS256", code="invalid_client_metadata")
     if not name.strip():
         raise KeyturnError("a client needs a name", code="invalid_client_metadata")
+    audiences = list(audiences or [])
+    if "client_credentials" in grants and set(scopes or []) & set(MANAGEMENT_SCOPES):
+        audiences.append(
+            management_audience(rt.settings.issuer_url)
+        )  # `keyturn clients create --scope read:users`
     new = build_client(
         name=name.strip(),
         redirect_uris=redirect_uris,
@@ -53,7 +59,7 @@ async def register_client(
         auth_method=cast(AuthMethod | None, auth_method),
         jwks=jwks,
         scopes=scopes or [],
-        audiences=audiences or [],
+        audiences=list(dict.fromkeys(audiences)),
         id_token_alg=cast(SigningAlg, id_token_alg),
         now=rt.clock.now(),
     )

@@ -104,3 +104,26 @@ async def patch_tenant(
     await check_rp_id_change(rt, current, updated, force=force)
     await rt.store.save_tenant(updated, now=rt.clock.now())
     return updated
+
+
+def merge_documents(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`overrides` laid over `base`, objects merged key by key, everything else replaced."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_documents(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+async def merge_tenant(rt: Runtime, overrides: dict[str, Any], *, force: bool = False) -> TenantSettings:
+    """The management API's PATCH: merge, validate the whole, check orphaned passkeys, save."""
+    current = await rt.tenant()
+    try:
+        updated = TenantSettings.model_validate(merge_documents(current.model_dump(mode="json"), overrides))
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc), code="invalid_body") from exc
+    await check_rp_id_change(rt, current, updated, force=force)
+    await rt.store.save_tenant(updated, now=rt.clock.now())
+    return updated

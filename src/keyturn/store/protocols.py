@@ -32,10 +32,23 @@ class UserStore(Protocol):
 
     async def find_user_by_email(self, email: str) -> User | None: ...
 
+    async def list_users(self, *, email: str | None, offset: int, limit: int) -> tuple[list[User], int]:
+        """A page of users, oldest first, and how many match in all."""
+
+    async def update_profile(
+        self, user_id: str, *, name: str | None, email_verified: bool | None, now: datetime
+    ) -> None: ...
+
+    async def delete_user(self, user_id: str) -> bool:
+        """Delete a user with everything that hangs off them (passkeys, sessions, grants, tokens)."""
+
     async def update_email(self, user_id: str, email: str, *, now: datetime) -> None:
         """Raises Conflict if another user has that email."""
 
-    async def set_password_hash(self, user_id: str, password_hash: str | None, *, now: datetime) -> None: ...
+    async def set_password_hash(
+        self, user_id: str, password_hash: str | None, *, now: datetime, allow_last: bool = False
+    ) -> None:
+        """Set or (None) remove the password; removing the last way to sign in needs `allow_last`."""
 
 
 class PasskeyStore(Protocol):
@@ -53,7 +66,10 @@ class PasskeyStore(Protocol):
 
     async def rename_passkey(self, user_id: str, passkey_id: str, name: str) -> bool: ...
 
-    async def delete_passkey(self, user_id: str, passkey_id: str) -> bool: ...
+    async def delete_passkey(self, user_id: str, passkey_id: str, *, allow_last: bool = False) -> bool:
+        """Delete one passkey; refuses the user's last way to sign in unless `allow_last`."""
+
+    async def delete_all_passkeys(self, user_id: str) -> int: ...
 
     async def count_passkeys(self) -> int:
         """All passkeys of all users (a change of RP id would orphan these)."""

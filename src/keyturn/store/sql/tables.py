@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 
@@ -53,6 +54,7 @@ users = Table(
     Column("user_handle", LargeBinary(64), nullable=False, unique=True),
     Column("password_hash", Text, nullable=True),
     Column("name", String(255), nullable=True),
+    Column("email_verified", Boolean, nullable=False, server_default=false()),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyturn.domain.identity import Passkey, User
@@ -23,6 +23,7 @@ def _user(row: Any) -> User:
         created_at=row.created_at,
         updated_at=row.updated_at,
         name=row.name,
+        email_verified=row.email_verified,
     )
 
 
@@ -88,6 +89,7 @@ class SqlUserStore(SqlRepository):
                     user_handle=user.user_handle,
                     password_hash=user.password_hash,
                     name=user.name,
+                    email_verified=user.email_verified,
                     created_at=user.created_at,
                     updated_at=user.updated_at,
                 )
@@ -105,13 +107,45 @@ class SqlUserStore(SqlRepository):
             row = (await conn.execute(select(users).where(users.c.email == email))).first()
         return _user(row) if row else None
 
+    async def list_users(self, *, email: str | None, offset: int, limit: int) -> tuple[list[User], int]:
+        condition = users.c.email == email if email is not None else true()
+        async with self._read() as conn:
+            total = await conn.scalar(select(func.count()).select_from(users).where(condition))
+            rows = await conn.execute(
+                select(users)
+                .where(condition)
+                .order_by(users.c.created_at, users.c.id)
+                .offset(offset)
+                .limit(limit)
+            )
+            return [_user(row) for row in rows], int(total or 0)
+
+    async def update_profile(
+        self, user_id: str, *, name: str | None, email_verified: bool | None, now: datetime
+    ) -> None:
+        values: dict[str, Any] = {"updated_at": now}
+        if name is not None:
+            values["name"] = name
+        if email_verified is not None:
+            values["email_verified"] = email_verified
+        async with self._write() as conn:
+            await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+
+    async def delete_user(self, user_id: str) -> bool:
+        """Delete a user; passkeys, sessions, flows, consents, grants and their tokens go with them."""
+        async with self._write() as conn:
+            result = await conn.execute(delete(users).where(users.c.id == user_id))
+        return result.rowcount == 1
+
     async def update_email(self, user_id: str, email: str, *, now: datetime) -> None:
         async with self._write(conflict="email_taken") as conn:
             await conn.execute(update(users).where(users.c.id == user_id).values(email=email, updated_at=now))
 
-    async def set_password_hash(self, user_id: str, password_hash: str | None, *, now: datetime) -> None:
+    async def set_password_hash(
+        self, user_id: str, password_hash: str | None, *, now: datetime, allow_last: bool = False
+    ) -> None:
         async with self._write() as conn:
-            if password_hash is None and await _count_user_passkeys(conn, user_id) == 0:
+            if password_hash is None and not allow_last and await _count_user_passkeys(conn, user_id) == 0:
                 raise _last_method_error()
             await conn.execute(
                 update(users).where(users.c.id == user_id).values(password_hash=password_hash, updated_at=now)
@@ -165,13 +199,14 @@ class SqlPasskeyStore(SqlRepository):
             )
         return result.rowcount == 1
 
-    async def delete_passkey(self, user_id: str, passkey_id: str) -> bool:
+    async def delete_passkey(self, user_id: str, passkey_id: str, *, allow_last: bool = False) -> bool:
+        """Delete one passkey; unless `allow_last` (an operator revoking it), never the last method."""
         async with self._write() as conn:
             owner = (await conn.execute(select(users).where(users.c.id == user_id).with_for_update())).first()
             if owner is None:
                 return False
             remaining = await _count_user_passkeys(conn, user_id)
-            if remaining <= 1 and owner.password_hash is None:
+            if remaining <= 1 and owner.password_hash is None and not allow_last:
                 exists = await conn.scalar(
                     select(func.count())
                     .select_from(passkeys)
@@ -183,6 +218,11 @@ class SqlPasskeyStore(SqlRepository):
                 delete(passkeys).where(passkeys.c.id == passkey_id, passkeys.c.user_id == user_id)
             )
         return result.rowcount == 1
+
+    async def delete_all_passkeys(self, user_id: str) -> int:
+        async with self._write() as conn:
+            result = await conn.execute(delete(passkeys).where(passkeys.c.user_id == user_id))
+        return result.rowcount
 
     async def count_passkeys(self) -> int:
         async with self._read() as conn:

@@ -1,0 +1,100 @@
+"""/api/v2/connections: the tenant's one database connection, its options being the tenant
+settings (Auth0's `authentication_methods` and `passkey_options`, plus Keyturn's own keys)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from starlette.requests import Request
+
+from keyturn.errors import Conflict, NotFound
+from keyturn.management.auth import Caller, require
+from keyturn.management.deps import ManagementRuntime, audit
+from keyturn.management.schemas import (
+    CONNECTION_ID,
+    CONNECTION_NAME,
+    ConnectionCreate,
+    ConnectionOut,
+    ConnectionUpdate,
+    ErrorOut,
+)
+from keyturn.management.shapes import connection_out
+from keyturn.operations.tenant_config import merge_tenant
+
+router = APIRouter(tags=["connections"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+
+
+def _check_id(connection_id: str) -> None:
+    if connection_id != CONNECTION_ID:
+        raise NotFound("The connection does not exist.", code="inexistent_connection")
+
+
+@router.get("/connections", response_model=list[ConnectionOut], operation_id="connections-list")
+async def list_connections(
+    rt: ManagementRuntime,
+    caller: Annotated[Caller, Depends(require("read:connections"))],
+    strategy: str | None = None,
+    name: str | None = None,
+) -> list[ConnectionOut]:
+    if (strategy not in (None, "auth0")) or (name not in (None, CONNECTION_NAME)):
+        return []
+    return [connection_out(await rt.tenant())]
+
+
+@router.get(
+    "/connections/{connection_id}",
+    response_model=ConnectionOut,
+    operation_id="connections-get",
+    responses={404: {"model": ErrorOut}},
+)
+async def get_connection(
+    rt: ManagementRuntime, connection_id: str, caller: Annotated[Caller, Depends(require("read:connections"))]
+) -> ConnectionOut:
+    _check_id(connection_id)
+    return connection_out(await rt.tenant())
+
+
+@router.patch(
+    "/connections/{connection_id}",
+    response_model=ConnectionOut,
+    operation_id="connections-update",
+    responses={400: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+)
+async def update_connection(
+    request: Request,
+    rt: ManagementRuntime,
+    connection_id: str,
+    body: ConnectionUpdate,
+    caller: Annotated[Caller, Depends(require("update:connections"))],
+    force: Annotated[bool, Query(description="Allow an rp.id change that orphans passkeys.")] = False,
+) -> ConnectionOut:
+    """Options are merged key by key into the current ones, validated as a whole, then saved;
+    a bad value is a 400 naming it and changes nothing."""
+    _check_id(connection_id)
+    overrides = dict(body.options or {})
+    if body.display_name is not None:
+        overrides["rp"] = {**overrides.get("rp", {}), "display_name": body.display_name}
+    tenant = await merge_tenant(rt, overrides, force=force)
+    audit(request, rt, caller, "update_connection", connection_id=connection_id, keys=sorted(overrides))
+    return connection_out(tenant)
+
+
+@router.post(
+    "/connections",
+    status_code=201,
+    response_model=ConnectionOut,
+    operation_id="connections-create",
+    responses={400: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+)
+async def create_connection(
+    rt: ManagementRuntime,
+    body: ConnectionCreate,
+    caller: Annotated[Caller, Depends(require("create:connections"))],
+) -> ConnectionOut:
+    """Keyturn serves one database connection per tenant: creating another is refused."""
+    raise Conflict(
+        f"A connection with the same name already exists: Keyturn serves one database connection "
+        f"({CONNECTION_NAME}); change its options with PATCH /api/v2/connections/{CONNECTION_ID}.",
+        code="connection_conflict",
+    )

@@ -1,0 +1,128 @@
+"""/api/v2/logs and /api/v2/users/{id}/logs: paged, filtered, or read from a checkpoint."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from keyturn.errors import KeyturnError, NotFound
+from keyturn.management.auth import Caller, require
+from keyturn.management.deps import ManagementRuntime
+from keyturn.management.schemas import ErrorOut, LogOut, LogsPage
+from keyturn.management.shapes import log_out
+
+router = APIRouter(
+    tags=["logs"], responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
+)
+_TERM = re.compile(r'(\w+):("[^"]*"|\[[^\]]*\]|\([^)]*\)|[^\s()]+)')
+
+
+class LogQuery:
+    """The part of Auth0's Lucene query syntax that logs need: type, user_id, date ranges."""
+
+    def __init__(self, q: str | None) -> None:
+        self.types: tuple[str, ...] = ()
+        self.user_id: str | None = None
+        self.since: datetime | None = None
+        self.until: datetime | None = None
+        text = (q or "").strip()
+        rest = _TERM.sub("", text).replace("AND", "").strip()
+        if rest:
+            raise KeyturnError(f"Unsupported query: {rest!r}.", code="invalid_query_string")
+        for field, raw in _TERM.findall(text):
+            value = raw.strip('"')
+            if field == "type":
+                self.types = tuple(v for v in re.split(r"\s+OR\s+|\s+", value.strip("()")) if v)
+            elif field == "user_id":
+                self.user_id = value
+            elif field == "date":
+                self.since, self.until = _date_range(value)
+            else:
+                raise KeyturnError(f"Cannot search logs by {field!r}.", code="invalid_query_string")
+
+
+def _date(text: str) -> datetime | None:
+    if text == "*":
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise KeyturnError(f"{text!r} is not a date.", code="invalid_query_string") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _date_range(value: str) -> tuple[datetime | None, datetime | None]:
+    match = re.fullmatch(r"\[(\S+) TO (\S+)\]", value)
+    if match is None:
+        raise KeyturnError("Write date ranges as date:[FROM TO UNTIL].", code="invalid_query_string")
+    return _date(match.group(1)), _date(match.group(2))
+
+
+Page = Annotated[int, Query(ge=0, le=1000)]
+PerPage = Annotated[int, Query(ge=1, le=100)]
+
+
+@router.get("/logs", response_model=LogsPage | list[LogOut], operation_id="logs-list")
+async def list_logs(
+    rt: ManagementRuntime,
+    caller: Annotated[Caller, Depends(require("read:logs"))],
+    q: Annotated[str | None, Query(max_length=1024)] = None,
+    page: Page = 0,
+    per_page: PerPage = 50,
+    include_totals: bool = False,
+    sort: Annotated[str, Query(pattern=r"^date:(1|-1)$")] = "date:-1",
+    from_: Annotated[
+        str | None, Query(alias="from", max_length=64, description="Checkpoint: logs after this log_id")
+    ] = None,
+    take: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> LogsPage | list[LogOut]:
+    query = LogQuery(q)
+    checkpoint = from_ is not None
+    events, total = await rt.store.query_events(
+        types=query.types,
+        user_id=query.user_id,
+        since=query.since,
+        until=query.until,
+        after_log_id=from_,
+        offset=0 if checkpoint else page * per_page,
+        limit=take if checkpoint else per_page,
+        newest_first=not checkpoint and sort == "date:-1",
+    )
+    shaped = [log_out(e) for e in events]
+    if include_totals and not checkpoint:
+        return LogsPage(start=page * per_page, limit=per_page, length=len(shaped), total=total, logs=shaped)
+    return shaped
+
+
+@router.get(
+    "/logs/{log_id}", response_model=LogOut, operation_id="logs-get", responses={404: {"model": ErrorOut}}
+)
+async def get_log(
+    rt: ManagementRuntime, log_id: str, caller: Annotated[Caller, Depends(require("read:logs"))]
+) -> LogOut:
+    event = await rt.store.get_event(log_id)
+    if event is None:
+        raise NotFound("Log event not found.", code="inexistent_log")
+    return log_out(event)
+
+
+@router.get("/users/{user_id}/logs", response_model=LogsPage | list[LogOut], operation_id="users-logs")
+async def user_logs(
+    rt: ManagementRuntime,
+    user_id: str,
+    caller: Annotated[Caller, Depends(require("read:logs"))],
+    page: Page = 0,
+    per_page: PerPage = 50,
+    include_totals: bool = False,
+    sort: Annotated[str, Query(pattern=r"^date:(1|-1)$")] = "date:-1",
+) -> LogsPage | list[LogOut]:
+    events, total = await rt.store.query_events(
+        user_id=user_id, offset=page * per_page, limit=per_page, newest_first=sort == "date:-1"
+    )
+    shaped = [log_out(e) for e in events]
+    if include_totals:
+        return LogsPage(start=page * per_page, limit=per_page, length=len(shaped), total=total, logs=shaped)
+    return shaped

@@ -1,0 +1,144 @@
+"""Request and response bodies with Auth0's field names (Management API v2), for the OpenAPI
+document and for Auth0's SDK types to parse."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from keyturn.domain.tenant import CONNECTION_ID, CONNECTION_NAME
+
+__all__ = ["CONNECTION_ID", "CONNECTION_NAME"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Identity(_Out):
+    connection: str = CONNECTION_NAME
+    provider: str = "auth0"
+    user_id: str
+    isSocial: bool = False
+
+
+class UserOut(_Out):
+    user_id: str
+    email: str
+    email_verified: bool
+    name: str | None = None
+    created_at: str
+    updated_at: str
+    identities: list[Identity]
+    blocked: bool = False
+
+
+class UsersPage(_Out):
+    start: int
+    limit: int
+    length: int
+    total: int
+    users: list[UserOut]
+
+
+class UserCreate(_In):
+    email: str = Field(max_length=254)
+    connection: str = CONNECTION_NAME
+    password: str | None = Field(None, description="Omit for a passkey-only account.")
+    name: str | None = Field(None, max_length=255)
+    email_verified: bool = False
+
+
+class UserUpdate(_In):
+    email: str | None = Field(None, max_length=254)
+    name: str | None = Field(None, max_length=255)
+    password: str | None = None
+    email_verified: bool | None = None
+    connection: str | None = None
+
+
+class AuthenticationMethodOut(_Out):
+    id: str
+    type: Literal["passkey", "password"]
+    created_at: str
+    name: str | None = None
+    key_id: str | None = None
+    public_key: str | None = None
+    credential_device_type: Literal["single_device", "multi_device"] | None = None
+    credential_backed_up: bool | None = None
+    transports: list[str] | None = None
+    user_handle: str | None = None
+    identity_user_id: str | None = None
+    user_agent: str | None = None
+    aaguid: str | None = None
+    relying_party_identifier: str | None = None
+    usage: list[str] | None = None
+    last_auth_at: str | None = None
+
+
+class AuthenticationMethodUpdate(_In):
+    name: str = Field(min_length=1, max_length=64)
+
+
+class AuthenticationMethodsPage(_Out):
+    start: int
+    limit: int
+    total: int
+    authenticators: list[AuthenticationMethodOut]
+
+
+class ConnectionOut(_Out):
+    id: str
+    name: str
+    strategy: str = "auth0"
+    display_name: str
+    options: dict[str, Any]
+    enabled_clients: list[str] = []
+    realms: list[str] = [CONNECTION_NAME]
+    is_domain_connection: bool = False
+
+
+class ConnectionUpdate(_In):
+    options: dict[str, Any] | None = None
+    display_name: str | None = None
+
+
+class ConnectionCreate(_In):
+    name: str
+    strategy: str = "auth0"
+    options: dict[str, Any] | None = None
+
+
+class LogOut(_Out):
+    log_id: str
+    date: str
+    type: str
+    description: str
+    ip: str
+    user_agent: str
+    user_id: str | None = None
+    user_name: str | None = None
+    client_id: str | None = None
+    connection: str = CONNECTION_NAME
+    connection_id: str = CONNECTION_ID
+    details: dict[str, Any] = {}
+
+
+class LogsPage(_Out):
+    start: int
+    limit: int
+    length: int
+    total: int
+    logs: list[LogOut]
+
+
+class ErrorOut(_Out):
+    statusCode: int
+    error: str
+    message: str
+    errorCode: str

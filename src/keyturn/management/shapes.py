@@ -1,0 +1,96 @@
+"""Keyturn records → Auth0's response shapes."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+from webauthn.helpers import bytes_to_base64url
+
+from keyturn.domain.events import Event
+from keyturn.domain.identity import Passkey, User
+from keyturn.domain.tenant import TenantSettings
+from keyturn.management.schemas import (
+    CONNECTION_ID,
+    CONNECTION_NAME,
+    AuthenticationMethodOut,
+    ConnectionOut,
+    Identity,
+    LogOut,
+    UserOut,
+)
+
+PASSWORD_METHOD_PREFIX = "password|"  # noqa: S105 - an id prefix
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(
+        user_id=user.id,
+        email=user.email,
+        email_verified=user.email_verified,
+        name=user.name,
+        created_at=iso(user.created_at),
+        updated_at=iso(user.updated_at),
+        identities=[Identity(user_id=user.id)],
+    )
+
+
+def passkey_out(passkey: Passkey) -> AuthenticationMethodOut:
+    return AuthenticationMethodOut(
+        id=passkey.id,
+        type="passkey",
+        name=passkey.name,
+        created_at=iso(passkey.created_at),
+        last_auth_at=iso(passkey.last_used_at) if passkey.last_used_at else None,
+        key_id=bytes_to_base64url(passkey.credential_id),
+        public_key=base64.b64encode(passkey.public_key).decode(),
+        credential_device_type=passkey.device_type,
+        credential_backed_up=passkey.backup_state,
+        transports=list(passkey.transports),
+        user_handle=bytes_to_base64url(passkey.user_handle),
+        identity_user_id=passkey.user_id,
+        user_agent=passkey.user_agent,
+        aaguid=passkey.aaguid,
+        relying_party_identifier=passkey.rp_id,
+        usage=["primary"],
+    )
+
+
+def password_out(user: User) -> AuthenticationMethodOut:
+    """The password as a method: that it exists and since when, never anything of the secret."""
+    return AuthenticationMethodOut(
+        id=f"{PASSWORD_METHOD_PREFIX}{user.id}",
+        type="password",
+        created_at=iso(user.created_at),
+        identity_user_id=user.id,
+        usage=["primary"],
+    )
+
+
+def connection_out(tenant: TenantSettings) -> ConnectionOut:
+    """The one database connection; its options are the tenant settings with Auth0's key names."""
+    return ConnectionOut(
+        id=CONNECTION_ID,
+        name=CONNECTION_NAME,
+        display_name=tenant.rp.display_name,
+        options=tenant.model_dump(mode="json"),
+    )
+
+
+def log_out(event: Event) -> LogOut:
+    return LogOut(
+        log_id=event.log_id,
+        date=iso(event.date),
+        type=event.type.value,
+        description=event.description,
+        ip=event.ip,
+        user_agent=event.user_agent,
+        user_id=event.user_id,
+        user_name=event.user_name,
+        client_id=event.client_id,
+        details=event.details,
+    )
