@@ -23,6 +23,7 @@ class Runtime:
     hasher: PasswordHasher
     enumeration_key: bytes  # HMAC key for the stand-in answers given about unknown emails
     keys: KeyManager  # OIDC signing keys
+    kek: bytes  # key-encryption key for secrets at rest (keyturn.sealing)
     events: EventLog
 
     async def tenant(self) -> TenantSettings:
@@ -36,9 +37,8 @@ async def build_runtime(settings: Settings, store: Store, clock: Clock) -> Runti
     await store.seed_tenant(settings.default_tenant(), now=clock.now())
     key = await store.get_or_create_secret("enumeration_key", secrets.token_bytes(32))
     longest_token = max(settings.access_token_ttl_seconds, settings.id_token_ttl_seconds)
-    keys = KeyManager(
-        store, kek=load_key_encryption_key(settings), publish_retired_for=timedelta(seconds=longest_token)
-    )
+    kek = load_key_encryption_key(settings)
+    keys = KeyManager(store, kek=kek, publish_retired_for=timedelta(seconds=longest_token))
     return Runtime(
         settings=settings,
         store=store,
@@ -46,5 +46,6 @@ async def build_runtime(settings: Settings, store: Store, clock: Clock) -> Runti
         hasher=PasswordHasher(),
         enumeration_key=key,
         keys=keys,
+        kek=kek,
         events=EventLog(store, clock),
     )

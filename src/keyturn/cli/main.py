@@ -1,10 +1,12 @@
-"""`keyturn serve | migrate | config | clients | keys`: thin over the same services as the web."""
+"""`keyturn serve | migrate | config | clients | keys | hooks | logs`: thin over the same services."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -13,8 +15,10 @@ import typer
 import uvicorn
 
 from keyturn.clock import SystemClock
+from keyturn.domain.events import Event
 from keyturn.errors import KeyturnError
-from keyturn.operations import clients, tenant_config
+from keyturn.management.shapes import log_out
+from keyturn.operations import clients, hooks, tenant_config
 from keyturn.runtime import Runtime, build_runtime
 from keyturn.settings import Settings, SettingsError, load_settings
 from keyturn.store.sql.migrate import current_revision
@@ -236,3 +240,86 @@ def keys_rotate(config: ConfigOption = None) -> None:
     created = _with_runtime(_settings(config), lambda rt: rt.keys.rotate(now=rt.clock.now()))
     for key in created:
         typer.echo(f"new {key.alg} key {key.kid}")
+
+
+hooks_app = typer.Typer(help="Post-login hooks: URLs called after each sign-in.", no_args_is_help=True)
+logs_app = typer.Typer(help="The event log.", no_args_is_help=True)
+app.add_typer(hooks_app, name="hooks")
+app.add_typer(logs_app, name="logs")
+
+
+@hooks_app.command("add")
+def hooks_add(
+    url: Annotated[str, typer.Option("--url", help="Where Keyturn POSTs the signed event.")],
+    trigger: Annotated[str, typer.Option("--trigger", help="post-login")] = "post-login",
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for an answer.")] = 2.0,
+    on_failure: Annotated[
+        str, typer.Option("--on-failure", help="deny or allow when the hook fails.")
+    ] = "deny",
+    config: ConfigOption = None,
+) -> None:
+    """Register a hook; prints its signing secret once."""
+    new = _with_runtime(
+        _settings(config),
+        lambda rt: hooks.add_hook(
+            rt, trigger=trigger, url=url, timeout_seconds=timeout, failure_policy=on_failure
+        ),
+    )
+    typer.echo(json.dumps({**hooks.describe_hook(new.hook), "secret": new.secret}, indent=2))
+
+
+@hooks_app.command("list")
+def hooks_list(config: ConfigOption = None) -> None:
+    found = _with_runtime(_settings(config), lambda rt: rt.store.list_hooks())
+    typer.echo(json.dumps([hooks.describe_hook(h) for h in found], indent=2))
+
+
+@hooks_app.command("delete")
+def hooks_delete(hook_id: str, config: ConfigOption = None) -> None:
+    if not _with_runtime(_settings(config), lambda rt: rt.store.delete_hook(hook_id)):
+        raise _fail(f"no hook {hook_id!r}")
+    typer.echo(f"deleted {hook_id}")
+
+
+@logs_app.command("tail")
+def logs_tail(
+    last: Annotated[int, typer.Option("--last", help="Also print this many earlier events first.")] = 10,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between polls.")] = 1.0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Follow the event log live (every worker and instance writes to the same database)."""
+    settings = _settings(config)
+
+    async def follow() -> None:
+        store = await open_store(settings.resolved_database_url)
+        try:
+            recent, _ = await store.query_events(limit=last, newest_first=True) if last else ([], 0)
+            checkpoint = None
+            for event in reversed(recent):
+                _print_event(event, as_json=as_json)
+                checkpoint = event.log_id
+            if checkpoint is None:
+                newest, _ = await store.query_events(limit=1, newest_first=True)
+                checkpoint = newest[0].log_id if newest else ""
+            while True:
+                fresh, _ = await store.query_events(after_log_id=checkpoint, limit=500, newest_first=False)
+                for event in fresh:
+                    _print_event(event, as_json=as_json)
+                    checkpoint = event.log_id
+                await asyncio.sleep(interval)
+        finally:
+            await store.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(follow())
+
+
+def _print_event(event: Event, *, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(log_out(event).model_dump(mode="json")), nl=True)
+    else:
+        who = event.user_name or event.user_id or event.client_id or "-"
+        when = event.date.isoformat(timespec="seconds")
+        typer.echo(f"{when}  {event.type.value:<26} {who:<32} {event.description}")
+    sys.stdout.flush()

@@ -71,6 +71,7 @@ class AuthorizationCode:
     audience: str | None
     expires_at: datetime
     consumed_at: datetime | None = None
+    custom_claims: dict[str, Any] = field(default_factory=dict)  # from post-login hooks
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from keyturn.errors import KeyturnError
-from keyturn.management import authentication_methods, connections, errors, logs, users
+from keyturn.management import authentication_methods, connections, errors, hooks, logs, users
 
 
 def create_management_app() -> FastAPI:
@@ -21,6 +21,6 @@ def create_management_app() -> FastAPI:
     app.add_exception_handler(KeyturnError, errors.keyturn_error)
     app.add_exception_handler(RequestValidationError, errors.validation_error)
     app.add_exception_handler(Exception, errors.server_error)
-    for module in (users, authentication_methods, connections, logs):
+    for module in (users, authentication_methods, connections, logs, hooks):
         app.include_router(module.router)
     return app

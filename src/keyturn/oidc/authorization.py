@@ -9,12 +9,14 @@ from collections.abc import Mapping
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from keyturn.domain.events import RequestContext
 from keyturn.domain.identity import User
 from keyturn.domain.oidc import AuthorizationCode, AuthorizationRequest, Client, Grant
 from keyturn.domain.session import Session
+from keyturn.hooks.executor import run_post_login
 from keyturn.ids import hash_token, new_id
 from keyturn.oidc.authorize_checks import Checked, run_checks
-from keyturn.oidc.errors import ConsentRequired, LoginRequired, OAuthError, UnregisteredRedirect
+from keyturn.oidc.errors import AccessDenied, ConsentRequired, LoginRequired, OAuthError, UnregisteredRedirect
 from keyturn.runtime import Runtime
 
 CODE_TTL = timedelta(seconds=60)
@@ -78,6 +80,7 @@ async def start_authorization(
     repeated: frozenset[str],
     signed_in: tuple[Session, User] | None,
     binding_hash: str,
+    ctx: RequestContext,
 ) -> str:
     """The URL to send the browser to next. Raises UnregisteredRedirect for the error page."""
     client = await rt.store.get_client(params.get("client_id", ""))
@@ -90,7 +93,9 @@ async def start_authorization(
             error, redirect_uri=params.get("redirect_uri", ""), state=params.get("state")
         ) from error
     request = _request_from(checked, binding_hash=binding_hash, rt=rt)
-    return await continue_authorization(rt, request, checked.client, signed_in=signed_in, parked=False)
+    return await continue_authorization(
+        rt, request, checked.client, signed_in=signed_in, parked=False, ctx=ctx
+    )
 
 
 def _needs_login(rt: Runtime, request: AuthorizationRequest, session: Session | None) -> bool:
@@ -111,6 +116,7 @@ async def continue_authorization(
     *,
     signed_in: tuple[Session, User] | None,
     parked: bool,
+    ctx: RequestContext,
 ) -> str:
     try:
         session = signed_in[0] if signed_in else None
@@ -132,7 +138,7 @@ async def continue_authorization(
                 return f"/oauth2/consent/{request.id}"
     except OAuthError as error:
         raise RedirectError(error, redirect_uri=request.redirect_uri, state=request.state) from error
-    return await finish_authorization(rt, request, session=session, user=user, parked=parked)
+    return await finish_authorization(rt, request, client, session=session, user=user, parked=parked, ctx=ctx)
 
 
 def _login_url(request: AuthorizationRequest) -> str:
@@ -145,9 +151,23 @@ def _login_url(request: AuthorizationRequest) -> str:
 
 
 async def finish_authorization(
-    rt: Runtime, request: AuthorizationRequest, *, session: Session, user: User, parked: bool
+    rt: Runtime,
+    request: AuthorizationRequest,
+    client: Client,
+    *,
+    session: Session,
+    user: User,
+    parked: bool,
+    ctx: RequestContext,
 ) -> str:
-    """Issue the code and send the browser back to the client with it (and `iss`, RFC 9207)."""
+    """Run the post-login hooks, issue the code, and send the browser back to the client with
+    it (and `iss`, RFC 9207). A hook's denial goes back as access_denied with its message."""
+    outcome = await run_post_login(rt, user, client=client, ctx=ctx, methods=session.authenticated)
+    if not outcome.allowed:
+        if parked:
+            await rt.store.delete_authorization_request(request.id)
+        denied = AccessDenied(outcome.message)
+        raise RedirectError(denied, redirect_uri=request.redirect_uri, state=request.state)
     now = rt.clock.now()
     code = secrets.token_urlsafe(32)
     grant = Grant(
@@ -177,6 +197,7 @@ async def finish_authorization(
             acr=acr,
             audience=request.audience,
             expires_at=now + CODE_TTL,
+            custom_claims=outcome.claims,
         ),
     )
     if parked:

@@ -109,7 +109,12 @@ async def authorization_code(
     if grant is None or grant.revoked_at is not None:
         raise InvalidGrant(detail="grant revoked")
     authn = Authentication(
-        auth_time=code.auth_time, amr=code.amr, acr=code.acr, sid=code.session_id, nonce=code.nonce
+        auth_time=code.auth_time,
+        amr=code.amr,
+        acr=code.acr,
+        sid=code.session_id,
+        nonce=code.nonce,
+        custom_claims=code.custom_claims,
     )
     return await _issue(rt, ring, client, grant, authn=authn, audience=code.audience)
 

@@ -17,18 +17,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeyParameters, KeySet, RSAKey
 
 from keyturn.domain.oidc import SigningAlg, SigningKey
 from keyturn.errors import KeyturnError
+from keyturn.sealing import seal, unseal
 from keyturn.settings import Settings, SettingsError
 from keyturn.store.protocols import OidcStore
 
 ALGORITHMS: tuple[SigningAlg, ...] = ("ES256", "RS256")
-_NONCE_BYTES = 12
 _RELOAD_SECONDS = 30.0
 PrivateJWK = ECKey | RSAKey
 
@@ -68,14 +67,8 @@ def _decode_kek(encoded: str, where: str) -> bytes:
     return key
 
 
-def _seal(kek: bytes, kid: str, private_jwk: dict[str, Any]) -> bytes:
-    nonce = secrets.token_bytes(_NONCE_BYTES)
-    return nonce + AESGCM(kek).encrypt(nonce, json.dumps(private_jwk).encode(), kid.encode())
-
-
 def _open(kek: bytes, key: SigningKey) -> PrivateJWK:
-    nonce, sealed = key.private_jwk_encrypted[:_NONCE_BYTES], key.private_jwk_encrypted[_NONCE_BYTES:]
-    data = json.loads(AESGCM(kek).decrypt(nonce, sealed, key.kid.encode()))
+    data = json.loads(unseal(kek, key.private_jwk_encrypted, bound_to=key.kid))
     return ECKey.import_key(data) if key.alg == "ES256" else RSAKey.import_key(data)
 
 
@@ -90,7 +83,7 @@ def new_signing_key(alg: SigningAlg, *, kek: bytes, now: datetime) -> SigningKey
     return SigningKey(
         kid=kid,
         alg=alg,
-        private_jwk_encrypted=_seal(kek, kid, private.as_dict(private=True)),
+        private_jwk_encrypted=seal(kek, json.dumps(private.as_dict(private=True)).encode(), bound_to=kid),
         public_jwk=private.as_dict(private=False),
         created_at=now,
     )

@@ -111,6 +111,7 @@ async def _authorize(
             repeated=frozenset(name for name, n in counts.items() if n > 1),
             signed_in=session,
             binding_hash=hash_token(token),
+            ctx=request_context(request),
         )
     except UnregisteredRedirect as error:
         return await _error_page(request, rt, error)
@@ -161,7 +162,9 @@ async def authorize_resume(
         return await _expired_page(request, rt)
     parked, client = found
     try:
-        url = await continue_authorization(rt, parked, client, signed_in=session, parked=True)
+        url = await continue_authorization(
+            rt, parked, client, signed_in=session, parked=True, ctx=request_context(request)
+        )
     except RedirectError as error:
         url = error_redirect(rt, error)
     return RedirectResponse(url, status_code=303)
@@ -200,7 +203,12 @@ async def consent_decision(
         denied = RedirectError(AccessDenied(), redirect_uri=parked.redirect_uri, state=parked.state)
         return RedirectResponse(error_redirect(rt, denied), status_code=303)
     await rt.store.save_consent(user.id, client.client_id, parked.scope, now=rt.clock.now())
-    url = await finish_authorization(rt, parked, session=current, user=user, parked=True)
+    try:
+        url = await finish_authorization(
+            rt, parked, client, session=current, user=user, parked=True, ctx=request_context(request)
+        )
+    except RedirectError as error:
+        url = error_redirect(rt, error)
     return RedirectResponse(url, status_code=303)
 
 

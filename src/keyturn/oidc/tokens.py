@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,13 +26,16 @@ class Authentication:
     acr: str | None
     sid: str | None
     nonce: str | None = None
+    custom_claims: dict[str, Any] = field(default_factory=dict)  # namespaced, from post-login hooks
 
     def as_claims(self) -> dict[str, Any]:
+        """What a refresh token remembers, to mint the same ID and access tokens again."""
         return {
             "auth_time": int(self.auth_time.timestamp()),
             "amr": list(self.amr),
             "acr": self.acr,
             "sid": self.sid,
+            "custom_claims": self.custom_claims,
         }
 
     @classmethod
@@ -42,6 +45,7 @@ class Authentication:
             amr=tuple(claims.get("amr") or ()),
             acr=claims.get("acr"),
             sid=claims.get("sid"),
+            custom_claims=dict(claims.get("custom_claims") or {}),
         )
 
 
@@ -64,8 +68,9 @@ def mint_id_token(
         "aud": client.client_id,
         "iat": int(now.timestamp()),
         "exp": int(now.timestamp()) + rt.settings.id_token_ttl_seconds,
+        **authn.custom_claims,
         **user_claims(user, scope),
-        **{k: v for k, v in authn.as_claims().items() if v is not None},
+        **{k: v for k, v in authn.as_claims().items() if v is not None and k != "custom_claims"},
     }
     if authn.nonce:
         claims["nonce"] = authn.nonce
@@ -102,6 +107,7 @@ def mint_access_token(
             "jti": jti,
             "scope": " ".join(grant.scope),
             **{k: v for k, v in extra.items() if v is not None and k in ("auth_time", "amr", "acr")},
+            **(authn.custom_claims if authn else {}),
         }
         token, token_id = ring.sign(claims, typ="at+jwt"), jti
     else:

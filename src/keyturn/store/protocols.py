@@ -11,6 +11,7 @@ from typing import Protocol
 
 from keyturn.domain.events import Event
 from keyturn.domain.flow import Challenge, Flow
+from keyturn.domain.hooks import Hook
 from keyturn.domain.identity import Passkey, User
 from keyturn.domain.oidc import (
     AuthorizationCode,
@@ -188,7 +189,18 @@ class EventStore(Protocol):
     async def delete_events_before(self, cutoff: datetime) -> int: ...
 
 
-class Store(UserStore, PasskeyStore, FlowStore, SessionStore, TenantStore, OidcStore, EventStore, Protocol):
+class HookStore(Protocol):
+    async def add_hook(self, hook: Hook) -> None: ...
+
+    async def list_hooks(self, *, trigger: str | None = None) -> list[Hook]:
+        """Hooks in the order they run (oldest first)."""
+
+    async def delete_hook(self, hook_id: str) -> bool: ...
+
+
+class Store(
+    UserStore, PasskeyStore, FlowStore, SessionStore, TenantStore, OidcStore, EventStore, HookStore, Protocol
+):
     """Everything at once: what the app is handed."""
 
     async def close(self) -> None: ...

@@ -19,7 +19,7 @@ from keyturn.domain.session import AuthMethod, Session
 from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import KeyturnError
 from keyturn.flows.base import load_flow, start_flow
-from keyturn.flows.session import issue_session, resolve_session
+from keyturn.flows.session import complete_sign_in, resolve_session
 from keyturn.passkeys.aaguid import provider_name
 from keyturn.runtime import Runtime
 from keyturn.web.security import (
@@ -143,11 +143,11 @@ async def signed_in_response(
     request: Request, rt: Runtime, user: User, *, method: AuthMethod, redirect_to: str
 ) -> Response:
     """Issue the session cookie (ending any session this browser had) and say where to go next."""
+    token, _ = await complete_sign_in(
+        rt, user, method=method, return_to=redirect_to, ctx=request_context(request)
+    )
     if previous := await resolve_session(rt, request.cookies.get(SESSION_COOKIE)):
         await rt.store.delete_session(previous[0].id)
-    token, _ = await issue_session(
-        rt, user, method=method, user_agent=user_agent(request), ip=client_ip(request)
-    )
     response = JSONResponse({"redirect_to": redirect_to})
     set_cookie(response, rt.settings, SESSION_COOKIE, token, max_age=rt.settings.session_lifespan_seconds)
     return response

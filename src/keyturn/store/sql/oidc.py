@@ -62,7 +62,7 @@ def _code_data(code: AuthorizationCode) -> dict[str, Any]:
         data.pop(name)
     data["scope"], data["amr"] = list(code.scope), list(code.amr)
     data["auth_time"] = code.auth_time.isoformat()
-    return data
+    return data  # custom_claims stay as they are: JSON already
 
 
 def _code(row: Any) -> AuthorizationCode:
@@ -73,6 +73,7 @@ def _code(row: Any) -> AuthorizationCode:
         expires_at=row.expires_at,
         consumed_at=row.consumed_at,
         **{
+            "custom_claims": {},
             **data,
             "scope": tuple(data["scope"]),
             "amr": tuple(data["amr"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from keyturn.store.sql.engine import create_engine
 from keyturn.store.sql.events import SqlEventStore
 from keyturn.store.sql.flows import SqlFlowStore, SqlSessionStore
+from keyturn.store.sql.hooks import SqlHookStore
 from keyturn.store.sql.migrate import upgrade_to_head
 from keyturn.store.sql.oidc import SqlOidcStore
 from keyturn.store.sql.tenant import SqlTenantStore
@@ -12,7 +13,14 @@ from keyturn.store.sql.users import SqlPasskeyStore, SqlUserStore
 
 
 class SqlStore(
-    SqlUserStore, SqlPasskeyStore, SqlFlowStore, SqlSessionStore, SqlTenantStore, SqlOidcStore, SqlEventStore
+    SqlUserStore,
+    SqlPasskeyStore,
+    SqlFlowStore,
+    SqlSessionStore,
+    SqlTenantStore,
+    SqlOidcStore,
+    SqlEventStore,
+    SqlHookStore,
 ):
     """The `keyturn.store.protocols.Store` for SQLite and PostgreSQL."""
 

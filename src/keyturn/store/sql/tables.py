@@ -258,3 +258,16 @@ events = Table(
     Index("ix_events_user_id", "user_id"),
     Index("ix_events_type", "type"),
 )
+
+hooks = Table(
+    "hooks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("trigger", String(32), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("secret_sealed", LargeBinary, nullable=False),
+    Column("timeout_ms", Integer, nullable=False),
+    Column("failure_policy", String(8), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)

@@ -1,0 +1,155 @@
+"""Running post-login hooks in order: each may allow, deny (with a message for the user) or
+add namespaced custom claims. A timeout, an error status or a malformed answer counts as
+the hook's failure policy. Every call and its outcome is logged."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx2
+
+from keyturn.domain.events import EventType, RequestContext
+from keyturn.domain.hooks import Hook
+from keyturn.domain.identity import User
+from keyturn.domain.oidc import Client
+from keyturn.domain.session import AuthEvent
+from keyturn.domain.tenant import CONNECTION_ID, CONNECTION_NAME
+from keyturn.hooks.signing import SIGNATURE_HEADER, sign
+from keyturn.runtime import Runtime
+from keyturn.sealing import unseal
+
+RESERVED_CLAIMS = frozenset(
+    {
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "nbf",
+        "iat",
+        "jti",
+        "azp",
+        "nonce",
+        "auth_time",
+        "amr",
+        "acr",
+        "sid",
+        "scope",
+        "client_id",
+        "email",
+        "email_verified",
+        "name",
+        "at_hash",
+        "c_hash",
+    }
+)
+DEFAULT_DENY_MESSAGE = "Access to this application was denied."
+
+
+@dataclass(frozen=True)
+class HookOutcome:
+    allowed: bool = True
+    message: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict)
+
+
+def _namespaced(claims: object) -> dict[str, Any]:
+    """Only URL-namespaced custom claims (https://example.com/role), never a standard one."""
+    if not isinstance(claims, dict):
+        return {}
+    kept = {}
+    for name, value in claims.items():
+        parts = urlsplit(str(name))
+        if parts.scheme in ("http", "https") and parts.netloc and name not in RESERVED_CLAIMS:
+            kept[str(name)] = value
+    return kept
+
+
+def _event_body(
+    user: User, *, client: Client | None, ctx: RequestContext, methods: tuple[AuthEvent, ...]
+) -> dict[str, Any]:
+    return {
+        "trigger": "post-login",
+        "user": {
+            "user_id": user.id,
+            "email": user.email,
+            "email_verified": user.email_verified,
+            "name": user.name,
+            "created_at": user.created_at.isoformat(),
+        },
+        "client": {"client_id": client.client_id, "name": client.name} if client else None,
+        "connection": {"id": CONNECTION_ID, "name": CONNECTION_NAME, "strategy": "auth0"},
+        "request": {"ip": ctx.ip, "user_agent": ctx.user_agent},
+        "authentication": {
+            "methods": [{"name": m.method, "timestamp": m.at.isoformat()} for m in methods],
+        },
+    }
+
+
+async def _call(rt: Runtime, hook: Hook, body: bytes) -> tuple[str, dict[str, Any] | None, int | None]:
+    """('ok', answer, status) or ('failed', None, status-or-None)."""
+    secret = unseal(rt.kek, hook.secret_sealed, bound_to=hook.id)
+    headers = {
+        "content-type": "application/json",
+        SIGNATURE_HEADER: sign(secret, body, timestamp=int(rt.clock.now().timestamp())),
+        "user-agent": "Keyturn-Hooks/1",
+    }
+    try:
+        async with httpx2.AsyncClient(timeout=hook.timeout_ms / 1000, follow_redirects=False) as http:
+            response = await http.post(hook.url, content=body, headers=headers)
+    except httpx2.HTTPError:
+        return "failed", None, None
+    if not 200 <= response.status_code < 300:
+        return "failed", None, response.status_code
+    try:
+        answer = response.json()
+    except ValueError:
+        return "failed", None, response.status_code
+    return (
+        ("ok", answer, response.status_code)
+        if isinstance(answer, dict)
+        else ("failed", None, response.status_code)
+    )
+
+
+async def run_post_login(
+    rt: Runtime, user: User, *, client: Client | None, ctx: RequestContext, methods: tuple[AuthEvent, ...]
+) -> HookOutcome:
+    hooks = [h for h in await rt.store.list_hooks(trigger="post-login") if h.enabled]
+    if not hooks:
+        return HookOutcome()
+    body = json.dumps(_event_body(user, client=client, ctx=ctx, methods=methods)).encode()
+    claims: dict[str, Any] = {}
+    for hook in hooks:
+        started = time.monotonic()
+        result, answer, status = await _call(rt, hook, body)
+        if result == "failed":
+            outcome = "deny" if hook.failure_policy == "deny" else "allow"
+            message = DEFAULT_DENY_MESSAGE
+        else:
+            assert answer is not None
+            outcome = "deny" if answer.get("action") == "deny" else "allow"
+            raw_message = answer.get("message")
+            message = str(raw_message)[:500] if raw_message else DEFAULT_DENY_MESSAGE
+            claims |= _namespaced(answer.get("claims"))
+        rt.events.record(
+            EventType.HOOK_CALLED,
+            ctx,
+            user_id=user.id,
+            user_name=user.email,
+            client_id=client.client_id if client else None,
+            details={
+                "hook_id": hook.id,
+                "url": hook.url,
+                "status": status,
+                "result": result,
+                "outcome": outcome,
+                "duration_ms": round((time.monotonic() - started) * 1000),
+            },
+        )
+        if outcome == "deny":
+            return HookOutcome(allowed=False, message=message)
+    return HookOutcome(claims=claims)

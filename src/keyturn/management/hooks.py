@@ -1,0 +1,82 @@
+"""/api/v2/hooks: post-login hooks (Keyturn's shape; Auth0's Actions API is not mirrored)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+
+from keyturn.errors import NotFound
+from keyturn.management.auth import Caller, require
+from keyturn.management.deps import ManagementRuntime, audit
+from keyturn.management.schemas import ErrorOut
+from keyturn.operations.hooks import add_hook, describe_hook
+
+router = APIRouter(tags=["hooks"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+
+
+class HookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    trigger: Literal["post-login"] = "post-login"
+    url: str = Field(max_length=2048)
+    timeout_seconds: float = Field(2.0, ge=0.1, le=10)
+    failure_policy: Literal["deny", "allow"] = "deny"
+
+
+class HookOut(BaseModel):
+    id: str
+    trigger: str
+    url: str
+    timeout_seconds: float
+    failure_policy: str
+    enabled: bool
+    created_at: str
+    secret: str | None = Field(None, description="Only in the creation response.")
+
+
+@router.get("/hooks", response_model=list[HookOut], operation_id="hooks-list")
+async def list_hooks(
+    rt: ManagementRuntime, caller: Annotated[Caller, Depends(require("read:hooks"))]
+) -> list[dict[str, Any]]:
+    return [describe_hook(h) for h in await rt.store.list_hooks()]
+
+
+@router.post(
+    "/hooks",
+    status_code=201,
+    response_model=HookOut,
+    operation_id="hooks-create",
+    responses={400: {"model": ErrorOut}},
+)
+async def create_hook(
+    request: Request,
+    rt: ManagementRuntime,
+    body: HookCreate,
+    caller: Annotated[Caller, Depends(require("create:hooks"))],
+) -> dict[str, Any]:
+    new = await add_hook(
+        rt,
+        trigger=body.trigger,
+        url=body.url,
+        timeout_seconds=body.timeout_seconds,
+        failure_policy=body.failure_policy,
+    )
+    audit(request, rt, caller, "create_hook", hook_id=new.hook.id)
+    return {**describe_hook(new.hook), "secret": new.secret}
+
+
+@router.delete(
+    "/hooks/{hook_id}", status_code=204, operation_id="hooks-delete", responses={404: {"model": ErrorOut}}
+)
+async def delete_hook(
+    request: Request,
+    rt: ManagementRuntime,
+    hook_id: str,
+    caller: Annotated[Caller, Depends(require("delete:hooks"))],
+) -> Response:
+    if not await rt.store.delete_hook(hook_id):
+        raise NotFound("The hook does not exist.", code="inexistent_hook")
+    audit(request, rt, caller, "delete_hook", hook_id=hook_id)
+    return Response(status_code=204)
