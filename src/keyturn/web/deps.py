@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends
 from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from keyturn.domain.events import RequestContext
 from keyturn.domain.flow import Flow, FlowKind
@@ -122,13 +122,17 @@ async def load_page_flow(
 async def page_with_flow(
     request: Request,
     rt: Runtime,
+    session: tuple[Session, User] | None,
     kind: FlowKind,
     template: str,
     *,
-    return_to: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Response:
-    """Start a flow bound to this browser and render its page."""
+    """A login or sign-up page: signed-in people go on to `return_to` (unless `force=1`, a
+    re-authentication), everyone else gets a new flow bound to this browser."""
+    return_to = safe_return_to(request.query_params.get("return_to"))
+    if session is not None and request.query_params.get("force") != "1":
+        return RedirectResponse(return_to or "/account", status_code=303)
     token, new = binding_token(request)
     flow = await start_flow(rt, kind, binding_token=token, return_to=return_to)
     tenant = await rt.tenant()

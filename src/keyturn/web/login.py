@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from keyturn.errors import KeyturnError
 from keyturn.flows import login as login_flow
@@ -15,7 +15,6 @@ from keyturn.web.deps import (
     page_with_flow,
     read_json,
     request_context,
-    safe_return_to,
     signed_in_response,
     text_field,
 )
@@ -25,13 +24,8 @@ router = APIRouter()
 
 @router.get("/login")
 async def login_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Response:
-    return_to = safe_return_to(request.query_params.get("return_to"))
-    if session is not None and request.query_params.get("force") != "1":
-        return RedirectResponse(return_to or "/account", status_code=303)
     hint = request.query_params.get("login_hint", "")[:254]
-    return await page_with_flow(
-        request, rt, "login", "login.html", return_to=return_to, extra={"login_hint": hint}
-    )
+    return await page_with_flow(request, rt, session, "login", "login.html", extra={"login_hint": hint})
 
 
 @router.post("/login/flows/{flow_id}/passkey/options")

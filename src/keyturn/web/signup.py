@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from keyturn.errors import KeyturnError
 from keyturn.flows import registration
@@ -15,7 +15,6 @@ from keyturn.web.deps import (
     page_with_flow,
     read_json,
     request_context,
-    safe_return_to,
     signed_in_response,
     text_field,
     user_agent,
@@ -26,10 +25,7 @@ router = APIRouter()
 
 @router.get("/signup")
 async def signup_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Response:
-    return_to = safe_return_to(request.query_params.get("return_to"))
-    if session is not None and request.query_params.get("force") != "1":
-        return RedirectResponse(return_to or "/account", status_code=303)
-    return await page_with_flow(request, rt, "registration", "signup.html", return_to=return_to)
+    return await page_with_flow(request, rt, session, "registration", "signup.html")
 
 
 @router.post("/signup/flows/{flow_id}/passkey/options")
