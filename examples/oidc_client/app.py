@@ -76,7 +76,7 @@ async def logout(request: Request) -> Response:
     id_token = request.session.pop("id_token", None)
     request.session.pop("user", None)
     metadata = await oauth.keyturn.load_server_metadata()
-    query = f"post_logout_redirect_uri={BASE}/"
+    query = f"post_logout_redirect_uri={BASE}/&client_id={oauth.keyturn.client_id}"
     if id_token:
         query += f"&id_token_hint={id_token}"
     return RedirectResponse(f"{metadata['end_session_endpoint']}?{query}", status_code=303)

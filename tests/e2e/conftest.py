@@ -131,7 +131,7 @@ def keyturn_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) 
         )
 
 
-_FAILED = pytest.StashKey[bool]()
+TEST_FAILED = pytest.StashKey[bool]()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -141,7 +141,7 @@ def pytest_runtest_makereport(
     """Remember a failed test so its server fixture can show the server's log."""
     report = yield
     if report.failed:
-        item.stash[_FAILED] = True
+        item.stash[TEST_FAILED] = True
     return report
 
 
@@ -150,7 +150,7 @@ def server(keyturn_server: KeyturnServer, request: pytest.FixtureRequest) -> Ite
     """The e2e server, on an empty database; its log is shown when a test fails."""
     keyturn_server.reset()
     yield keyturn_server
-    if request.node.stash.get(_FAILED, False):
+    if request.node.stash.get(TEST_FAILED, False):
         print(f"--- keyturn serve log (tail) ---\n{keyturn_server.log_tail()}")
 
 

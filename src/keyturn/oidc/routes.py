@@ -38,6 +38,8 @@ from keyturn.web.security import (
     binding_token,
     check_same_origin,
     clear_cookie,
+    content_security_policy,
+    csp_source,
     set_cookie,
 )
 
@@ -178,9 +180,14 @@ async def consent_page(request: Request, rt: RuntimeDep, session: SessionDep, re
     parked, client = found
     scopes = [(scope, SCOPE_DESCRIPTIONS[scope]) for scope in parked.scope]
     context = {"client": client, "scopes": scopes, "csrf": session[0].csrf_token, "request_id": request_id}
-    return render(
+    page = render(
         request, "consent.html", {**context, "user": session[1], "tenant": await rt.tenant(), "page": {}}
     )
+    # Allow and Deny both end at the client's redirect URI (already validated).
+    page.headers["content-security-policy"] = content_security_policy(
+        form_targets=(csp_source(parked.redirect_uri),)
+    )
+    return page
 
 
 @router.post("/oauth2/consent/{request_id}")
@@ -331,7 +338,12 @@ async def end_session(request: Request, rt: RuntimeDep, session: SessionDep) -> 
     )
     if session is not None and not confirmed and hinted_sid != session[0].id:
         context = {"params": params, "csrf": session[0].csrf_token, "user": session[1]}
-        return render(request, "logout.html", {**context, "tenant": await rt.tenant(), "page": {}})
+        page = render(request, "logout.html", {**context, "tenant": await rt.tenant(), "page": {}})
+        if target is not None:
+            page.headers["content-security-policy"] = content_security_policy(
+                form_targets=(csp_source(target),)
+            )
+        return page
     response = RedirectResponse(target or "/login", status_code=303)
     if session is not None:
         await rt.store.delete_session(session[0].id)

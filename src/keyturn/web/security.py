@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,19 +17,32 @@ SESSION_COOKIE = "keyturn_session"
 BINDING_COOKIE = "keyturn_browser"  # binds flows (and their challenges) to one browser
 CSRF_HEADER = "x-csrf-token"
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "frame-ancestors 'none'",
-        "form-action 'self'",
-        "base-uri 'none'",
-        "object-src 'none'",
-    ]
-)
+
+def content_security_policy(*, form_targets: tuple[str, ...] = ()) -> str:
+    """The pages' CSP. Browsers apply `form-action` to the redirect after a POST too, so a
+    form that ends at a client (consent, sign-out) must list that client's origin."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+            " ".join(["form-action 'self'", *form_targets]),
+            "base-uri 'none'",
+            "object-src 'none'",
+        ]
+    )
+
+
+def csp_source(uri: str) -> str:
+    """The CSP source expression for a validated redirect URI: its origin, or `scheme:`."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 SECURITY_HEADERS = {
     "content-security-policy": CONTENT_SECURITY_POLICY,
     "x-content-type-options": "nosniff",
