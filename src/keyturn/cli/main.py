@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -22,7 +23,7 @@ from keyturn.operations import clients, hooks, tenant_config
 from keyturn.runtime import Runtime, build_runtime
 from keyturn.settings import Settings, SettingsError, load_settings
 from keyturn.store.sql.migrate import current_revision
-from keyturn.store.sql.store import open_store
+from keyturn.store.sql.store import SqlStore, open_store
 
 app = typer.Typer(help="Keyturn: a self-hosted, passkey-first identity provider.", no_args_is_help=True)
 config_app = typer.Typer(help="Read and change the tenant settings.", no_args_is_help=True)
@@ -295,24 +296,40 @@ def logs_tail(
         store = await open_store(settings.resolved_database_url)
         try:
             recent, _ = await store.query_events(limit=last, newest_first=True) if last else ([], 0)
-            checkpoint = None
+            printed: dict[str, datetime] = {}
             for event in reversed(recent):
                 _print_event(event, as_json=as_json)
-                checkpoint = event.log_id
-            if checkpoint is None:
-                newest, _ = await store.query_events(limit=1, newest_first=True)
-                checkpoint = newest[0].log_id if newest else ""
+                printed[event.log_id] = event.date
+            newest = max(printed.values(), default=None) or await _newest_event_date(store)
+            if newest is not None:  # what is already there beyond --last is history, not news
+                window, _ = await store.query_events(since=newest - LATE_WRITE_WINDOW, limit=1000)
+                printed |= {e.log_id: e.date for e in window}
             while True:
-                fresh, _ = await store.query_events(after_log_id=checkpoint, limit=500, newest_first=False)
+                # Workers write their events up to a moment after recording them, so an older
+                # event can arrive after a newer one: re-read a trailing window, skip the printed.
+                since = newest - LATE_WRITE_WINDOW if newest else None
+                fresh, _ = await store.query_events(since=since, limit=1000, newest_first=False)
                 for event in fresh:
-                    _print_event(event, as_json=as_json)
-                    checkpoint = event.log_id
+                    if event.log_id not in printed:
+                        _print_event(event, as_json=as_json)
+                        printed[event.log_id] = event.date
+                newest = max(printed.values(), default=newest)
+                if newest is not None:
+                    printed = {k: v for k, v in printed.items() if v >= newest - LATE_WRITE_WINDOW}
                 await asyncio.sleep(interval)
         finally:
             await store.close()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(follow())
+
+
+LATE_WRITE_WINDOW = timedelta(seconds=10)
+
+
+async def _newest_event_date(store: SqlStore) -> datetime | None:
+    newest, _ = await store.query_events(limit=1, newest_first=True)
+    return newest[0].date if newest else None
 
 
 def _print_event(event: Event, *, as_json: bool) -> None:

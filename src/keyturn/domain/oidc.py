@@ -52,6 +52,7 @@ class AuthorizationRequest:
     browser_binding: str  # hash of the binding cookie: only the browser that asked may resume
     created_at: datetime
     expires_at: datetime
+    hook_claims: dict[str, Any] | None = None  # set when the sign-in for it already ran the hooks
 
 
 @dataclass(frozen=True)

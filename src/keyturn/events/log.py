@@ -28,6 +28,7 @@ class EventLog:
         self._store = store
         self._clock = clock
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
 
     def record(
@@ -55,6 +56,7 @@ class EventLog:
             details=details or {},
         )
         self._queue.put_nowait(event)
+        self._wakeup.set()
         return event
 
     def start(self) -> None:
@@ -64,7 +66,7 @@ class EventLog:
     async def flush(self) -> None:
         """Write everything queued so far (tests, shutdown)."""
         while not self._queue.empty():
-            await self._write_batch([])
+            await self._write_batch()
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -75,20 +77,24 @@ class EventLog:
         await self.flush()
 
     async def _write_forever(self) -> None:
+        """Events stay in the queue until written, so cancelling this loses none."""
         while True:
-            first = await self._queue.get()
+            await self._wakeup.wait()
             await asyncio.sleep(FLUSH_INTERVAL_SECONDS)  # let a batch gather
+            self._wakeup.clear()
             try:
-                await self._write_batch([first])
+                await self.flush()
             except Exception:
                 log.exception("writing events failed; retrying in a second")
                 await asyncio.sleep(1)
+                self._wakeup.set()
 
-    async def _write_batch(self, batch: list[Event]) -> None:
+    async def _write_batch(self) -> None:
+        batch: list[Event] = []
         while not self._queue.empty() and len(batch) < BATCH_SIZE:
             batch.append(self._queue.get_nowait())
         try:
-            await self._store.append_events(batch)
+            await self._store.append_events(batch)  # idempotent: a retried batch is not doubled
         except BaseException:
             for event in batch:  # nothing is lost: back in the queue for the next try
                 self._queue.put_nowait(event)

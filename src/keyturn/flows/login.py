@@ -9,7 +9,7 @@ from keyturn.domain.email import normalize_email
 from keyturn.domain.events import EventType, RequestContext
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import User
-from keyturn.domain.session import AMR_CLAIM, AuthMethod
+from keyturn.domain.session import AuthMethod
 from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import KeyturnError
 from keyturn.methods import passkey as passkey_method
@@ -94,7 +94,8 @@ async def identify(
 async def submit_login(
     rt: Runtime, flow: Flow, tenant: TenantSettings, submission: LoginSubmission, *, ctx: RequestContext
 ) -> tuple[User, AuthMethod]:
-    """Dispatch on the method submitted; returns who signed in and how. Every outcome is logged."""
+    """Dispatch on the method submitted; returns who signed in and how. Failures are logged
+    here; success is logged by `complete_sign_in`, once the post-login hooks allowed it."""
     match submission:
         case PasskeyLogin(credential=credential):
             require_enabled(tenant, "passkey")
@@ -108,16 +109,6 @@ async def submit_login(
             require_enabled(tenant, "password")
             user = await _password_login(rt, email=email, password=password, ctx=ctx)
             method = "pwd"
-    rt.events.record(
-        EventType.SUCCESS_LOGIN,
-        ctx,
-        user_id=user.id,
-        user_name=user.email,
-        details={
-            "prompts": [{"name": "login", "performed_amr": [AMR_CLAIM[method]]}],
-            "authentication_method": method,
-        },
-    )
     return user, method
 
 

@@ -6,10 +6,11 @@ from datetime import timedelta
 
 from keyturn.domain.events import EventType, RequestContext
 from keyturn.domain.identity import User
-from keyturn.domain.session import AuthEvent, AuthMethod, Session
+from keyturn.domain.oidc import AuthorizationRequest, Client
+from keyturn.domain.session import AMR_CLAIM, AuthEvent, AuthMethod, Session
 from keyturn.errors import KeyturnError
 from keyturn.hooks.executor import run_post_login
-from keyturn.ids import hash_token, new_id, new_token
+from keyturn.ids import constant_time_equal, hash_token, new_id, new_token
 from keyturn.runtime import Runtime
 
 
@@ -46,22 +47,70 @@ async def resolve_session(rt: Runtime, token: str | None) -> tuple[Session, User
 OIDC_RESUME_PREFIX = "/oauth2/authorize/resume/"
 
 
+class SignInDenied(KeyturnError):
+    """A post-login hook refused the sign-in; no session was issued."""
+
+    status = 403
+    code = "access_denied"
+
+    def __init__(self, message: str | None, *, authorization: AuthorizationRequest | None) -> None:
+        super().__init__(message)
+        self.authorization = authorization  # the OIDC request to answer with access_denied, if any
+
+
+async def _pending_authorization(
+    rt: Runtime, return_to: str | None, binding_token: str | None
+) -> tuple[AuthorizationRequest, Client] | None:
+    """The parked OIDC request this sign-in continues: it must exist and belong to this browser
+    (a bare return_to that only looks like one changes nothing)."""
+    if not (return_to or "").startswith(OIDC_RESUME_PREFIX) or binding_token is None:
+        return None
+    parked = await rt.store.get_authorization_request(
+        (return_to or "")[len(OIDC_RESUME_PREFIX) :], now=rt.clock.now()
+    )
+    if parked is None or not constant_time_equal(hash_token(binding_token), parked.browser_binding):
+        return None
+    client = await rt.store.get_client(parked.client_id)
+    return (parked, client) if client is not None else None
+
+
 async def complete_sign_in(
-    rt: Runtime, user: User, *, method: AuthMethod, return_to: str | None, ctx: RequestContext
+    rt: Runtime,
+    user: User,
+    *,
+    method: AuthMethod,
+    return_to: str | None,
+    binding_token: str | None,
+    ctx: RequestContext,
 ) -> tuple[str, Session]:
     """The end of every successful sign-in or sign-up on the hosted pages.
 
-    Post-login hooks run here unless the sign-in belongs to an OIDC authorization, whose
-    hooks run when its code is issued (where the client is known); a denial issues no session.
+    Post-login hooks run here, before any session exists, with the OIDC client when the
+    sign-in continues an authorization; their claims wait on that request for its code.
+    A denial issues no session and raises SignInDenied. Success is logged (`s`) only then.
     """
-    if not (return_to or "").startswith(OIDC_RESUME_PREFIX):
-        outcome = await run_post_login(
-            rt, user, client=None, ctx=ctx, methods=(AuthEvent(method=method, at=rt.clock.now()),)
-        )
-        if not outcome.allowed:
-            details = {"error": "access_denied", "reason": "post-login hook"}
-            rt.events.record(
-                EventType.FAILED_LOGIN, ctx, user_id=user.id, user_name=user.email, details=details
-            )
-            raise KeyturnError(outcome.message, code="access_denied", status=403)
+    pending = await _pending_authorization(rt, return_to, binding_token)
+    now = rt.clock.now()
+    outcome = await run_post_login(
+        rt, user, client=pending[1] if pending else None, ctx=ctx, methods=(AuthEvent(method=method, at=now),)
+    )
+    if not outcome.allowed:
+        details = {"error": "access_denied", "reason": "post-login hook"}
+        rt.events.record(EventType.FAILED_LOGIN, ctx, user_id=user.id, user_name=user.email, details=details)
+        if pending:
+            await rt.store.delete_authorization_request(pending[0].id)
+        raise SignInDenied(outcome.message, authorization=pending[0] if pending else None)
+    if pending:
+        await rt.store.set_authorization_hook_claims(pending[0].id, outcome.claims)
+    rt.events.record(
+        EventType.SUCCESS_LOGIN,
+        ctx,
+        user_id=user.id,
+        user_name=user.email,
+        client_id=pending[1].client_id if pending else None,
+        details={
+            "prompts": [{"name": "login", "performed_amr": [AMR_CLAIM[method]]}],
+            "authentication_method": "passkey" if method == "passkey" else "password",
+        },
+    )
     return await issue_session(rt, user, method=method, user_agent=ctx.user_agent, ip=ctx.ip)

@@ -27,4 +27,5 @@ def verify(secret: bytes, body: bytes, header: str, *, now: int, tolerance: int 
         return False
     if abs(now - timestamp) > tolerance:
         return False
-    return hmac.compare_digest(sign(secret, body, timestamp=timestamp), header)
+    expected = sign(secret, body, timestamp=timestamp).encode()
+    return hmac.compare_digest(expected, header.encode("utf-8", "replace"))  # bytes: any header is safe

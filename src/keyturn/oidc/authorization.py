@@ -13,7 +13,7 @@ from keyturn.domain.events import RequestContext
 from keyturn.domain.identity import User
 from keyturn.domain.oidc import AuthorizationCode, AuthorizationRequest, Client, Grant
 from keyturn.domain.session import Session
-from keyturn.hooks.executor import run_post_login
+from keyturn.hooks.executor import HookOutcome, run_post_login
 from keyturn.ids import hash_token, new_id
 from keyturn.oidc.authorize_checks import Checked, run_checks
 from keyturn.oidc.errors import AccessDenied, ConsentRequired, LoginRequired, OAuthError, UnregisteredRedirect
@@ -162,7 +162,10 @@ async def finish_authorization(
 ) -> str:
     """Run the post-login hooks, issue the code, and send the browser back to the client with
     it (and `iss`, RFC 9207). A hook's denial goes back as access_denied with its message."""
-    outcome = await run_post_login(rt, user, client=client, ctx=ctx, methods=session.authenticated)
+    if request.hook_claims is not None and session.auth_time >= request.created_at:
+        outcome = HookOutcome(claims=request.hook_claims)  # this sign-in already passed the hooks
+    else:
+        outcome = await run_post_login(rt, user, client=client, ctx=ctx, methods=session.authenticated)
     if not outcome.allowed:
         if parked:
             await rt.store.delete_authorization_request(request.id)

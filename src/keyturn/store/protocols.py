@@ -7,7 +7,7 @@ with their first passkey, consume a challenge) are single methods, not call sequ
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from keyturn.domain.events import Event
 from keyturn.domain.flow import Challenge, Flow
@@ -133,6 +133,9 @@ class OidcStore(Protocol):
     async def get_authorization_request(
         self, request_id: str, *, now: datetime
     ) -> AuthorizationRequest | None: ...
+
+    async def set_authorization_hook_claims(self, request_id: str, claims: dict[str, Any]) -> None:
+        """Remember that the sign-in for this request passed the hooks, and their claims."""
 
     async def delete_authorization_request(self, request_id: str) -> None: ...
 

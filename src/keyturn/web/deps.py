@@ -19,7 +19,9 @@ from keyturn.domain.session import AuthMethod, Session
 from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import KeyturnError
 from keyturn.flows.base import load_flow, start_flow
-from keyturn.flows.session import complete_sign_in, resolve_session
+from keyturn.flows.session import SignInDenied, complete_sign_in, resolve_session
+from keyturn.oidc.authorization import RedirectError, error_redirect
+from keyturn.oidc.errors import AccessDenied
 from keyturn.passkeys.aaguid import provider_name
 from keyturn.runtime import Runtime
 from keyturn.web.security import (
@@ -147,9 +149,24 @@ async def signed_in_response(
     request: Request, rt: Runtime, user: User, *, method: AuthMethod, redirect_to: str
 ) -> Response:
     """Issue the session cookie (ending any session this browser had) and say where to go next."""
-    token, _ = await complete_sign_in(
-        rt, user, method=method, return_to=redirect_to, ctx=request_context(request)
-    )
+    try:
+        token, _ = await complete_sign_in(
+            rt,
+            user,
+            method=method,
+            return_to=redirect_to,
+            binding_token=request.cookies.get(BINDING_COOKIE),
+            ctx=request_context(request),
+        )
+    except SignInDenied as denied:
+        if denied.authorization is None:
+            raise  # shown on the page
+        back = RedirectError(
+            AccessDenied(denied.description),
+            redirect_uri=denied.authorization.redirect_uri,
+            state=denied.authorization.state,
+        )
+        return JSONResponse({"redirect_to": error_redirect(rt, back)})
     if previous := await resolve_session(rt, request.cookies.get(SESSION_COOKIE)):
         await rt.store.delete_session(previous[0].id)
     response = JSONResponse({"redirect_to": redirect_to})

@@ -6,7 +6,9 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, select
+from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from keyturn.domain.events import Event, EventType
 from keyturn.store.sql.base import SqlRepository
@@ -21,10 +23,13 @@ def _event(row: Any) -> Event:
 
 class SqlEventStore(SqlRepository):
     async def append_events(self, batch: list[Event]) -> None:
+        """Insert a batch; events already stored (a retried batch) are skipped, not doubled."""
         if not batch:
             return
+        rows = [{**asdict(e), "type": e.type.value} for e in batch]
         async with self._write() as conn:
-            await conn.execute(insert(events), [{**asdict(e), "type": e.type.value} for e in batch])
+            dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            await conn.execute(dialect_insert(events).on_conflict_do_nothing(index_elements=["log_id"]), rows)
 
     async def query_events(
         self,

@@ -172,6 +172,18 @@ class SqlOidcStore(SqlRepository):
             id=row.id, client_id=row.client_id, created_at=row.created_at, expires_at=row.expires_at, **params
         )
 
+    async def set_authorization_hook_claims(self, request_id: str, claims: dict[str, Any]) -> None:
+        async with self._write() as conn:
+            params = await conn.scalar(
+                select(authorization_requests.c.params).where(authorization_requests.c.id == request_id)
+            )
+            if params is not None:
+                await conn.execute(
+                    update(authorization_requests)
+                    .where(authorization_requests.c.id == request_id)
+                    .values(params={**params, "hook_claims": claims})
+                )
+
     async def delete_authorization_request(self, request_id: str) -> None:
         async with self._write() as conn:
             await conn.execute(

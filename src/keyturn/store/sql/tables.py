@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -66,7 +67,7 @@ passkeys = Table(
     Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("credential_id", LargeBinary(1023), nullable=False, unique=True),
     Column("public_key", LargeBinary, nullable=False),
-    Column("sign_count", Integer, nullable=False),
+    Column("sign_count", BigInteger, nullable=False),  # WebAuthn: unsigned 32-bit
     Column("aaguid", String(36), nullable=False),
     Column("transports", JSON, nullable=False),
     Column("backup_eligible", Boolean, nullable=False),
