@@ -40,8 +40,8 @@ PURGE_INTERVAL_SECONDS = 600
 
 
 async def purge_expired_periodically(rt: Runtime) -> None:
-    """Delete expired flows, challenges, sessions, codes and tokens, and events past retention,
-    now and every ten minutes."""
+    """Delete expired flows, challenges, sessions, codes and tokens, events past retention and
+    retired keys no token needs, now and every ten minutes."""
     while True:
         try:
             now = rt.clock.now()
@@ -50,6 +50,7 @@ async def purge_expired_periodically(rt: Runtime) -> None:
                 await rt.store.purge_expired(now=now)
                 + await rt.store.purge_expired_oidc(now=now)
                 + await rt.store.delete_events_before(now - retention)
+                + await rt.keys.purge(now=now)
             )
             log.debug("purged expired rows", extra={"removed": removed})
         except Exception:
@@ -61,7 +62,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = await open_store(settings.resolved_database_url)
-        runtime = await build_runtime(settings, store, clock or SystemClock())
+        try:
+            runtime = await build_runtime(settings, store, clock or SystemClock())
+        except BaseException:
+            await store.close()  # a refused start leaves no connection behind
+            raise
         app.state.runtime = runtime
         management.state.runtime = runtime
         runtime.events.start()
@@ -72,8 +77,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             purger.cancel()
             with suppress(asyncio.CancelledError):
                 await purger
-            await runtime.events.close()  # a clean shutdown loses no event
-            await store.close()
+            try:
+                await runtime.events.close()  # a clean shutdown loses no event
+            finally:
+                await store.close()
 
     app = FastAPI(title="Keyturn", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.middleware("http")(add_security_headers)

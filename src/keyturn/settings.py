@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     def _production_guard(self) -> Settings:
         if self.environment == "production" and urlsplit(self.base_url).scheme != "https":
             raise ValueError("public_url must be https in production")
+        if self.environment == "production" and urlsplit(self.issuer_url).scheme != "https":
+            raise ValueError("issuer must be https in production")
         return self
 
     @property

@@ -18,6 +18,18 @@ BATCH_SIZE = 200
 FLUSH_INTERVAL_SECONDS = 0.2
 
 
+def _storable(value: Any) -> Any:
+    """Strip NUL characters (PostgreSQL text cannot hold them) from strings, however nested,
+    so one odd input can never make an event unwritable."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
+
+
 def new_log_id(event_time_ms: int) -> str:
     """Millisecond time then randomness: sorts by time, unique across workers."""
     return f"{event_time_ms:013d}{secrets.token_hex(8)}"
@@ -48,12 +60,12 @@ class EventLog:
             date=now,
             type=type,
             description=description or DESCRIPTIONS[type],
-            ip=ctx.ip if ctx else "",
-            user_agent=(ctx.user_agent if ctx else "")[:512],
+            ip=_storable(ctx.ip if ctx else "")[:64],
+            user_agent=_storable(ctx.user_agent if ctx else "")[:512],
             user_id=user_id,
-            user_name=user_name,
+            user_name=_storable(user_name)[:320] if user_name else None,
             client_id=client_id or (ctx.client_id if ctx else None),
-            details=details or {},
+            details=_storable(details or {}),
         )
         self._queue.put_nowait(event)
         self._wakeup.set()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from keyturn.domain.flow import Flow, FlowKind
 from keyturn.errors import FlowError, Forbidden
 from keyturn.ids import constant_time_equal, hash_token, new_id, new_token
 from keyturn.runtime import Runtime
+
+_FLOW_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 async def start_flow(
@@ -38,6 +41,8 @@ async def load_flow(
     rt: Runtime, flow_id: str, *, kind: FlowKind, binding_token: str | None, csrf_token: str | None
 ) -> Flow:
     """The flow, if it exists, is of `kind`, is live, and belongs to this browser and page."""
+    if not _FLOW_ID.match(flow_id):
+        raise FlowError()  # not an id Keyturn hands out: never reaches the database
     flow = await rt.store.get_flow(flow_id)
     if flow is None or flow.kind != kind or flow.expires_at <= rt.clock.now():
         raise FlowError()

@@ -112,6 +112,8 @@ async def _register(
             challenge, registered = await passkey_method.register(rt, flow, tenant, credential=credential)
             if challenge.user_id is not None or "email" not in challenge.pending:
                 raise CeremonyError(code="challenge_invalid", detail="not a sign-up challenge")
+            if await rt.store.find_passkey(registered.credential_id) is not None:
+                raise Conflict("This passkey is already registered.", code="credential_exists")
             user = _new_user(
                 rt,
                 email=challenge.pending["email"],

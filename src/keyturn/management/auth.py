@@ -57,9 +57,8 @@ def require(scope: str) -> Callable[[Request], Awaitable[Caller]]:
         token = _bearer(request)
         if token.count(".") != 2:  # only JWT access tokens carry an audience
             raise Unauthenticated("Bad audience: use a token issued for this API.", code="invalid_token")
-        ring = await rt.keys.ring(now=rt.clock.now())
         try:
-            stored = await resolve_token(rt, ring, token)
+            stored = await resolve_token(rt, token)
         except InvalidToken as error:
             raise Unauthenticated("Invalid or expired token.", code="invalid_token") from error
         if stored.audience != management_audience(rt.settings.issuer_url):

@@ -182,7 +182,7 @@ async def finish_authorization(
         created_at=now,
     )
     amr = tuple(session.amr)
-    acr = "phr" if request.acr_values and "phr" in amr else None
+    acr = "phr" if "phr" in request.acr_values and "phr" in amr else None
     await rt.store.create_grant_with_code(
         grant,
         AuthorizationCode(

@@ -112,7 +112,7 @@ def build_client(
         check_redirect_uri(uri, public=public)
     secret = None if method in ("none", "private_key_jwt") else secrets.token_urlsafe(32)
     client = Client(
-        client_id=secrets.token_urlsafe(16),
+        client_id=secrets.token_hex(16),  # 32 alphanumerics: never read as a CLI option
         name=name,
         secret_hash=hash_secret(secret) if secret else None,
         redirect_uris=tuple(redirect_uris),
@@ -199,8 +199,8 @@ async def _private_key_jwt(
         raise InvalidClient(detail="assertion iss/sub is not the client id")
     if not audiences & endpoints:
         raise InvalidClient(detail=f"assertion aud {aud!r} is not this server")
-    if not isinstance(exp, int) or not isinstance(jti, str) or not jti:
-        raise InvalidClient(detail="assertion needs exp and jti")
+    if not isinstance(exp, int | float) or isinstance(exp, bool) or not isinstance(jti, str) or not jti:
+        raise InvalidClient(detail="assertion needs exp (a NumericDate) and jti")
     expires = datetime.fromtimestamp(exp, UTC)
     if expires <= now or expires - now > _MAX_ASSERTION_LIFETIME:
         raise InvalidClient(detail="assertion expired or lives too long")

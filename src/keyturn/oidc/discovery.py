@@ -9,16 +9,17 @@ from keyturn.oidc.authorize_checks import SUPPORTED_SCOPES
 from keyturn.oidc.keys import ALGORITHMS
 
 
-def provider_metadata(issuer: str) -> dict[str, Any]:
+def provider_metadata(issuer: str, *, base_url: str) -> dict[str, Any]:
+    """The issuer names the provider; the endpoints are where Keyturn is actually served."""
     return {
         "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/oauth2/authorize",
-        "token_endpoint": f"{issuer}/oauth2/token",
-        "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
-        "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "revocation_endpoint": f"{issuer}/oauth2/revoke",
-        "introspection_endpoint": f"{issuer}/oauth2/introspect",
-        "end_session_endpoint": f"{issuer}/oauth2/logout",
+        "authorization_endpoint": f"{base_url}/oauth2/authorize",
+        "token_endpoint": f"{base_url}/oauth2/token",
+        "userinfo_endpoint": f"{base_url}/oauth2/userinfo",
+        "jwks_uri": f"{base_url}/.well-known/jwks.json",
+        "revocation_endpoint": f"{base_url}/oauth2/revoke",
+        "introspection_endpoint": f"{base_url}/oauth2/introspect",
+        "end_session_endpoint": f"{base_url}/oauth2/logout",
         "scopes_supported": list(SUPPORTED_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

@@ -55,7 +55,10 @@ async def _issue(
     authn: Authentication | None,
     audience: str | None,
     refresh_expires: Any = None,
+    refresh_grant: Grant | None = None,
 ) -> TokenResponse:
+    """Access token (and ID token, refresh token) for `grant`. A refresh that narrowed the scope
+    passes the unnarrowed `refresh_grant`: the new refresh token keeps the scope it had."""
     subject = grant.user_id or client.client_id
     access, access_row = mint_access_token(rt, ring, grant, subject=subject, audience=audience, authn=authn)
     response: TokenResponse = {
@@ -71,8 +74,9 @@ async def _issue(
             raise InvalidGrant("The user no longer exists.")
         if "openid" in grant.scope:
             response["id_token"] = mint_id_token(rt, ring, client, user, scope=grant.scope, authn=authn)
-        if "offline_access" in grant.scope and "refresh_token" in client.grant_types:
-            refresh, refresh_row = mint_refresh_token(rt, grant, authn=authn, audience=audience)
+        keeps = refresh_grant or grant
+        if "offline_access" in keeps.scope and "refresh_token" in client.grant_types:
+            refresh, refresh_row = mint_refresh_token(rt, keeps, authn=authn, audience=audience)
             if refresh_expires is not None:
                 refresh_row = replace(refresh_row, expires_at=refresh_expires)
             response["refresh_token"] = refresh
@@ -85,9 +89,13 @@ async def authorization_code(
     rt: Runtime, ring: KeyRing, client: Client, form: Mapping[str, str]
 ) -> TokenResponse:
     now = rt.clock.now()
-    code, first_use = await rt.store.consume_code(hash_token(_required(form, "code")), now=now)
-    if code is None or code.client_id != client.client_id:
+    code_hash = hash_token(_required(form, "code"))
+    known = await rt.store.get_code(code_hash)
+    if known is None or known.client_id != client.client_id:  # another client cannot burn it
         raise InvalidGrant(detail="unknown code or another client's")
+    code, first_use = await rt.store.consume_code(code_hash, now=now)
+    if code is None:
+        raise InvalidGrant(detail="code vanished")
     if not first_use:
         await rt.store.revoke_grant(code.grant_id, now=now)
         raise InvalidGrant("The authorization code was already used.", detail="code replay: grant revoked")
@@ -121,9 +129,13 @@ async def authorization_code(
 
 async def refresh_token(rt: Runtime, ring: KeyRing, client: Client, form: Mapping[str, str]) -> TokenResponse:
     now = rt.clock.now()
-    stored, first_use = await rt.store.consume_token(hash_token(_required(form, "refresh_token")), now=now)
-    if stored is None or stored.kind != "refresh" or stored.client_id != client.client_id:
-        raise InvalidGrant(detail="unknown refresh token or another client's")
+    token_id = hash_token(_required(form, "refresh_token"))
+    known = await rt.store.find_token(token_id)
+    if known is None or known.kind != "refresh" or known.client_id != client.client_id:
+        raise InvalidGrant(detail="unknown refresh token or another client's")  # not consumed
+    stored, first_use = await rt.store.consume_token(token_id, now=now)
+    if stored is None:
+        raise InvalidGrant(detail="refresh token vanished")
     if not first_use:
         await rt.store.revoke_grant(stored.grant_id, now=now)
         raise InvalidGrant("The refresh token was already used.", detail="refresh reuse: family revoked")
@@ -135,14 +147,24 @@ async def refresh_token(rt: Runtime, ring: KeyRing, client: Client, form: Mappin
         or grant.revoked_at is not None
     ):
         raise InvalidGrant(detail="refresh token expired or revoked")
+    full = replace(grant, scope=stored.scope)
     if requested := form.get("scope"):
         narrowed = tuple(requested.split())
-        if not set(narrowed) <= set(grant.scope):
+        if not set(narrowed) <= set(stored.scope):
             raise InvalidScope("A refresh can only narrow the scope.")
         grant = replace(grant, scope=narrowed)
+    else:
+        grant = full
     authn = Authentication.from_claims(stored.claims)
     return await _issue(
-        rt, ring, client, grant, authn=authn, audience=stored.audience, refresh_expires=stored.expires_at
+        rt,
+        ring,
+        client,
+        grant,
+        authn=authn,
+        audience=stored.audience,
+        refresh_expires=stored.expires_at,
+        refresh_grant=full,
     )
 
 

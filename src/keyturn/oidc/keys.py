@@ -29,6 +29,9 @@ from keyturn.store.protocols import OidcStore
 
 ALGORITHMS: tuple[SigningAlg, ...] = ("ES256", "RS256")
 _RELOAD_SECONDS = 30.0
+_UNKNOWN_KID_RELOAD_SECONDS = 5.0  # at most one forced reload per worker this often
+ACTIVATION_DELAY = timedelta(seconds=120)  # > reload interval + JWKS max-age
+JWKS_MAX_AGE_SECONDS = 60
 PrivateJWK = ECKey | RSAKey
 
 
@@ -93,15 +96,23 @@ def new_signing_key(alg: SigningAlg, *, kek: bytes, now: datetime) -> SigningKey
 class KeyRing:
     """The keys as loaded at one moment: the newest active key per alg signs; all published verify."""
 
-    signers: dict[SigningAlg, tuple[str, PrivateJWK]]
+    candidates: list[tuple[SigningKey, PrivateJWK]]  # keys that may sign now or soon
     published: list[dict[str, Any]]
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": self.published}
 
-    def sign(self, claims: dict[str, Any], *, alg: SigningAlg = "ES256", typ: str = "JWT") -> str:
-        kid, key = self.signers[alg]
-        return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, claims, key, algorithms=[alg])
+    @property
+    def kids(self) -> frozenset[str]:
+        return frozenset(str(k.get("kid")) for k in self.published)
+
+    def sign(
+        self, claims: dict[str, Any], *, now: datetime, alg: SigningAlg = "ES256", typ: str = "JWT"
+    ) -> str:
+        """Sign with the key that should sign at `now` (decided now, not when the ring was loaded)."""
+        chosen = _signer([meta for meta, _ in self.candidates], alg, now=now)
+        key = next(private for meta, private in self.candidates if meta.kid == chosen.kid)
+        return jwt.encode({"alg": alg, "kid": chosen.kid, "typ": typ}, claims, key, algorithms=[alg])
 
     def verify(
         self, token: str, *, now: datetime, typ: str | None = None, allow_expired: bool = False
@@ -125,7 +136,12 @@ class KeyRing:
 
 class KeyManager:
     """Loads the key ring from the store, creating keys on first use and reloading now and then,
-    so a `keyturn keys rotate` in another process reaches every worker within seconds."""
+    so a `keyturn keys rotate` in another process reaches every worker.
+
+    A rotated-in key is published at once but signs only after ACTIVATION_DELAY (longer than a
+    worker's reload interval plus the JWKS cache time), so no worker or relying party ever
+    sees a token whose key it does not know yet; until then the previous key goes on signing.
+    """
 
     def __init__(self, store: OidcStore, *, kek: bytes, publish_retired_for: timedelta) -> None:
         self._store = store
@@ -133,12 +149,26 @@ class KeyManager:
         self._publish_retired_for = publish_retired_for
         self._ring: KeyRing | None = None
         self._loaded_at = 0.0
+        self._forced_at = 0.0
 
-    async def ring(self, *, now: datetime) -> KeyRing:
-        if self._ring is None or time.monotonic() - self._loaded_at > _RELOAD_SECONDS:
+    async def ring(self, *, now: datetime, reload: bool = False) -> KeyRing:
+        if reload or self._ring is None or time.monotonic() - self._loaded_at > _RELOAD_SECONDS:
             self._ring = await self._load(now)
             self._loaded_at = time.monotonic()
         return self._ring
+
+    async def verify(
+        self, token: str, *, now: datetime, typ: str | None = None, allow_expired: bool = False
+    ) -> dict[str, Any]:
+        """Verify a token we signed; a kid this worker does not know yet triggers one reload."""
+        ring = await self.ring(now=now)
+        if (
+            _kid_of(token) not in ring.kids
+            and time.monotonic() - self._forced_at > _UNKNOWN_KID_RELOAD_SECONDS
+        ):
+            self._forced_at = time.monotonic()
+            ring = await self.ring(now=now, reload=True)
+        return ring.verify(token, now=now, typ=typ, allow_expired=allow_expired)
 
     async def rotate(self, *, now: datetime) -> list[SigningKey]:
         created = [new_signing_key(alg, kek=self._kek, now=now) for alg in ALGORITHMS]
@@ -147,16 +177,48 @@ class KeyManager:
         self._ring = None
         return created
 
+    async def purge(self, *, now: datetime) -> int:
+        """Delete retired keys no token signed by them can still need."""
+        return await self._store.delete_signing_keys_retired_before(
+            now - self._publish_retired_for - ACTIVATION_DELAY
+        )
+
     async def _load(self, now: datetime) -> KeyRing:
         keys = await self._store.list_signing_keys()
         for alg in ALGORITHMS:
             if not any(k.alg == alg and k.retired_at is None for k in keys):
                 await self._store.add_signing_key(new_signing_key(alg, kek=self._kek, now=now))
                 keys = await self._store.list_signing_keys()
-        signers: dict[SigningAlg, tuple[str, PrivateJWK]] = {}
-        for key in keys:  # oldest first, so the newest active key of each alg wins
-            if key.retired_at is None:
-                signers[key.alg] = (key.kid, _open(self._kek, key))
-        cutoff = now - self._publish_retired_for
+        # Keys that may still sign: unretired ones, and ones retired less than the delay ago.
+        candidates = [
+            (key, _open(self._kek, key))
+            for key in keys
+            if key.retired_at is None or key.retired_at > now - ACTIVATION_DELAY
+        ]
+        cutoff = now - self._publish_retired_for - ACTIVATION_DELAY
         published = [k.public_jwk for k in keys if k.retired_at is None or k.retired_at > cutoff]
-        return KeyRing(signers=signers, published=published)
+        return KeyRing(candidates=candidates, published=published)
+
+
+def _signer(keys: list[SigningKey], alg: SigningAlg, *, now: datetime) -> SigningKey:
+    """The newest key of `alg` that has been published for ACTIVATION_DELAY and was not retired
+    longer ago than that; on a fresh install (nothing that old yet), the newest active key."""
+    settled = now - ACTIVATION_DELAY
+    mature = [
+        k
+        for k in keys
+        if k.alg == alg and k.created_at <= settled and (k.retired_at is None or k.retired_at > settled)
+    ]
+    if mature:
+        return max(mature, key=lambda k: k.created_at)
+    return max((k for k in keys if k.alg == alg and k.retired_at is None), key=lambda k: k.created_at)
+
+
+def _kid_of(token: str) -> str | None:
+    """The unverified `kid` header, only to decide whether to reload keys before verifying."""
+    try:
+        header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    except (ValueError, IndexError, binascii.Error):
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None

@@ -29,7 +29,7 @@ from keyturn.oidc.authorization import (
 from keyturn.oidc.clients import authenticate_client, redirect_uri_matches
 from keyturn.oidc.errors import AccessDenied, InvalidClient, InvalidRequest, OAuthError, UnregisteredRedirect
 from keyturn.oidc.grants import token_response
-from keyturn.oidc.keys import InvalidToken
+from keyturn.oidc.keys import JWKS_MAX_AGE_SECONDS, InvalidToken
 from keyturn.runtime import Runtime
 from keyturn.web.deps import RuntimeDep, SessionDep, render, request_context
 from keyturn.web.security import (
@@ -73,13 +73,13 @@ async def _form(request: Request) -> dict[str, str]:
 
 @router.get("/.well-known/openid-configuration")
 async def openid_configuration(rt: RuntimeDep) -> Response:
-    return JSONResponse(discovery.provider_metadata(rt.settings.issuer_url))
+    return JSONResponse(discovery.provider_metadata(rt.settings.issuer_url, base_url=rt.settings.base_url))
 
 
 @router.get("/.well-known/jwks.json")
 async def jwks(rt: RuntimeDep) -> Response:
     ring = await rt.keys.ring(now=rt.clock.now())
-    return JSONResponse(ring.jwks(), headers={"cache-control": "public, max-age=300"})
+    return JSONResponse(ring.jwks(), headers={"cache-control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"})
 
 
 @router.get("/.well-known/apple-app-site-association")
@@ -209,7 +209,9 @@ async def consent_decision(
         await rt.store.delete_authorization_request(parked.id)
         denied = RedirectError(AccessDenied(), redirect_uri=parked.redirect_uri, state=parked.state)
         return RedirectResponse(error_redirect(rt, denied), status_code=303)
-    await rt.store.save_consent(user.id, client.client_id, parked.scope, now=rt.clock.now())
+    earlier = await rt.store.get_consent(user.id, client.client_id)
+    granted = tuple(dict.fromkeys((*earlier, *parked.scope)))  # consent accumulates
+    await rt.store.save_consent(user.id, client.client_id, granted, now=rt.clock.now())
     try:
         url = await finish_authorization(
             rt, parked, client, session=current, user=user, parked=True, ctx=request_context(request)
@@ -233,7 +235,7 @@ async def _client_call(
             rt.store,
             form,
             authorization=authorization,
-            token_endpoint=f"{rt.settings.issuer_url}/oauth2/token",
+            token_endpoint=f"{rt.settings.base_url}/oauth2/token",
             issuer=rt.settings.issuer_url,
             now=rt.clock.now(),
         )
@@ -260,7 +262,7 @@ async def revoke(request: Request, rt: RuntimeDep) -> Response:
     async def work(client: Client, form: dict[str, str]) -> Response:
         if not form.get("token"):
             raise InvalidRequest("The parameter token is required.")
-        await endpoints.revoke(rt, await rt.keys.ring(now=rt.clock.now()), client, form["token"])
+        await endpoints.revoke(rt, client, form["token"])
         return _json({})
 
     return await _client_call(request, rt, work)
@@ -271,9 +273,7 @@ async def introspect(request: Request, rt: RuntimeDep) -> Response:
     async def work(client: Client, form: dict[str, str]) -> Response:
         if not form.get("token"):
             raise InvalidRequest("The parameter token is required.")
-        return _json(
-            await endpoints.introspect(rt, await rt.keys.ring(now=rt.clock.now()), client, form["token"])
-        )
+        return _json(await endpoints.introspect(rt, client, form["token"]))
 
     return await _client_call(request, rt, work)
 
@@ -283,11 +283,12 @@ async def _userinfo(request: Request, rt: Runtime, form_token: str | None) -> Re
     scheme, _, value = header.partition(" ")
     bearer = value.strip() if scheme.lower() == "bearer" else form_token
     try:
-        if not bearer:
-            raise InvalidToken("A bearer access token is required.")
-        claims = await endpoints.userinfo(rt, await rt.keys.ring(now=rt.clock.now()), bearer)
+        if not bearer:  # RFC 6750 §3.1: no error code when no credentials were sent
+            error = InvalidToken("A bearer access token is required.")
+            return _json(error.to_json(), status=401, headers={"www-authenticate": 'Bearer realm="keyturn"'})
+        claims = await endpoints.userinfo(rt, bearer)
     except InvalidToken as error:
-        challenge = f'Bearer error="{error.code}", error_description="{error.description}"'
+        challenge = f'Bearer realm="keyturn", error="{error.code}", error_description="{error.description}"'
         return _json(error.to_json(), status=error.status, headers={"www-authenticate": challenge})
     return _json(claims)
 
@@ -309,9 +310,10 @@ async def _logout_target(rt: Runtime, params: dict[str, str]) -> tuple[str | Non
     """(validated post-logout redirect, sid named by id_token_hint); bad redirects raise."""
     sid = client_id = None
     if hint := params.get("id_token_hint"):
-        ring = await rt.keys.ring(now=rt.clock.now())
-        claims = ring.verify(hint, now=rt.clock.now(), allow_expired=True)
+        claims = await rt.keys.verify(hint, now=rt.clock.now(), allow_expired=True)
         sid, client_id = claims.get("sid"), claims.get("aud")
+        if params.get("client_id") not in (None, client_id):  # RP-Initiated Logout 1.0 §2: must match
+            raise UnregisteredRedirect("This sign-out link's client does not match its ID token.")
     client_id = params.get("client_id") or client_id
     target = params.get("post_logout_redirect_uri")
     if target is None:

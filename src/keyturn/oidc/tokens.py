@@ -74,7 +74,7 @@ def mint_id_token(
     }
     if authn.nonce:
         claims["nonce"] = authn.nonce
-    return ring.sign(claims, alg=client.id_token_signed_response_alg)
+    return ring.sign(claims, now=now, alg=client.id_token_signed_response_alg)
 
 
 def _opaque() -> tuple[str, str]:
@@ -109,7 +109,7 @@ def mint_access_token(
             **{k: v for k, v in extra.items() if v is not None and k in ("auth_time", "amr", "acr")},
             **(authn.custom_claims if authn else {}),
         }
-        token, token_id = ring.sign(claims, typ="at+jwt"), jti
+        token, token_id = ring.sign(claims, now=now, typ="at+jwt"), jti
     else:
         token, token_id = _opaque()
     stored = StoredToken(
@@ -151,17 +151,19 @@ def _looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2
 
 
-async def resolve_token(rt: Runtime, ring: KeyRing, token: str, *, kind: str = "access") -> StoredToken:
+async def resolve_token(rt: Runtime, token: str, *, kind: str = "access") -> StoredToken:
     """A live token of `kind`: known, unexpired, not revoked, and its grant not revoked."""
     now = rt.clock.now()
     if kind == "access" and _looks_like_jwt(token):
-        claims = ring.verify(token, now=now, typ="at+jwt")
+        claims = await rt.keys.verify(token, now=now, typ="at+jwt")
         token_id = str(claims.get("jti", ""))
     else:
         token_id = hash_token(token)
     stored = await rt.store.find_token(token_id) if token_id else None
     if stored is None or stored.kind != kind or stored.expires_at <= now or stored.revoked_at is not None:
         raise InvalidToken()
+    if stored.kind == "refresh" and stored.consumed_at is not None:
+        raise InvalidToken()  # rotated: using it again would be a replay
     grant = await rt.store.get_grant(stored.grant_id)
     if grant is None or grant.revoked_at is not None:
         raise InvalidToken()

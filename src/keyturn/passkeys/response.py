@@ -53,7 +53,7 @@ def _b64(value: object, field: str) -> bytes:
 def _client_data(encoded: object) -> ClientData:
     try:
         data = json.loads(_b64(encoded, "clientDataJSON"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise malformed("clientDataJSON is not JSON") from exc
     if not isinstance(data, dict):
         raise malformed("clientDataJSON is not an object")
@@ -81,6 +81,11 @@ def parse_credential_response(raw: object) -> CredentialResponse:
     if _b64(raw.get("id"), "id") != credential_id:
         raise malformed("id and rawId differ")
     response = raw["response"]
+    transports = response.get("transports")
+    if transports is not None and not (
+        isinstance(transports, list) and all(isinstance(t, str) for t in transports)
+    ):
+        raise malformed("transports is not a list of strings")
     handle = response.get("userHandle")
     return CredentialResponse(
         raw=raw,

@@ -83,6 +83,9 @@ def verify_registration(
         )
     except _LIBRARY_ERRORS as exc:
         raise _failure("passkey_verification_failed", CeremonyError.description, repr(exc)) from exc
+    if verified.credential_id != response.credential_id:
+        # "none" attestation signs nothing: rawId must be the id inside the authenticator data.
+        raise malformed("rawId is not the attested credential id")
     transports = response.raw["response"].get("transports") or []
     return RegisteredCredential(
         credential_id=verified.credential_id,

@@ -54,7 +54,7 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise KeyturnError("The request is too large.", code="request_too_large", status=413)
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad UTF-8, bad JSON, absurd nesting or numbers
         raise KeyturnError("The request body must be JSON.", code="invalid_json") from exc
     if not isinstance(data, dict):
         raise KeyturnError("The request body must be a JSON object.", code="invalid_json")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from keyturn.errors import Conflict
+from keyturn.errors import Conflict, KeyturnError
 from keyturn.store.sql.engine import WRITE
 
 
@@ -23,8 +23,11 @@ class SqlRepository:
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engine.connect() as conn:
-            yield conn
+        try:
+            async with self._engine.connect() as conn:
+                yield conn
+        except DataError as exc:
+            raise _unstorable(exc) from exc
 
     @asynccontextmanager
     async def _write(self, conflict: str = "conflict") -> AsyncIterator[AsyncConnection]:
@@ -34,3 +37,14 @@ class SqlRepository:
                 yield conn
         except IntegrityError as exc:
             raise Conflict(code=conflict, detail=str(exc.orig)) from exc
+        except DataError as exc:
+            raise _unstorable(exc) from exc
+
+
+def _unstorable(exc: DataError) -> KeyturnError:
+    """Input the database cannot hold (a NUL byte in text on PostgreSQL): the client's fault, a 400."""
+    return KeyturnError(
+        "The request contains characters that cannot be stored.",
+        code="invalid_characters",
+        detail=str(exc.orig),
+    )

@@ -213,6 +213,15 @@ class SqlOidcStore(SqlRepository):
             row = (await conn.execute(select(oauth_grants).where(oauth_grants.c.id == grant_id))).first()
         return _grant(row) if row else None
 
+    async def get_code(self, code_hash: str) -> AuthorizationCode | None:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(
+                    select(authorization_codes).where(authorization_codes.c.code_hash == code_hash)
+                )
+            ).first()
+        return _code(row) if row else None
+
     async def consume_code(self, code_hash: str, *, now: datetime) -> tuple[AuthorizationCode | None, bool]:
         """The code and whether THIS call consumed it (False: unknown, or used before: a replay)."""
         async with self._write() as conn:
