@@ -1,0 +1,396 @@
+"""`keyturn clients create|list|show|delete` and `keyturn keys rotate`, run as an operator runs them:
+`python -m keyturn ...` in a subprocess against the test database.
+
+The `client` fixture's app shares that database and data directory (so the same key-encryption
+key), which lets a test use what the CLI registered at the real token endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import ECKey, KeySet, KeySetSerialization
+from starlette.testclient import TestClient
+
+from keyturn.app import create_app
+from keyturn.domain.oidc import Client
+from keyturn.oidc.clients import build_client
+from keyturn.settings import Settings
+from keyturn.store.sql.store import open_store
+from tests.conftest import BASE_URL
+from tests.support import browser, oidc
+
+API = "https://api.example/"
+
+
+class Keyturn:
+    """`python -m keyturn ARGS` with only the test's KEYTURN_* settings; returns (code, out, err)."""
+
+    def __init__(self, data_dir: Path, database_url: str) -> None:
+        self.env = {
+            name: value for name, value in os.environ.items() if not name.upper().startswith("KEYTURN_")
+        }
+        self.env |= {"KEYTURN_DATA_DIR": str(data_dir), "KEYTURN_DATABASE_URL": database_url}
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "keyturn", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        return done.returncode, done.stdout, done.stderr
+
+    def ok(self, *args: str) -> str:
+        code, out, err = self(*args)
+        assert code == 0, f"exit {code}\nstdout: {out}\nstderr: {err}"
+        return out
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.ok(*args))
+
+
+@pytest.fixture
+def keyturn(clean_database: str, tmp_path: Path) -> Keyturn:
+    return Keyturn(tmp_path, clean_database)
+
+
+def stored_clients(database_url: str) -> list[Client]:
+    """What the database holds, read directly (faster than another `clients list`)."""
+
+    async def read() -> list[Client]:
+        store = await open_store(database_url, migrate=False)
+        try:
+            return await store.list_clients()
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def create(keyturn: Keyturn, *args: str) -> dict[str, Any]:
+    created: dict[str, Any] = keyturn.json("clients", "create", "--json", *args)
+    return created
+
+
+# --- clients create -----------------------------------------------------------------------------
+
+
+def test_create_prints_the_client_id_and_secret_as_json(keyturn: Keyturn) -> None:
+    created = create(keyturn, "--name", "Web app", "--redirect-uri", "https://a.example/cb")
+
+    assert set(created) == {"client_id", "client_secret"}
+    assert isinstance(created["client_id"], str) and created["client_id"]
+    assert isinstance(created["client_secret"], str) and len(created["client_secret"]) >= 43
+    shown = keyturn.json("clients", "show", "--", created["client_id"])
+    assert shown["name"] == "Web app"
+    assert shown["redirect_uris"] == ["https://a.example/cb"]
+    assert shown["public"] is False
+    assert shown["token_endpoint_auth_method"] == "client_secret_basic"
+    assert shown["grant_types"] == ["authorization_code", "refresh_token"]
+
+
+def test_create_without_json_shows_the_secret_once_in_text(keyturn: Keyturn) -> None:
+    out = keyturn.ok("clients", "create", "--name", "Web app", "--redirect-uri", "https://a.example/cb")
+
+    assert re.search(r"^client_id:\s+\S+$", out, re.M)
+    assert re.search(r"^client_secret:\s+\S+.*shown once", out, re.M)
+
+
+def test_create_a_public_client_has_no_secret(keyturn: Keyturn) -> None:
+    created = create(
+        keyturn,
+        "--name",
+        "SPA",
+        "--public",
+        "--redirect-uri",
+        "https://a.example/cb",
+        "--redirect-uri",
+        "com.example.app:/callback",
+    )
+
+    assert created["client_secret"] is None
+    shown = keyturn.json("clients", "show", "--", created["client_id"])
+    assert shown["public"] is True
+    assert shown["token_endpoint_auth_method"] == "none"
+    assert shown["redirect_uris"] == ["https://a.example/cb", "com.example.app:/callback"]
+
+
+def test_create_a_client_credentials_client_that_works_at_the_token_endpoint(
+    keyturn: Keyturn, client: TestClient
+) -> None:
+    created = create(
+        keyturn,
+        "--name",
+        "Worker",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "read:users",
+        "--audience",
+        API,
+    )
+    shown = keyturn.json("clients", "show", "--", created["client_id"])
+
+    response = client.post(
+        "/oauth2/token",
+        data={"grant_type": "client_credentials", "scope": "read:users", "audience": API},
+        auth=(created["client_id"], created["client_secret"]),
+    )
+
+    assert shown["grant_types"] == ["client_credentials"]
+    assert shown["scopes"] == ["read:users"]
+    assert API in shown["audiences"]  # (read:users also grants the management API's audience)
+    assert shown["redirect_uris"] == []
+    assert response.status_code == 200, response.text
+    claims = jwt.decode(
+        response.json()["access_token"],
+        KeySet.import_key_set(cast(KeySetSerialization, oidc.jwks(client))),
+        algorithms=["ES256"],
+    ).claims
+    assert (claims["sub"], claims["aud"], claims["scope"]) == (created["client_id"], API, "read:users")
+
+
+def test_create_a_private_key_jwt_client_from_a_jwks_file(keyturn: Keyturn, tmp_path: Path) -> None:
+    key = ECKey.generate_key("P-256", {"alg": "ES256"}, auto_kid=True)
+    jwks_file = tmp_path / "client-jwks.json"
+    jwks_file.write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
+
+    created = create(
+        keyturn,
+        "--name",
+        "Backend",
+        "--grant",
+        "client_credentials",
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks",
+        str(jwks_file),
+    )
+
+    assert created["client_secret"] is None
+    assert (
+        keyturn.json("clients", "show", "--", created["client_id"])["token_endpoint_auth_method"]
+        == "private_key_jwt"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--redirect-uri", "http://a.example/cb"], "redirect URI"),
+        (["--redirect-uri", "https://a.example/cb#frag"], "fragment"),
+        (["--redirect-uri", "com.example.app:/cb"], "private-use"),
+        (
+            ["--post-logout-redirect-uri", "http://a.example/bye", "--redirect-uri", "https://a.example/cb"],
+            "http",
+        ),
+        ([], "redirect URI"),
+        (["--public", "--grant", "client_credentials"], "client_credentials"),
+        (["--grant", "password", "--redirect-uri", "https://a.example/cb"], "password"),
+        (["--auth-method", "private_key_jwt", "--redirect-uri", "https://a.example/cb"], "jwks"),
+        (
+            ["--auth-method", "client_secret_jwt", "--redirect-uri", "https://a.example/cb"],
+            "client_secret_jwt",
+        ),
+        (["--id-token-alg", "HS256", "--redirect-uri", "https://a.example/cb"], "ES256"),
+    ],
+    ids=[
+        "http-redirect",
+        "fragment",
+        "private-scheme-for-confidential",
+        "http-post-logout",
+        "code-without-redirect",
+        "public-client-credentials",
+        "unknown-grant",
+        "private-key-jwt-without-jwks",
+        "unknown-auth-method",
+        "hmac-id-token-alg",
+    ],
+)
+def test_a_bad_registration_fails_clearly_and_stores_nothing(
+    keyturn: Keyturn, clean_database: str, args: list[str], message: str
+) -> None:
+    code, out, err = keyturn("clients", "create", "--name", "Bad", "--json", *args)
+
+    assert code == 1, out
+    assert out == ""
+    assert err.startswith("error: ")
+    assert message in err
+    assert "Traceback" not in err
+    assert stored_clients(clean_database) == []
+
+
+def test_a_bad_redirect_uri_leaves_the_client_list_empty(keyturn: Keyturn) -> None:
+    code, _, err = keyturn("clients", "create", "--name", "Bad", "--redirect-uri", "http://a.example/cb")
+
+    assert code == 1
+    assert "must be https, http on a loopback address" in err
+    assert keyturn.json("clients", "list") == []
+
+
+def test_a_bad_jwks_file_fails_clearly(keyturn: Keyturn, clean_database: str, tmp_path: Path) -> None:
+    jwks_file = tmp_path / "bad.json"
+    jwks_file.write_text("{not json")
+
+    code, _, err = keyturn(
+        "clients",
+        "create",
+        "--name",
+        "Bad",
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks",
+        str(jwks_file),
+        "--grant",
+        "client_credentials",
+    )
+
+    assert code == 1
+    assert "not JSON" in err
+    assert stored_clients(clean_database) == []
+
+
+# --- list, show, delete -----------------------------------------------------------------------
+
+
+def test_list_shows_every_client_and_never_a_secret(keyturn: Keyturn, client: TestClient) -> None:
+    web = create(keyturn, "--name", "Web", "--redirect-uri", "https://a.example/cb")
+    spa = create(keyturn, "--name", "SPA", "--public", "--redirect-uri", "https://b.example/cb")
+
+    out = keyturn.ok("clients", "list")
+
+    listed = json.loads(out)
+    assert [c["client_id"] for c in listed] == [web["client_id"], spa["client_id"]]
+    assert [c["name"] for c in listed] == ["Web", "SPA"]
+    stored = browser.call(client, lambda rt: rt.store.get_client(web["client_id"]))
+    assert stored is not None and stored.secret_hash
+    assert web["client_secret"] not in out
+    assert stored.secret_hash not in out
+    for entry in listed:
+        assert not {"client_secret", "secret", "secret_hash", "jwks"} & set(entry)
+
+
+def test_show_never_prints_a_secret(keyturn: Keyturn) -> None:
+    created = create(keyturn, "--name", "Web", "--redirect-uri", "https://a.example/cb")
+
+    out = keyturn.ok("clients", "show", "--", created["client_id"])
+
+    assert created["client_secret"] not in out
+    assert not {"client_secret", "secret", "secret_hash"} & set(json.loads(out))
+    assert json.loads(out)["client_id"] == created["client_id"]
+
+
+def test_show_an_unknown_client_fails(keyturn: Keyturn) -> None:
+    code, out, err = keyturn("clients", "show", "no-such-client")
+
+    assert code == 1
+    assert out == ""
+    assert "no client 'no-such-client'" in err
+
+
+def test_delete_removes_the_client(keyturn: Keyturn) -> None:
+    kept = create(keyturn, "--name", "Kept", "--redirect-uri", "https://a.example/cb")
+    gone = create(keyturn, "--name", "Gone", "--redirect-uri", "https://a.example/cb")
+
+    out = keyturn.ok("clients", "delete", "--", gone["client_id"])
+    code, _, err = keyturn("clients", "show", "--", gone["client_id"])
+    again, _, again_err = keyturn("clients", "delete", "--", gone["client_id"])
+
+    assert gone["client_id"] in out
+    assert code == 1 and "no client" in err
+    assert again == 1 and "no client" in again_err
+    assert [c["client_id"] for c in keyturn.json("clients", "list")] == [kept["client_id"]]
+
+
+def test_a_deleted_client_can_no_longer_get_tokens(keyturn: Keyturn, client: TestClient) -> None:
+    created = create(keyturn, "--name", "Worker", "--grant", "client_credentials", "--audience", API)
+    auth = (created["client_id"], created["client_secret"])
+    form = {"grant_type": "client_credentials", "audience": API}
+    token = client.post("/oauth2/token", data=form, auth=auth).json()["access_token"]
+
+    keyturn.ok("clients", "delete", "--", created["client_id"])
+
+    refused = client.post("/oauth2/token", data=form, auth=auth)
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "invalid_client"
+    other = oidc.register(client, grant_types=["client_credentials"], redirect_uris=[])
+    assert other.secret is not None
+    introspection = client.post(
+        "/oauth2/introspect", data={"token": token}, auth=(other.client.client_id, other.secret)
+    )
+    assert introspection.json() == {"active": False}
+
+
+# --- keys rotate ------------------------------------------------------------------------------
+
+
+def test_keys_rotate_prints_two_new_kids(keyturn: Keyturn) -> None:
+    out = keyturn.ok("keys", "rotate")
+
+    found = re.findall(r"^new (ES256|RS256) key (\S+)$", out, re.M)
+    assert sorted(alg for alg, _ in found) == ["ES256", "RS256"]
+    assert len({kid for _, kid in found}) == 2
+
+
+def test_keys_rotate_makes_new_kids_every_time_and_the_jwks_lists_them(
+    keyturn: Keyturn, client: TestClient, settings: Settings
+) -> None:
+    before = {key["kid"] for key in oidc.jwks(client)["keys"]}
+
+    first = re.findall(r"^new \S+ key (\S+)$", keyturn.ok("keys", "rotate"), re.M)
+    second = re.findall(r"^new \S+ key (\S+)$", keyturn.ok("keys", "rotate"), re.M)
+
+    assert len(first) == len(second) == 2
+    assert not set(first) & set(second)
+    assert not before & set(first + second)
+    stored = browser.call(client, lambda rt: rt.store.list_signing_keys())
+    assert {key.kid for key in stored} == before | set(first) | set(second)
+    assert {key.kid for key in stored if key.retired_at is None} == set(second)
+    # A worker started now (real clock, fresh key cache) publishes them all: none has expired yet.
+    with TestClient(create_app(settings), base_url=BASE_URL) as worker:
+        published = {key["kid"] for key in oidc.jwks(worker)["keys"]}
+    assert published == before | set(first) | set(second)
+
+
+def test_every_client_id_handed_out_can_be_typed_as_an_argument(keyturn: Keyturn, client: TestClient) -> None:
+    """Client ids are token_urlsafe, so about one in 64 starts with "-": the CLI then reads
+    `keyturn clients show -Xy...` as an unknown option (exit 2) unless the operator knows to
+    write `--` first. Ids must not start with "-" (or the commands must accept them)."""
+    ids = [
+        build_client(
+            name="probe",
+            redirect_uris=["https://a.example/cb"],
+            public=False,
+            first_party=False,
+            grant_types=["authorization_code"],
+            post_logout_redirect_uris=[],
+            auth_method=None,
+            jwks=None,
+            scopes=[],
+            audiences=[],
+            id_token_alg="ES256",
+            now=datetime.now(UTC),
+        )
+        for _ in range(1000)
+    ]
+    dashed = [new for new in ids if new.client.client_id.startswith("-")]
+    if not dashed:
+        return
+    browser.call(client, lambda rt: rt.store.create_client(dashed[0].client))
+
+    code, _, err = keyturn("clients", "show", dashed[0].client.client_id)
+
+    assert code == 0, f"{len(dashed)} of 1000 client ids start with '-'; `clients show` says: {err}"
