@@ -10,12 +10,14 @@ from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from keyturn.clock import Clock, SystemClock
 from keyturn.errors import KeyturnError
+from keyturn.management import errors as management_errors
 from keyturn.management.app import create_management_app
 from keyturn.oidc import routes as oidc_routes
 from keyturn.runtime import Runtime, build_runtime
@@ -58,6 +60,16 @@ async def purge_expired_periodically(rt: Runtime) -> None:
         await asyncio.sleep(PURGE_INTERVAL_SECONDS)
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Paths no route matches: Auth0's shape under /api/v2, Keyturn's elsewhere."""
+    assert isinstance(exc, StarletteHTTPException)
+    if request.url.path.startswith("/api/v2"):
+        return await management_errors.http_error(request, exc)
+    code = "not_found" if exc.status_code == 404 else "invalid_request"
+    body = {"error": code, "error_description": exc.detail if isinstance(exc.detail, str) else "Not found."}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,6 +98,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.middleware("http")(add_security_headers)
     app.add_middleware(ProtocolCors)
     app.add_exception_handler(KeyturnError, keyturn_error_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
     for module in (pages, login, signup, account, oidc_routes):
         app.include_router(module.router)

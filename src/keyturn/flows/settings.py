@@ -91,9 +91,10 @@ async def _add_passkey(
     return passkey
 
 
-def _clean_name(name: object) -> str:
+def clean_passkey_name(name: object) -> str:
+    """Whitespace folded; 1 to 64 characters; no control characters."""
     cleaned = " ".join(name.split()) if isinstance(name, str) else ""
-    if not cleaned or len(cleaned) > MAX_NAME_LENGTH:
+    if not cleaned or len(cleaned) > MAX_NAME_LENGTH or any(ord(c) < 32 or ord(c) == 127 for c in cleaned):
         raise KeyturnError(
             f"Give the passkey a name of 1 to {MAX_NAME_LENGTH} characters.", code="invalid_name"
         )
@@ -101,7 +102,7 @@ def _clean_name(name: object) -> str:
 
 
 async def rename_passkey(rt: Runtime, *, user: User, passkey_id: str, name: object) -> None:
-    if not await rt.store.rename_passkey(user.id, passkey_id, _clean_name(name)):
+    if not await rt.store.rename_passkey(user.id, passkey_id, clean_passkey_name(name)):
         raise NotFound("No such passkey.", code="passkey_not_found")
 
 

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from keyturn.errors import Forbidden, Unauthenticated
+from keyturn.management.errors import error_body
 from keyturn.oidc.keys import InvalidToken
 from keyturn.oidc.tokens import resolve_token
 from keyturn.runtime import Runtime
@@ -49,8 +52,39 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def require(scope: str) -> Callable[[Request], Awaitable[Caller]]:
-    """A dependency: the caller, if its token is live, for this API, and has `scope`."""
+class RequireBearer:
+    """No bearer token, no further: checked before any body is read (the OpenAPI document is public)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].endswith("/openapi.json"):
+            headers = dict(scope.get("headers") or [])
+            auth = headers.get(b"authorization", b"").decode("latin-1")
+            kind, _, token = auth.partition(" ")
+            if kind.lower() != "bearer" or not token.strip():
+                body = json.dumps(error_body(401, "Missing authentication.", "missing_token")).encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"www-authenticate", b'Bearer realm="keyturn"'),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def require(scope: str, *alternatives: str) -> Callable[[Request], Awaitable[Caller]]:
+    """A dependency: the caller, if its token is live, for this API, and has `scope` (or one of
+    the `alternatives`, e.g. Auth0's read:logs_users for a user's logs)."""
+    accepted = {scope, *alternatives}
 
     async def dependency(request: Request) -> Caller:
         rt: Runtime = request.app.state.runtime
@@ -64,8 +98,13 @@ def require(scope: str) -> Callable[[Request], Awaitable[Caller]]:
         if stored.audience != management_audience(rt.settings.issuer_url):
             raise Unauthenticated("Bad audience: use a token issued for this API.", code="invalid_token")
         scopes = frozenset(stored.scope)
-        if scope not in scopes:
-            raise Forbidden(f"Insufficient scope, expected: {scope}", code="insufficient_scope")
-        return Caller(client_id=stored.client_id, scopes=scopes)
+        caller = Caller(client_id=stored.client_id, scopes=scopes)
+        request.state.caller = caller
+        if not accepted & scopes:
+            raise Forbidden(
+                f"Insufficient scope, expected any of: {' '.join(sorted(accepted))}",
+                code="insufficient_scope",
+            )
+        return caller
 
     return dependency

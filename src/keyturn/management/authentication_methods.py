@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from keyturn.domain.identity import User
 from keyturn.errors import NotFound
-from keyturn.flows.settings import MAX_NAME_LENGTH
+from keyturn.flows.settings import clean_passkey_name
 from keyturn.management.auth import Caller, require
 from keyturn.management.deps import ManagementRuntime, audit
 from keyturn.management.schemas import AuthenticationMethodOut, AuthenticationMethodUpdate, ErrorOut
@@ -88,8 +88,7 @@ for index, base in enumerate(PATHS):
         method = await _method(rt, user, authentication_method_id)
         if method.type != "passkey":
             raise NotFound("Only passkeys have a name.", code="authenticator_not_found")
-        name = " ".join(body.name.split())[:MAX_NAME_LENGTH]
-        await rt.store.rename_passkey(user.id, method.id, name)
+        await rt.store.rename_passkey(user.id, method.id, clean_passkey_name(body.name))
         audit(
             request, rt, caller, "rename_authentication_method", user_id=user.id, authenticator_id=method.id
         )

@@ -74,7 +74,8 @@ async def update_connection(
     _check_id(connection_id)
     overrides = dict(body.options or {})
     if body.display_name is not None:
-        overrides["rp"] = {**overrides.get("rp", {}), "display_name": body.display_name}
+        rp = overrides.get("rp", {})
+        overrides["rp"] = {**rp, "display_name": body.display_name} if isinstance(rp, dict) else rp
     tenant = await merge_tenant(rt, overrides, force=force)
     audit(request, rt, caller, "update_connection", connection_id=connection_id, keys=sorted(overrides))
     return connection_out(tenant)

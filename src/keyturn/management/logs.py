@@ -113,7 +113,7 @@ async def get_log(
 async def user_logs(
     rt: ManagementRuntime,
     user_id: str,
-    caller: Annotated[Caller, Depends(require("read:logs"))],
+    caller: Annotated[Caller, Depends(require("read:logs", "read:logs_users"))],
     page: Page = 0,
     per_page: PerPage = 50,
     include_totals: bool = False,

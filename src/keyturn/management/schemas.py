@@ -3,9 +3,9 @@ document and for Auth0's SDK types to parse."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from keyturn.domain.tenant import CONNECTION_ID, CONNECTION_NAME
 
@@ -46,19 +46,28 @@ class UsersPage(_Out):
     users: list[UserOut]
 
 
+def _printable(value: str | None) -> str | None:
+    if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Printable = Annotated[str, AfterValidator(_printable)]
+
+
 class UserCreate(_In):
     email: str = Field(max_length=254)
     connection: str = CONNECTION_NAME
     password: str | None = Field(None, description="Omit for a passkey-only account.")
-    name: str | None = Field(None, max_length=255)
-    email_verified: bool = False
+    name: Printable | None = Field(None, max_length=255)
+    email_verified: StrictBool = False
 
 
 class UserUpdate(_In):
     email: str | None = Field(None, max_length=254)
-    name: str | None = Field(None, max_length=255)
+    name: Printable | None = Field(None, max_length=255)
     password: str | None = None
-    email_verified: bool | None = None
+    email_verified: StrictBool | None = None
     connection: str | None = None
 
 
@@ -82,7 +91,7 @@ class AuthenticationMethodOut(_Out):
 
 
 class AuthenticationMethodUpdate(_In):
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=256, description="Folded to single spaces; 1–64 characters.")
 
 
 class AuthenticationMethodsPage(_Out):

@@ -107,6 +107,7 @@ async def update_user(
     body: UserUpdate,
     caller: Annotated[Caller, Depends(require("update:users"))],
 ) -> UserOut:
+    user_ops.check_connection(body.connection)
     user = await user_ops.update_user(
         rt,
         await _user(rt, user_id),

@@ -58,5 +58,5 @@ def describe_hook(hook: Hook) -> dict[str, Any]:
         "timeout_seconds": hook.timeout_ms / 1000,
         "failure_policy": hook.failure_policy,
         "enabled": hook.enabled,
-        "created_at": hook.created_at.isoformat(),
+        "created_at": hook.created_at.isoformat().replace("+00:00", "Z"),
     }

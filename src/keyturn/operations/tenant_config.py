@@ -91,7 +91,7 @@ async def check_rp_id_change(
             f"Changing rp.id from {current.rp.id!r} to {updated.rp.id!r} would stop {count} "
             f"passkey{'s' if count != 1 else ''} from working: each passkey is bound to the domain "
             "it was created for, and browsers will not offer it to another. "
-            "Use --force to change it anyway.",
+            "Confirm with --force (CLI) or ?force=true (management API) to change it anyway.",
             code="rp_id_change_orphans_passkeys",
         )
 

@@ -16,7 +16,7 @@ __all__ = ["KeyturnError", "User", "create_user", "update_user"]
 USER_HANDLE_BYTES = 64
 
 
-def _check_connection(connection: str | None) -> None:
+def check_connection(connection: str | None) -> None:
     if connection is not None and connection != CONNECTION_NAME:
         raise KeyturnError(
             f"The connection does not exist: use {CONNECTION_NAME!r}.", code="inexistent_connection"
@@ -27,7 +27,7 @@ async def create_user(
     rt: Runtime, *, email: str, password: str | None, name: str | None, email_verified: bool, connection: str
 ) -> User:
     """A user with a password, or without one (they add a passkey through recovery later)."""
-    _check_connection(connection)
+    check_connection(connection)
     address = normalize_email(email)
     if password is not None:
         check_password_policy(password)

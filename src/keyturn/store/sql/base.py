@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyturn.errors import Conflict, KeyturnError
@@ -26,8 +26,8 @@ class SqlRepository:
         try:
             async with self._engine.connect() as conn:
                 yield conn
-        except DataError as exc:
-            raise _unstorable(exc) from exc
+        except DBAPIError as exc:
+            raise _unstorable(exc) if _is_data_error(exc) else exc from exc
 
     @asynccontextmanager
     async def _write(self, conflict: str = "conflict") -> AsyncIterator[AsyncConnection]:
@@ -37,11 +37,17 @@ class SqlRepository:
                 yield conn
         except IntegrityError as exc:
             raise Conflict(code=conflict, detail=str(exc.orig)) from exc
-        except DataError as exc:
-            raise _unstorable(exc) from exc
+        except DBAPIError as exc:
+            raise _unstorable(exc) if _is_data_error(exc) else exc from exc
 
 
-def _unstorable(exc: DataError) -> KeyturnError:
+def _is_data_error(exc: DBAPIError) -> bool:
+    """A value the column cannot hold (SQLSTATE class 22, e.g. a NUL byte in PostgreSQL text)."""
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(exc, DataError) or str(sqlstate or "").startswith("22")
+
+
+def _unstorable(exc: DBAPIError) -> KeyturnError:
     """Input the database cannot hold (a NUL byte in text on PostgreSQL): the client's fault, a 400."""
     return KeyturnError(
         "The request contains characters that cannot be stored.",
