@@ -1,0 +1,1 @@
+"""Benchmarks for Keyturn: `python -m bench.run --help`."""
