@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from keyturn.domain.identity import User
-from keyturn.domain.oidc import Client, Grant, StoredToken
+from keyturn.domain.oidc import Client, Grant, StoredToken, TokenKind
 from keyturn.ids import hash_token, new_id
 from keyturn.oidc.keys import InvalidToken, KeyRing
 from keyturn.runtime import Runtime
@@ -77,6 +77,31 @@ def mint_id_token(
     return ring.sign(claims, now=now, alg=client.id_token_signed_response_alg)
 
 
+def _stored(
+    grant: Grant,
+    token_id: str,
+    *,
+    kind: TokenKind,
+    audience: str | None,
+    now: datetime,
+    expires: datetime,
+    claims: dict[str, Any],
+) -> StoredToken:
+    """The record of a token issued under `grant` (its client, user and scope)."""
+    return StoredToken(
+        id=token_id,
+        kind=kind,
+        grant_id=grant.id,
+        client_id=grant.client_id,
+        user_id=grant.user_id,
+        scope=grant.scope,
+        audience=audience,
+        created_at=now,
+        expires_at=expires,
+        claims=claims,
+    )
+
+
 def _opaque() -> tuple[str, str]:
     token = secrets.token_urlsafe(32)
     return token, hash_token(token)
@@ -112,19 +137,9 @@ def mint_access_token(
         token, token_id = ring.sign(claims, now=now, typ="at+jwt"), jti
     else:
         token, token_id = _opaque()
-    stored = StoredToken(
-        id=token_id,
-        kind="access",
-        grant_id=grant.id,
-        client_id=grant.client_id,
-        user_id=grant.user_id,
-        scope=grant.scope,
-        audience=audience,
-        created_at=now,
-        expires_at=expires,
-        claims=extra,
+    return token, _stored(
+        grant, token_id, kind="access", audience=audience, now=now, expires=expires, claims=extra
     )
-    return token, stored
 
 
 def mint_refresh_token(
@@ -132,19 +147,10 @@ def mint_refresh_token(
 ) -> tuple[str, StoredToken]:
     now = rt.clock.now()
     token, token_id = _opaque()
-    stored = StoredToken(
-        id=token_id,
-        kind="refresh",
-        grant_id=grant.id,
-        client_id=grant.client_id,
-        user_id=grant.user_id,
-        scope=grant.scope,
-        audience=audience,
-        created_at=now,
-        expires_at=now + timedelta(seconds=rt.settings.refresh_token_ttl_seconds),
-        claims=authn.as_claims(),
+    expires = now + timedelta(seconds=rt.settings.refresh_token_ttl_seconds)
+    return token, _stored(
+        grant, token_id, kind="refresh", audience=audience, now=now, expires=expires, claims=authn.as_claims()
     )
-    return token, stored
 
 
 def _looks_like_jwt(token: str) -> bool:
