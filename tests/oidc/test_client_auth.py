@@ -27,6 +27,7 @@ from keyturn.errors import KeyturnError
 from keyturn.oidc.clients import NewClient
 from keyturn.settings import Settings
 from tests.support import browser, oidc
+from tests.support.oidc import b64url as _b64
 from tests.support.soft_authenticator import SoftAuthenticator
 
 TOKEN_ENDPOINT = "http://localhost:8000/oauth2/token"
@@ -444,10 +445,6 @@ def test_an_assertion_naming_another_client_as_issuer_is_invalid_client(
     b_token = assertion(key_b, b.client.client_id, clock)
 
     assert_invalid_client(with_assertion(client, b_token, client_id=a.client.client_id), challenge=False)
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def test_an_unsigned_or_hmac_assertion_is_invalid_client(client: TestClient, clock: FrozenClock) -> None:

@@ -4,7 +4,6 @@ tokens per RFC 9068), UserInfo (OIDC Core §5.3), revocation (RFC 7009) and intr
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -21,6 +20,8 @@ from keyturn.clock import FrozenClock
 from keyturn.errors import KeyturnError
 from keyturn.oidc.clients import NewClient
 from tests.support import browser, oidc
+from tests.support.oidc import b64url as _b64
+from tests.support.oidc import jwt_parts as _parts
 from tests.support.soft_authenticator import SoftAuthenticator
 
 ISSUER = "http://localhost:8000"
@@ -120,21 +121,8 @@ def verify_with_jwks(client: TestClient, token: str) -> tuple[dict[str, Any], di
     return dict(decoded.header), dict(decoded.claims)
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def _b64json(value: dict[str, Any]) -> str:
     return _b64(json.dumps(value, separators=(",", ":")).encode())
-
-
-def _parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    def decode(part: str) -> dict[str, Any]:
-        value: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-        return value
-
-    header, payload, _ = token.split(".")
-    return decode(header), decode(payload)
 
 
 # --- client_credentials ----------------------------------------------------------------------

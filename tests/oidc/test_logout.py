@@ -7,7 +7,6 @@ unregistered return address gets an error page and never a redirect.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from html import unescape
@@ -23,6 +22,8 @@ from starlette.testclient import TestClient
 from keyturn.clock import FrozenClock
 from keyturn.oidc.clients import NewClient
 from tests.support import browser, oidc
+from tests.support.oidc import b64url as _b64
+from tests.support.oidc import jwt_parts as _parts
 from tests.support.soft_authenticator import SoftAuthenticator
 
 SIGNED_OUT = "https://app.example/signed-out"
@@ -70,19 +71,6 @@ def confirmation_form(response: Response) -> dict[str, str]:
     assert response.status_code == 200, response.text
     assert 'action="/oauth2/logout"' in response.text
     return {name: unescape(value) for name, value in _HIDDEN.findall(response.text)}
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    def decode(part: str) -> dict[str, Any]:
-        value: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-        return value
-
-    header, payload, _ = token.split(".")
-    return decode(header), decode(payload)
 
 
 # --- with a valid id_token_hint ------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -98,3 +99,18 @@ def exchange(
 def jwks(client: TestClient) -> dict[str, Any]:
     keys: dict[str, Any] = client.get("/.well-known/jwks.json").json()
     return keys
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and claims of a JWT, unverified: for tests that forge or inspect tokens."""
+
+    def decode(part: str) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        return value
+
+    header, payload, _ = token.split(".")
+    return decode(header), decode(payload)
