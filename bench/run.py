@@ -30,7 +30,7 @@ from keyturn.passkeys.options import authentication_options, registration_option
 from keyturn.store.sql.engine import create_engine
 from keyturn.store.sql.migrate import upgrade_to_head
 from keyturn.store.sql.tables import metadata
-from keyturn.web.security import SESSION_COOKIE
+from keyturn.http.security import SESSION_COOKIE
 from tests.support.soft_authenticator import SoftAuthenticator
 
 PAGE_DATA = re.compile(r'<script type="application/json" id="kt-page">(.*?)</script>', re.S)

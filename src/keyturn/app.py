@@ -1,4 +1,10 @@
-"""create_app(settings) → the ASGI app. No import-time side effects: tests build their own."""
+"""create_app(settings) → the ASGI app. No import-time side effects: tests build their own.
+
+Middleware, outermost first, all pure ASGI: `Edge` (request id, access line, metrics),
+`SecurityHeaders`, `ProtocolCors` (the protocol endpoints only), `InputGuard` (text that
+cannot be stored is refused before any route runs). Routes that touch the database open
+their request's `Context` through `ContextRoute`.
+"""
 
 from __future__ import annotations
 
@@ -15,46 +21,41 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from keyturn.clock import Clock, SystemClock
+from keyturn.clock import Clock
 from keyturn.errors import KeyturnError
+from keyturn.http.cors import ProtocolCors
+from keyturn.http.edge import Edge
+from keyturn.http.errors import keyturn_error_handler, send_error, unexpected_error_handler
+from keyturn.http.input import InputGuard
+from keyturn.http.security import SecurityHeaders
 from keyturn.management import errors as management_errors
 from keyturn.management.app import create_management_app
 from keyturn.oidc import routes as oidc_routes
-from keyturn.runtime import Runtime, build_runtime
+from keyturn.runtime import Runtime
 from keyturn.settings import Settings, load_settings
-from keyturn.store.sql.store import open_store
 from keyturn.web import account, login, pages, signup
-from keyturn.web.cors import ProtocolCors
-from keyturn.web.errors import keyturn_error_handler
-from keyturn.web.security import add_security_headers
+from keyturn.wiring import open_runtime
 
 log = logging.getLogger("keyturn")
-
-
-async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error", extra={"path": request.url.path})
-    return JSONResponse(
-        {"error": "server_error", "error_description": "Something went wrong on our side."}, status_code=500
-    )
-
-
 PURGE_INTERVAL_SECONDS = 600
 
 
+async def purge_expired(rt: Runtime) -> int:
+    """Delete expired sessions, spent challenges, codes and tokens, events past retention and
+    retired keys no token needs."""
+    now = rt.clock.now()
+    async with rt.db.write() as tx:
+        removed = await tx.purge_expired(
+            now=now, events_before=now - timedelta(days=rt.settings.event_retention_days)
+        )
+    return removed + await rt.keys.purge(now=now)
+
+
 async def purge_expired_periodically(rt: Runtime) -> None:
-    """Delete expired flows, challenges, sessions, codes and tokens, events past retention and
-    retired keys no token needs, now and every ten minutes."""
+    """Now and every ten minutes; a failure (an outage) waits for the next round."""
     while True:
         try:
-            now = rt.clock.now()
-            retention = timedelta(days=rt.settings.event_retention_days)
-            removed = (
-                await rt.store.purge_expired(now=now)
-                + await rt.store.purge_expired_oidc(now=now)
-                + await rt.store.delete_events_before(now - retention)
-                + await rt.keys.purge(now=now)
-            )
-            log.debug("purged expired rows", extra={"removed": removed})
+            log.debug("purged expired rows", extra={"removed": await purge_expired(rt)})
         except Exception:
             log.exception("purging expired rows failed; will retry")
         await asyncio.sleep(PURGE_INTERVAL_SECONDS)
@@ -71,17 +72,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+    management = create_management_app()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = await open_store(settings.resolved_database_url)
-        try:
-            runtime = await build_runtime(settings, store, clock or SystemClock())
-        except BaseException:
-            await store.close()  # a refused start leaves no connection behind
-            raise
+        runtime = await open_runtime(settings, clock=clock)
         app.state.runtime = runtime
         management.state.runtime = runtime
-        runtime.events.start()
         purger = asyncio.create_task(purge_expired_periodically(runtime))
         try:
             yield
@@ -89,25 +86,24 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             purger.cancel()
             with suppress(asyncio.CancelledError):
                 await purger
-            try:
-                await runtime.events.close()  # a clean shutdown loses no event
-            finally:
-                await store.close()
+            await runtime.db.close()
 
     app = FastAPI(title="Keyturn", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.middleware("http")(add_security_headers)
+    app.add_middleware(InputGuard, send_error=send_error)
     app.add_middleware(ProtocolCors)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(Edge, access_log_enabled=settings.access_log)
     app.add_exception_handler(KeyturnError, keyturn_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_exception_handler(Exception, unexpected_error_handler)
+    app.include_router(pages.health)
     for module in (pages, login, signup, account, oidc_routes):
         app.include_router(module.router)
-    management = create_management_app()
     app.mount("/api/v2", management)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     return app
 
 
 def create_app_from_environment() -> FastAPI:
-    """The uvicorn factory for `keyturn serve --workers N`: each worker reads KEYTURN_* itself."""
+    """The uvicorn factory for `keyturn serve`'s workers: each reads KEYTURN_* itself."""
     return create_app(load_settings())

@@ -1,34 +1,41 @@
-"""Typed errors with stable codes; each transport maps them to one response shape."""
+"""Typed errors with stable codes; each transport maps them to one response shape.
+
+Texts come from the message catalogue (`keyturn.messages`): a raise site names a code (and
+a message id when one code has several texts) and the parameters the text needs.
+"""
 
 from __future__ import annotations
+
+from keyturn import messages
 
 
 class KeyturnError(Exception):
     """An error a user or client can cause.
 
-    `code` is stable (API bodies, logs, tests); `description` is safe to show;
-    `detail` is internal and only ever logged.
+    `code` is stable (API bodies, logs, tests); `description` is safe to show; `detail` is
+    internal and only ever logged. `extra` adds fields to JSON answers.
     """
 
     status = 400
     code = "invalid_request"
-    description = "The request could not be processed."
 
     def __init__(
         self,
-        description: str | None = None,
         *,
         code: str | None = None,
+        message: str | None = None,
         status: int | None = None,
         detail: str | None = None,
         extra: dict[str, object] | None = None,
+        **params: object,
     ) -> None:
-        if description is not None:
-            self.description = description
         if code is not None:
             self.code = code
         if status is not None:
             self.status = status
+        self.message_id = message or self.code
+        self.params = params
+        self.description = messages.text(self.message_id, params)
         self.detail = detail
         self.extra = extra or {}
         super().__init__(f"{self.code}: {self.description}")
@@ -40,25 +47,21 @@ class KeyturnError(Exception):
 class NotFound(KeyturnError):
     status = 404
     code = "not_found"
-    description = "Not found."
 
 
 class Conflict(KeyturnError):
     status = 409
     code = "conflict"
-    description = "That conflicts with the current state."
 
 
 class Unauthenticated(KeyturnError):
     status = 401
     code = "unauthenticated"
-    description = "Please sign in."
 
 
 class Forbidden(KeyturnError):
     status = 403
     code = "forbidden"
-    description = "This request is not allowed."
 
 
 class FlowError(KeyturnError):
@@ -66,18 +69,23 @@ class FlowError(KeyturnError):
 
     status = 410
     code = "flow_expired"
-    description = "This page has expired. Please start again."
 
 
 class CeremonyError(KeyturnError):
     """A WebAuthn ceremony failed verification."""
 
     code = "passkey_verification_failed"
-    description = "That passkey could not be verified. Please try again."
 
 
 class ConfigError(KeyturnError):
     """Tenant settings that fail validation."""
 
     code = "invalid_config"
-    description = "The configuration is not valid."
+
+
+class Unavailable(KeyturnError):
+    """The database (or another service Keyturn needs) is down or too slow: try again shortly."""
+
+    status = 503
+    code = "temporarily_unavailable"
+    retry_after_seconds = 5

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from keyturn.domain.tenant import TenantSettings
@@ -50,10 +50,26 @@ class Settings(BaseSettings):
             "<data_dir>/key-encryption.key, created on first start in development only."
         ),
     )
+    key_encryption_key: SecretStr | None = Field(
+        None, description="The key-encryption key itself (base64url), instead of its file."
+    )
     access_token_ttl_seconds: int = Field(3600, ge=60, le=86400)
     id_token_ttl_seconds: int = Field(3600, ge=60, le=86400)
     refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=3600)
     event_retention_days: int = Field(30, ge=1, le=3650, description="How long the event log keeps events.")
+    database_connect_timeout_seconds: float = Field(
+        3.0, gt=0, le=60, description="How long to wait for a database connection before answering 503."
+    )
+    database_statement_timeout_seconds: float = Field(
+        5.0, gt=0, le=300, description="How long one SQL statement may take before answering 503."
+    )
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per log line.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = Field(True, description="One log line per request (method, path, status, duration).")
+    metrics_allowed_networks: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+        description="Addresses (CIDR) that may read /metrics.",
+    )
     tenant: TenantSettings | None = Field(
         None, description="Seed for the tenant settings on first start (then use `config patch`)."
     )

@@ -28,7 +28,7 @@ from keyturn.oidc.clients import build_client
 from keyturn.settings import Settings
 from keyturn.store.sql.store import open_store
 from tests.conftest import BASE_URL
-from tests.support import browser, oidc
+from tests.support import browser, oidc, store
 
 API = "https://api.example/"
 
@@ -275,7 +275,7 @@ def test_list_shows_every_client_and_never_a_secret(keyturn: Keyturn, client: Te
     listed = json.loads(out)
     assert [c["client_id"] for c in listed] == [web["client_id"], spa["client_id"]]
     assert [c["name"] for c in listed] == ["Web", "SPA"]
-    stored = browser.call(client, lambda rt: rt.store.get_client(web["client_id"]))
+    stored = store.write(client, lambda tx: tx.get_client(web["client_id"]))
     assert stored is not None and stored.secret_hash
     assert web["client_secret"] not in out
     assert stored.secret_hash not in out
@@ -356,7 +356,7 @@ def test_keys_rotate_makes_new_kids_every_time_and_the_jwks_lists_them(
     assert len(first) == len(second) == 2
     assert not set(first) & set(second)
     assert not before & set(first + second)
-    stored = browser.call(client, lambda rt: rt.store.list_signing_keys())
+    stored = store.write(client, lambda tx: tx.list_signing_keys())
     assert {key.kid for key in stored} == before | set(first) | set(second)
     assert {key.kid for key in stored if key.retired_at is None} == set(second)
     # A worker started now (real clock, fresh key cache) publishes them all: none has expired yet.
@@ -389,7 +389,7 @@ def test_every_client_id_handed_out_can_be_typed_as_an_argument(keyturn: Keyturn
     dashed = [new for new in ids if new.client.client_id.startswith("-")]
     if not dashed:
         return
-    browser.call(client, lambda rt: rt.store.create_client(dashed[0].client))
+    store.write(client, lambda tx: tx.create_client(dashed[0].client))
 
     code, _, err = keyturn("clients", "show", dashed[0].client.client_id)
 

@@ -27,7 +27,7 @@ from keyturn.domain.events import EventType, RequestContext
 from keyturn.domain.hooks import Hook
 from keyturn.runtime import Runtime
 from keyturn.sealing import unseal
-from tests.support import browser
+from tests.support import browser, store
 
 CTX = RequestContext(ip="203.0.113.9", user_agent="cli-test")
 HOOK_URL = "http://127.0.0.1:9/x"
@@ -69,7 +69,7 @@ def keyturn(clean_database: str, tmp_path: Path) -> Keyturn:
 
 
 def stored_hooks(client: TestClient) -> list[Hook]:
-    return browser.call(client, lambda rt: rt.store.list_hooks())
+    return store.write(client, lambda tx: tx.list_hooks())
 
 
 # --- hooks add ----------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ def record(
 def wait_until_stored(client: TestClient, log_id: str) -> None:
     """flush() may leave the batch the background writer holds unwritten for a moment."""
     deadline = time.monotonic() + 5
-    while browser.call(client, lambda rt: rt.store.get_event(log_id)) is None:
+    while store.write(client, lambda tx: tx.get_event(log_id)) is None:
         assert time.monotonic() < deadline, f"event {log_id} was never written"
         time.sleep(0.05)
 

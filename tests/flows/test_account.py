@@ -17,7 +17,7 @@ from webauthn.helpers import bytes_to_base64url
 
 from keyturn.clock import FrozenClock
 from keyturn.domain.identity import Passkey, User
-from tests.support import browser
+from tests.support import browser, store
 from tests.support.browser import storage
 from tests.support.soft_authenticator import DEFAULT_AAGUID, SoftAuthenticator
 
@@ -29,14 +29,14 @@ GOOGLE = bytes.fromhex("ea9b8d664d011d213ce4b6b48cb575d4")  # "Google Password M
 
 
 def find_user(client: TestClient, email: str) -> User:
-    user = browser.call(client, lambda rt: rt.store.find_user_by_email(email))
+    user = store.write(client, lambda tx: tx.find_user_by_email(email))
     assert user is not None, email
     return user
 
 
 def passkeys_of(client: TestClient, email: str) -> list[Passkey]:
     user = find_user(client, email)
-    return browser.call(client, lambda rt: rt.store.list_passkeys(user.id))
+    return store.write(client, lambda tx: tx.list_passkeys(user.id))
 
 
 def account(client: TestClient, query: str = "") -> tuple[Any, dict[str, Any]]:
@@ -418,7 +418,7 @@ def test_change_email_and_signal_the_new_name(client: TestClient, authenticator:
     assert response.headers["location"] == "/account?notice=email_changed"
     moved = find_user(client, "ada.lovelace@example.org")
     assert moved.id == user.id
-    assert browser.call(client, lambda rt: rt.store.find_user_by_email(EMAIL)) is None
+    assert store.write(client, lambda tx: tx.find_user_by_email(EMAIL)) is None
     page, data = account(client, "?notice=email_changed")
     assert data["signal_user"] is True
     assert data["signal_all"] is False

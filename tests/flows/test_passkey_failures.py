@@ -20,9 +20,7 @@ from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from keyturn.clock import FrozenClock
 from keyturn.domain.identity import Passkey, User
-from keyturn.operations import tenant_config
-from keyturn.operations.tenant_config import PatchOperation
-from tests.support import browser
+from tests.support import browser, store
 from tests.support.browser import ORIGIN, PageFlow
 from tests.support.soft_authenticator import SoftAuthenticator
 
@@ -47,19 +45,19 @@ def assert_error(response: Response, status: int, code: str) -> dict[str, Any]:
 
 
 def set_tenant(client: TestClient, path: str, value: object) -> None:
-    browser.call(client, lambda rt: tenant_config.patch_tenant(rt, [PatchOperation("replace", path, value)]))
+    store.set_tenant(client, path, value)
 
 
 def find_user(client: TestClient, email: str) -> User | None:
-    return browser.call(client, lambda rt: rt.store.find_user_by_email(email))
+    return store.write(client, lambda tx: tx.find_user_by_email(email))
 
 
 def find_passkey(client: TestClient, credential_id: bytes) -> Passkey | None:
-    return browser.call(client, lambda rt: rt.store.find_passkey(credential_id))
+    return store.write(client, lambda tx: tx.find_passkey(credential_id))
 
 
 def passkeys_of(client: TestClient, user_id: str) -> list[Passkey]:
-    return browser.call(client, lambda rt: rt.store.list_passkeys(user_id))
+    return store.write(client, lambda tx: tx.list_passkeys(user_id))
 
 
 def assert_no_account(client: TestClient, email: str, credential: dict[str, Any]) -> None:

@@ -14,9 +14,7 @@ from webauthn.helpers import base64url_to_bytes
 
 from keyturn.clock import FrozenClock
 from keyturn.domain.identity import Passkey, User
-from keyturn.operations import tenant_config
-from keyturn.operations.tenant_config import PatchOperation
-from tests.support import browser
+from tests.support import browser, store
 from tests.support.browser import PageFlow
 from tests.support.soft_authenticator import SoftAuthenticator
 
@@ -27,17 +25,17 @@ EMAIL = "ada@example.com"
 
 
 def set_tenant(client: TestClient, path: str, value: object) -> None:
-    browser.call(client, lambda rt: tenant_config.patch_tenant(rt, [PatchOperation("replace", path, value)]))
+    store.set_tenant(client, path, value)
 
 
 def find_user(client: TestClient, email: str) -> User:
-    user = browser.call(client, lambda rt: rt.store.find_user_by_email(email))
+    user = store.write(client, lambda tx: tx.find_user_by_email(email))
     assert user is not None
     return user
 
 
 def stored_passkey(client: TestClient, credential_id: bytes) -> Passkey:
-    passkey = browser.call(client, lambda rt: rt.store.find_passkey(credential_id))
+    passkey = store.write(client, lambda tx: tx.find_passkey(credential_id))
     assert passkey is not None
     return passkey
 
@@ -114,13 +112,16 @@ def test_discoverable_options_prefer_user_verification_when_the_tenant_says_so(c
     assert options["userVerification"] == "preferred"
 
 
-def test_authentication_challenge_is_32_fresh_random_bytes(client: TestClient) -> None:
+def test_authentication_challenge_is_sealed_fresh_and_long_enough(client: TestClient) -> None:
+    """The challenge carries its facts sealed (AES-256-GCM with a random 96-bit nonce), so it
+    is at least the 16 random bytes WebAuthn asks for, and never repeats."""
     _, first = browser.login_options(client)
     _, second = browser.login_options(client)
 
-    assert len(base64url_to_bytes(first["challenge"])) == 32
-    assert len(base64url_to_bytes(second["challenge"])) == 32
-    assert first["challenge"] != second["challenge"]
+    first_bytes, second_bytes = base64url_to_bytes(first["challenge"]), base64url_to_bytes(second["challenge"])
+    assert len(first_bytes) >= 32 and len(second_bytes) >= 32
+    assert first_bytes[:12] != second_bytes[:12]  # fresh nonces
+    assert first_bytes != second_bytes
 
 
 # --- discoverable sign-in -------------------------------------------------------------
@@ -187,7 +188,7 @@ def test_identify_offers_exactly_the_accounts_passkeys(client: TestClient) -> No
     assert sorted(allowed_ids(answer["passkey"])) == sorted([*laptop.credentials, *phone.credentials])
     assert answer["password"] is True
     assert answer["unknown_account"] is False
-    assert len(base64url_to_bytes(answer["passkey"]["challenge"])) == 32
+    assert len(base64url_to_bytes(answer["passkey"]["challenge"])) >= 32
 
 
 def test_identifier_first_sign_in_starts_a_session(

@@ -7,20 +7,21 @@ import asyncio
 import statistics
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import argon2
 import pytest
+from keyturn.http.security import SESSION_COOKIE
 from starlette.testclient import TestClient
 
 from keyturn.clock import FrozenClock
+from keyturn.context import Context
 from keyturn.domain.identity import User
 from keyturn.domain.tenant import TenantSettings
 from keyturn.ids import hash_token
 from keyturn.methods.password import PasswordHasher
-from keyturn.runtime import Runtime
-from keyturn.web.security import SESSION_COOKIE
-from tests.support import browser
+from tests.support import browser, store
 from tests.support.browser import storage
 from tests.support.soft_authenticator import SoftAuthenticator
 
@@ -29,17 +30,17 @@ PASSWORD = "correct horse battery staple"
 ARGON2ID_PARAMETERS = "$argon2id$v=19$m=19456,t=2,p=1$"
 
 
-def find_user(client: TestClient, email: str) -> User | None:
-    return browser.call(client, lambda rt: rt.store.find_user_by_email(email))
+find_user = store.find_user
 
 
 def set_tenant(client: TestClient, change: Callable[[dict[str, Any]], None]) -> None:
-    async def work(rt: Runtime) -> None:
-        document = (await rt.tenant()).model_dump(mode="json")
+    async def work(ctx: Context) -> None:
+        document = ctx.tenant.model_dump(mode="json")
         change(document)
-        await rt.store.save_tenant(TenantSettings.model_validate(document), now=rt.clock.now())
+        async with ctx.writing() as tx:
+            await tx.save_tenant(TenantSettings.model_validate(document), now=ctx.now())
 
-    browser.call(client, work)
+    store.in_context(client, work)
 
 
 def signed_up_with_password(client: TestClient, email: str = EMAIL, password: str = PASSWORD) -> User:
@@ -170,10 +171,10 @@ def test_sign_in_with_the_right_password_issues_a_pwd_session(client: TestClient
     assert response.json() == {"redirect_to": "/account"}
     token = response.cookies.get(SESSION_COOKIE)
     assert token
-    session = browser.call(client, lambda rt: rt.store.find_session(hash_token(token), now=clock.now()))
+    session = store.find_session(client, token, now=clock.now())
     assert session is not None
     assert session.user_id == user.id
-    assert [(e.method, e.at) for e in session.authenticated] == [("pwd", clock.now())]
+    assert [(e.method, e.at) for e in session.authenticated] == [("password", clock.now())]
     assert session.amr == ["pwd"]
     assert EMAIL in client.get("/account").text
 
@@ -250,7 +251,7 @@ def test_password_login_is_refused_when_the_tenant_turned_passwords_off(client: 
 def test_sign_in_upgrades_a_hash_made_with_weaker_parameters(client: TestClient) -> None:
     user = signed_up_with_password(client)
     weak = argon2.PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
-    browser.call(client, lambda rt: rt.store.set_password_hash(user.id, weak, now=rt.clock.now()))
+    store.write(client, lambda tx: tx.set_password_hash(user.id, weak, now=datetime.now(UTC)))
 
     assert browser.login_with_password(client, EMAIL, PASSWORD).status_code == 200
 

@@ -14,16 +14,16 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from keyturn.events.log import FLUSH_INTERVAL_SECONDS
 from starlette.testclient import TestClient
 
 from keyturn.app import create_app
 from keyturn.clock import FrozenClock
 from keyturn.domain.events import Event, EventType, RequestContext
-from keyturn.events.log import FLUSH_INTERVAL_SECONDS
 from keyturn.runtime import Runtime
 from keyturn.settings import Settings
 from tests.conftest import BASE_URL
-from tests.support import browser
+from tests.support import browser, store
 from tests.support.soft_authenticator import SoftAuthenticator
 
 CTX = RequestContext(ip="203.0.113.7", user_agent="pytest")
@@ -48,7 +48,7 @@ def record(rt: Runtime, count: int, *, prefix: str = "event") -> list[str]:
 def stored(settings: Settings, clock: FrozenClock) -> list[Event]:
     """Every event in the database, read by a new app (the next process)."""
     with app_client(settings, clock) as fresh:
-        found, total = browser.call(fresh, lambda rt: rt.store.query_events(limit=1000, newest_first=False))
+        found, total = store.write(fresh, lambda tx: tx.query_events(limit=1000, newest_first=False))
     assert total == len(found)
     return found
 

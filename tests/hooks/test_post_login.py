@@ -18,6 +18,7 @@ import pytest
 from httpx2 import Response
 from joserfc import jwt
 from joserfc.jwk import KeySet, KeySetSerialization
+from keyturn.events.log import FLUSH_INTERVAL_SECONDS
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
@@ -25,7 +26,6 @@ from keyturn.clock import FrozenClock
 from keyturn.domain.events import Event
 from keyturn.domain.hooks import Hook
 from keyturn.domain.identity import User
-from keyturn.events.log import FLUSH_INTERVAL_SECONDS
 from keyturn.hooks.executor import DEFAULT_DENY_MESSAGE
 from keyturn.hooks.signing import verify
 from keyturn.ids import new_id
@@ -36,7 +36,7 @@ from keyturn.sealing import seal
 from keyturn.store.sql.store import SqlStore
 from keyturn.store.sql.tables import sessions
 from tests.hooks.conftest import Answer, HookServer, Received
-from tests.support import browser, oidc
+from tests.support import browser, oidc, store
 from tests.support.oidc import REDIRECT_URI, Pkce
 from tests.support.soft_authenticator import SoftAuthenticator
 
@@ -73,7 +73,7 @@ def add(
 
 
 def find_user(client: TestClient, email: str = EMAIL) -> User:
-    user = browser.call(client, lambda rt: rt.store.find_user_by_email(email))
+    user = store.write(client, lambda tx: tx.find_user_by_email(email))
     assert user is not None
     return user
 
@@ -114,8 +114,8 @@ async def _written(rt: Runtime) -> None:
 
 def events_of(client: TestClient, event_type: str) -> list[Event]:
     browser.call(client, _written)
-    found, _ = browser.call(
-        client, lambda rt: rt.store.query_events(types=(event_type,), newest_first=False, limit=100)
+    found, _ = store.write(
+        client, lambda tx: tx.query_events(types=(event_type,), newest_first=False, limit=100)
     )
     return found
 
@@ -344,7 +344,7 @@ def test_a_denial_without_a_message_gets_the_default_one_and_a_long_one_is_cut(
 
     assert_denied(client, browser.login_with_passkey(client, authenticator), DEFAULT_DENY_MESSAGE)
 
-    browser.call(client, lambda rt: rt.store.delete_hook(hook.hook.id))
+    store.write(client, lambda tx: tx.delete_hook(hook.hook.id))
     add(client, clock, hook_server.answer("/long", Answer.deny("x" * 2000)))
     assert_denied(client, browser.login_with_passkey(client, authenticator), "x" * 500)
 
@@ -665,7 +665,7 @@ def test_a_disabled_or_removed_hook_is_not_called(
 ) -> None:
     passkey_user(client, authenticator)
     removed = add(client, clock, hook_server.answer("/removed", Answer.deny("Removed.")))
-    assert browser.call(client, lambda rt: rt.store.delete_hook(removed.hook.id))
+    assert store.write(client, lambda tx: tx.delete_hook(removed.hook.id))
 
     async def add_disabled(rt: Runtime) -> None:
         hook_id = new_id()

@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 from httpx2 import Response
+from keyturn.events.log import FLUSH_INTERVAL_SECONDS
 from starlette.testclient import TestClient
 
 from keyturn.domain.identity import Passkey, User
-from keyturn.events.log import FLUSH_INTERVAL_SECONDS
 from keyturn.management.auth import MANAGEMENT_SCOPES
 from keyturn.oidc.clients import NewClient
 from keyturn.runtime import Runtime
-from tests.support import browser, oidc
+from tests.support import browser, oidc, store
 
 API = "/api/v2"
 AUDIENCE = "http://localhost:8000/api/v2/"
@@ -200,14 +200,14 @@ def flush_events(client: TestClient) -> None:
 
 
 def find_user(client: TestClient, email: str) -> User:
-    user = browser.call(client, lambda rt: rt.store.find_user_by_email(email))
+    user = store.write(client, lambda tx: tx.find_user_by_email(email))
     assert user is not None, email
     return user
 
 
 def get_user(client: TestClient, user_id: str) -> User | None:
-    return browser.call(client, lambda rt: rt.store.get_user(user_id))
+    return store.write(client, lambda tx: tx.get_user(user_id))
 
 
 def passkeys_of(client: TestClient, user_id: str) -> list[Passkey]:
-    return browser.call(client, lambda rt: rt.store.list_passkeys(user_id))
+    return store.write(client, lambda tx: tx.list_passkeys(user_id))

@@ -29,7 +29,7 @@ from tests.management.conftest import (
     machine_client,
     secret_of,
 )
-from tests.support import browser, oidc
+from tests.support import browser, oidc, store
 from tests.support.soft_authenticator import SoftAuthenticator
 
 EMAIL = "ada@example.com"
@@ -549,7 +549,7 @@ def test_bad_paging_parameters_are_400(api: Api, params: dict[str, Any]) -> None
 def _stored_events(settings: Settings, clock: FrozenClock) -> list[Event]:
     """The event log as a freshly started app on the same database reads it."""
     with TestClient(create_app(settings, clock=clock), base_url=BASE_URL) as reader:
-        events, _ = browser.call(reader, lambda rt: rt.store.query_events(limit=100))
+        events, _ = store.write(reader, lambda tx: tx.query_events(limit=100))
     return events
 
 

@@ -23,7 +23,7 @@ from starlette.testclient import TestClient
 
 from keyturn.clock import FrozenClock
 from keyturn.oidc.clients import NewClient
-from tests.support import browser, oidc
+from tests.support import browser, oidc, store
 from tests.support.oidc import REDIRECT_URI, Pkce
 from tests.support.soft_authenticator import SoftAuthenticator
 
@@ -620,8 +620,8 @@ def test_without_a_session_the_request_is_parked_and_resumed_after_sign_in(
     login_url = location(oidc.authorize(client, app, None))
     resume = query_of(login_url)["return_to"]
     request_id = resume.rsplit("/", 1)[1]
-    parked = browser.call(
-        client, lambda rt: rt.store.get_authorization_request(request_id, now=rt.clock.now())
+    parked = store.write(
+        client, lambda tx: tx.get_authorization_request(request_id, now=rt.clock.now())
     )
     assert parked is not None
     assert parked.client_id == app.client.client_id
@@ -629,7 +629,7 @@ def test_without_a_session_the_request_is_parked_and_resumed_after_sign_in(
 
     assert passkey_login_at(client, authenticator, login_url) == resume
     assert_code_redirect(client.get(resume, follow_redirects=False))
-    gone = browser.call(client, lambda rt: rt.store.get_authorization_request(request_id, now=rt.clock.now()))
+    gone = store.write(client, lambda tx: tx.get_authorization_request(request_id, now=rt.clock.now()))
     assert gone is None
     assert_error_page(client.get(resume, follow_redirects=False))  # a parked request resumes once
 

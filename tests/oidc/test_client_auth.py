@@ -26,7 +26,7 @@ from keyturn.clock import FrozenClock
 from keyturn.errors import KeyturnError
 from keyturn.oidc.clients import NewClient
 from keyturn.settings import Settings
-from tests.support import browser, oidc
+from tests.support import browser, oidc, store
 from tests.support.oidc import b64url as _b64
 from tests.support.soft_authenticator import SoftAuthenticator
 
@@ -197,7 +197,7 @@ def test_client_secrets_are_stored_hashed(client: TestClient) -> None:
     registered = machine_client(client)
     secret = secret_of(registered)
 
-    stored = browser.call(client, lambda rt: rt.store.get_client(registered.client.client_id))
+    stored = store.write(client, lambda tx: tx.get_client(registered.client.client_id))
 
     assert stored is not None
     assert stored.secret_hash
@@ -258,7 +258,7 @@ def test_a_public_client_that_sends_a_secret_is_refused(client: TestClient) -> N
 def test_a_public_client_stores_no_secret(client: TestClient) -> None:
     registered = oidc.register(client, public=True)
 
-    stored = browser.call(client, lambda rt: rt.store.get_client(registered.client.client_id))
+    stored = store.write(client, lambda tx: tx.get_client(registered.client.client_id))
 
     assert stored is not None
     assert stored.secret_hash is None

@@ -21,7 +21,7 @@ from keyturn.oidc.clients import NewClient
 from keyturn.runtime import Runtime
 from keyturn.store.sql.store import SqlStore
 from keyturn.store.sql.tables import authorization_codes
-from tests.support import browser, oidc
+from tests.support import browser, oidc, store
 from tests.support.oidc import Pkce
 from tests.support.soft_authenticator import SoftAuthenticator
 
@@ -35,7 +35,7 @@ OFFLINE = "openid email offline_access"
 
 
 def find_user(client: TestClient, email: str) -> User:
-    user = browser.call(client, lambda rt: rt.store.find_user_by_email(email))
+    user = store.write(client, lambda tx: tx.find_user_by_email(email))
     assert user is not None
     return user
 
@@ -155,10 +155,10 @@ def test_a_replayed_code_is_refused_and_revokes_what_it_gave(
     assert userinfo(client, first["access_token"]).status_code == 401
     assert_invalid_grant(refresh(client, app, first["refresh_token"]))
     [(grant_id, _)] = code_rows(client)
-    grant = browser.call(client, lambda rt: rt.store.get_grant(grant_id))
+    grant = store.write(client, lambda tx: tx.get_grant(grant_id))
     assert grant is not None
     assert grant.revoked_at is not None
-    stored = browser.call(client, lambda rt: rt.store.find_token(hash_token(first["access_token"])))
+    stored = store.write(client, lambda tx: tx.find_token(hash_token(first["access_token"])))
     assert stored is not None
     assert stored.revoked_at is not None
 

@@ -16,7 +16,7 @@ from keyturn.oidc.clients import NewClient
 from keyturn.runtime import Runtime
 from keyturn.store.sql.store import SqlStore
 from keyturn.store.sql.tables import authorization_codes
-from tests.support import browser, oidc
+from tests.support import browser, oidc, store
 from tests.support.oidc import REDIRECT_URI, Pkce
 from tests.support.soft_authenticator import SoftAuthenticator
 
@@ -30,7 +30,7 @@ CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 def find_user(client: TestClient, email: str) -> User:
-    user = browser.call(client, lambda rt: rt.store.find_user_by_email(email))
+    user = store.write(client, lambda tx: tx.find_user_by_email(email))
     assert user is not None
     return user
 
@@ -72,7 +72,7 @@ def scopes_on(page: Response) -> list[str]:
 
 
 def granted(client: TestClient, user: User, registered: NewClient) -> tuple[str, ...]:
-    return browser.call(client, lambda rt: rt.store.get_consent(user.id, registered.client.client_id))
+    return store.write(client, lambda tx: tx.get_consent(user.id, registered.client.client_id))
 
 
 def code_count(client: TestClient) -> int:

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from keyturn.clock import FrozenClock
 from keyturn.errors import KeyturnError
 from keyturn.oidc.clients import NewClient
-from tests.support import browser, oidc
+from tests.support import browser, oidc, store
 from tests.support.oidc import b64url as _b64
 from tests.support.oidc import jwt_parts as _parts
 from tests.support.soft_authenticator import SoftAuthenticator
@@ -273,7 +273,7 @@ def test_public_clients_cannot_be_registered_for_client_credentials(client: Test
         oidc.register(client, public=True, grant_types=["client_credentials"], redirect_uris=[])
 
     assert caught.value.code == "invalid_client_metadata"
-    assert browser.call(client, lambda rt: rt.store.list_clients()) == []
+    assert store.write(client, lambda tx: tx.list_clients()) == []
 
 
 def test_a_client_credentials_token_is_introspected_without_a_user(client: TestClient) -> None:

@@ -23,16 +23,16 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from joserfc import jwt
 from joserfc.jwk import KeySet, KeySetSerialization, RSAKey
+from keyturn.keys import ACTIVATION_DELAY
 from starlette.testclient import TestClient
 
 from keyturn.app import create_app
 from keyturn.clock import FrozenClock
 from keyturn.domain.oidc import SigningKey
 from keyturn.oidc.clients import NewClient
-from keyturn.oidc.keys import ACTIVATION_DELAY
 from keyturn.settings import Settings, SettingsError
 from tests.conftest import BASE_URL
-from tests.support import browser, oidc
+from tests.support import browser, oidc, store
 from tests.support.soft_authenticator import SoftAuthenticator
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
@@ -61,7 +61,7 @@ def rotate(client: TestClient) -> dict[str, str]:
 
 
 def stored_keys(client: TestClient) -> list[SigningKey]:
-    return browser.call(client, lambda rt: rt.store.list_signing_keys())
+    return store.write(client, lambda tx: tx.list_signing_keys())
 
 
 def header_of(token: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from keyturn.runtime import Runtime
-from keyturn.store.sql.store import SqlStore
+from keyturn.store.sql.database import SqlDatabase
 from keyturn.store.sql.tables import metadata
 from tests.support.soft_authenticator import SoftAuthenticator
 
@@ -138,18 +138,18 @@ def run(coro: Awaitable[T]) -> T:
     return asyncio.run(wrap())
 
 
-# The event log records refused requests on purpose, and writes them in the background:
-# it is the one table a refusal may (and eventually will) add to.
-AUDIT_LOG_TABLES = frozenset({"events"})
+# What a refusal keeps on purpose: its failure events, and the spent challenge (a challenge
+# works once, even for a ceremony that then fails).
+KEPT_ON_REFUSAL = frozenset({"events", "spent_challenges"})
 
 
 async def _all_rows(rt: Runtime) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table but the event log, in primary-key order."""
-    engine = cast(SqlStore, rt.store).engine
+    """Every row of every table but those a refusal keeps, in primary-key order."""
+    engine = cast(SqlDatabase, rt.db).engine
     rows: dict[str, list[tuple[Any, ...]]] = {}
     async with engine.connect() as conn:
         for table in metadata.sorted_tables:
-            if table.name in AUDIT_LOG_TABLES:
+            if table.name in KEPT_ON_REFUSAL:
                 continue
             result = await conn.execute(select(table).order_by(*table.primary_key.columns))
             rows[table.name] = [tuple(row) for row in result]

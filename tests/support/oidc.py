@@ -15,8 +15,9 @@ from httpx2 import Response
 from starlette.testclient import TestClient
 
 from keyturn.oidc.clients import NewClient
+from keyturn.operations.audit import CLI
 from keyturn.operations.clients import register_client
-from tests.support import browser
+from tests.support import browser, store
 
 REDIRECT_URI = "https://app.example/callback"
 _CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
@@ -39,7 +40,7 @@ def register(client: TestClient, **options: Any) -> NewClient:
     options.setdefault("name", "Test app")
     options.setdefault("redirect_uris", [REDIRECT_URI])
     options.setdefault("first_party", True)
-    return browser.call(client, lambda rt: register_client(rt, **options))
+    return store.in_context(client, lambda ctx: register_client(ctx, actor=CLI, **options))
 
 
 def authorize(client: TestClient, registered: NewClient, pkce: Pkce | None = None, **params: str) -> Response:

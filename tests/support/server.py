@@ -79,7 +79,7 @@ def running_server(
         args,
         env=env,
         base_url=f"http://localhost:{port}",
-        health_path="/health",
+        health_path="/health/live",
         log_path=data_dir / f"server-{port}.log",
     ) as server:
         yield server

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -13,18 +14,22 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-import uvicorn
 
-from keyturn.clock import SystemClock
+from keyturn.context import Context
 from keyturn.domain.events import Event
-from keyturn.errors import KeyturnError
+from keyturn.errors import KeyturnError, NotFound
+from keyturn.log_config import configure_logging
 from keyturn.management.shapes import log_out
 from keyturn.operations import clients, hooks, tenant_config
-from keyturn.runtime import Runtime, build_runtime
+from keyturn.operations.audit import CLI
+from keyturn.serving import serve_forever
 from keyturn.settings import Settings, SettingsError, load_settings
+from keyturn.store.protocols import Database
 from keyturn.store.sql.migrate import current_revision
-from keyturn.store.sql.store import SqlStore, open_store
+from keyturn.store.sql.store import open_database
+from keyturn.wiring import command_context, open_runtime, publish_public_url, with_served_public_url
 
+log = logging.getLogger("keyturn")
 app = typer.Typer(help="Keyturn: a self-hosted, passkey-first identity provider.", no_args_is_help=True)
 config_app = typer.Typer(help="Read and change the tenant settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -47,18 +52,34 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
         raise _fail(str(exc)) from exc
 
 
-def _with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
+def _run(settings: Settings, work: Callable[[Context], Awaitable[T]]) -> T:
+    """Run one command in its own `Context`, against the public URL `serve` published."""
+
     async def run() -> T:
-        store = await open_store(settings.resolved_database_url)
+        rt = await open_runtime(await with_served_public_url(settings))
         try:
-            return await work(await build_runtime(settings, store, SystemClock()))
+            async with command_context(rt) as ctx:
+                return await work(ctx)
         finally:
-            await store.close()
+            await rt.db.close()
 
     try:
         return asyncio.run(run())
     except KeyturnError as exc:
         raise _fail(exc.description) from exc
+
+
+def _origin_warning(ctx: Context) -> str | None:
+    """Every ceremony fails with origin_mismatch when Keyturn is served at an origin the RP does
+    not list: say so at start, with the exact command that fixes it."""
+    base = ctx.settings.base_url
+    if base in ctx.tenant.rp.accepted_origins:
+        return None
+    fix = f"keyturn config patch --add /rp/origins/-={base}"
+    return (
+        f"{base} is not in rp.origins {ctx.tenant.rp.origins}: passkey ceremonies there will fail "
+        f"with origin_mismatch. Add it with:  {fix}"
+    )
 
 
 @app.command()
@@ -70,23 +91,41 @@ def serve(
 ) -> None:
     """Migrate the database, then serve the hosted pages."""
     settings = _settings(config, host=host, port=port)
-    _with_runtime(settings, lambda rt: rt.tenant())  # migrate and seed once, before any worker starts
+    configure_logging(log_format=settings.log_format, level=settings.log_level)
+
+    async def prepare() -> str | None:  # migrate, seed and publish once, before any worker starts
+        rt = await open_runtime(settings)
+        try:
+            await publish_public_url(rt)
+            async with command_context(rt) as ctx:
+                return _origin_warning(ctx)
+        finally:
+            await rt.db.close()
+
+    try:
+        warning = asyncio.run(prepare())
+    except (KeyturnError, SettingsError) as exc:
+        raise _fail(getattr(exc, "description", str(exc))) from exc
     # Workers build their own app from the environment: hand them exactly these settings.
     if config is not None:
         os.environ["KEYTURN_CONFIG"] = str(config.resolve())
     os.environ["KEYTURN_HOST"], os.environ["KEYTURN_PORT"] = settings.host, str(settings.port)
     base = settings.base_url
-    typer.echo(f"Keyturn on {base}  ({settings.resolved_database_url.split('://')[0]})")
-    typer.echo(f"  sign up: {base}/signup")
-    typer.echo(f"  sign in: {base}/login")
-    uvicorn.run(
-        "keyturn.app:create_app_from_environment",
-        factory=True,
+    log.info(
+        "Keyturn on %s (%s)  sign up: %s/signup  sign in: %s/login",
+        base,
+        settings.resolved_database_url.split("://")[0],
+        base,
+        base,
+    )
+    if warning:
+        log.warning(warning)
+    serve_forever(
         host=settings.host,
         port=settings.port,
         workers=workers,
-        proxy_headers=False,
-        log_level="info",
+        log_format=settings.log_format,
+        log_level=settings.log_level,
     )
 
 
@@ -96,11 +135,11 @@ def migrate(config: ConfigOption = None) -> None:
     settings = _settings(config)
 
     async def run() -> str | None:
-        store = await open_store(settings.resolved_database_url)
+        db = await open_database(settings.resolved_database_url)
         try:
-            return await current_revision(store.engine)
+            return await current_revision(db.engine)
         finally:
-            await store.close()
+            await db.close()
 
     typer.echo(f"database at revision {asyncio.run(run())}")
 
@@ -112,7 +151,7 @@ def config_get(
 ) -> None:
     """Print the tenant settings (or the value at PATH) as JSON."""
     settings = _settings(config)
-    tenant = _with_runtime(settings, lambda rt: rt.tenant())
+    tenant = _run(settings, _tenant_of)
     try:
         value = tenant_config.read_path(tenant, path)
     except KeyturnError as exc:
@@ -140,7 +179,7 @@ def config_patch(
         raise _fail(exc.description) from exc
     if not operations:
         raise _fail("nothing to patch: give --add, --replace or --remove")
-    tenant = _with_runtime(settings, lambda rt: tenant_config.patch_tenant(rt, operations, force=force))
+    tenant = _run(settings, lambda ctx: tenant_config.patch_tenant(ctx, operations, actor=CLI, force=force))
     typer.echo(json.dumps(tenant.model_dump(mode="json"), indent=2))
 
 
@@ -186,10 +225,11 @@ def clients_create(
             jwks = clients.load_jwks(jwks_file.read_text())
         except (OSError, KeyturnError) as exc:
             raise _fail(f"--jwks {jwks_file}: {getattr(exc, 'description', exc)}") from exc
-    new = _with_runtime(
+    new = _run(
         settings,
-        lambda rt: clients.register_client(
-            rt,
+        lambda ctx: clients.register_client(
+            ctx,
+            actor=CLI,
             name=name,
             redirect_uris=redirect_uri or [],
             post_logout_redirect_uris=post_logout_redirect_uri or [],
@@ -214,14 +254,14 @@ def clients_create(
 @clients_app.command("list")
 def clients_list(config: ConfigOption = None) -> None:
     """List registered clients as JSON."""
-    found = _with_runtime(_settings(config), lambda rt: rt.store.list_clients())
+    found = _run(_settings(config), _list_clients)
     typer.echo(json.dumps([clients.describe_client(c) for c in found], indent=2))
 
 
 @clients_app.command("show")
 def clients_show(client_id: str, config: ConfigOption = None) -> None:
     """Show one client as JSON."""
-    found = _with_runtime(_settings(config), lambda rt: rt.store.get_client(client_id))
+    found = _run(_settings(config), lambda ctx: _get_client(ctx, client_id))
     if found is None:
         raise _fail(f"no client {client_id!r}")
     typer.echo(json.dumps(clients.describe_client(found), indent=2))
@@ -230,15 +270,14 @@ def clients_show(client_id: str, config: ConfigOption = None) -> None:
 @clients_app.command("delete")
 def clients_delete(client_id: str, config: ConfigOption = None) -> None:
     """Delete a client, with its grants, codes and consents."""
-    if not _with_runtime(_settings(config), lambda rt: rt.store.delete_client(client_id)):
-        raise _fail(f"no client {client_id!r}")
+    _run(_settings(config), lambda ctx: clients.delete_client(ctx, client_id, actor=CLI))
     typer.echo(f"deleted {client_id}")
 
 
 @keys_app.command("rotate")
 def keys_rotate(config: ConfigOption = None) -> None:
     """Add new ES256 and RS256 signing keys; retired ones stay in the JWKS until their tokens expire."""
-    created = _with_runtime(_settings(config), lambda rt: rt.keys.rotate(now=rt.clock.now()))
+    created = _run(_settings(config), lambda ctx: ctx.rt.keys.rotate(now=ctx.now()))
     for key in created:
         typer.echo(f"new {key.alg} key {key.kid}")
 
@@ -260,10 +299,10 @@ def hooks_add(
     config: ConfigOption = None,
 ) -> None:
     """Register a hook; prints its signing secret once."""
-    new = _with_runtime(
+    new = _run(
         _settings(config),
-        lambda rt: hooks.add_hook(
-            rt, trigger=trigger, url=url, timeout_seconds=timeout, failure_policy=on_failure
+        lambda ctx: hooks.add_hook(
+            ctx, actor=CLI, trigger=trigger, url=url, timeout_seconds=timeout, failure_policy=on_failure
         ),
     )
     typer.echo(json.dumps({**hooks.describe_hook(new.hook), "secret": new.secret}, indent=2))
@@ -271,14 +310,13 @@ def hooks_add(
 
 @hooks_app.command("list")
 def hooks_list(config: ConfigOption = None) -> None:
-    found = _with_runtime(_settings(config), lambda rt: rt.store.list_hooks())
+    found = _run(_settings(config), _list_hooks)
     typer.echo(json.dumps([hooks.describe_hook(h) for h in found], indent=2))
 
 
 @hooks_app.command("delete")
 def hooks_delete(hook_id: str, config: ConfigOption = None) -> None:
-    if not _with_runtime(_settings(config), lambda rt: rt.store.delete_hook(hook_id)):
-        raise _fail(f"no hook {hook_id!r}")
+    _run(_settings(config), lambda ctx: _delete_hook(ctx, hook_id))
     typer.echo(f"deleted {hook_id}")
 
 
@@ -293,22 +331,22 @@ def logs_tail(
     settings = _settings(config)
 
     async def follow() -> None:
-        store = await open_store(settings.resolved_database_url)
+        db = await open_database(settings.resolved_database_url)
         try:
-            recent, _ = await store.query_events(limit=last, newest_first=True) if last else ([], 0)
+            recent, _ = await _query(db, limit=last, newest_first=True) if last else ([], 0)
             printed: dict[str, datetime] = {}
             for event in reversed(recent):
                 _print_event(event, as_json=as_json)
                 printed[event.log_id] = event.date
-            newest = max(printed.values(), default=None) or await _newest_event_date(store)
+            newest = max(printed.values(), default=None) or await _newest_event_date(db)
             if newest is not None:  # what is already there beyond --last is history, not news
-                window, _ = await store.query_events(since=newest - LATE_WRITE_WINDOW, limit=1000)
+                window, _ = await _query(db, since=newest - LATE_WRITE_WINDOW, limit=1000)
                 printed |= {e.log_id: e.date for e in window}
             while True:
                 # Workers write their events up to a moment after recording them, so an older
                 # event can arrive after a newer one: re-read a trailing window, skip the printed.
                 since = newest - LATE_WRITE_WINDOW if newest else None
-                fresh, _ = await store.query_events(since=since, limit=1000, newest_first=False)
+                fresh, _ = await _query(db, since=since, limit=1000, newest_first=False)
                 for event in fresh:
                     if event.log_id not in printed:
                         _print_event(event, as_json=as_json)
@@ -318,7 +356,7 @@ def logs_tail(
                     printed = {k: v for k, v in printed.items() if v >= newest - LATE_WRITE_WINDOW}
                 await asyncio.sleep(interval)
         finally:
-            await store.close()
+            await db.close()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(follow())
@@ -327,9 +365,37 @@ def logs_tail(
 LATE_WRITE_WINDOW = timedelta(seconds=10)
 
 
-async def _newest_event_date(store: SqlStore) -> datetime | None:
-    newest, _ = await store.query_events(limit=1, newest_first=True)
+async def _query(db: Database, **filters: Any) -> tuple[list[Event], int]:
+    async with db.read() as reader:
+        return await reader.query_events(**filters)
+
+
+async def _newest_event_date(db: Database) -> datetime | None:
+    newest, _ = await _query(db, limit=1, newest_first=True)
     return newest[0].date if newest else None
+
+
+async def _tenant_of(ctx: Context) -> Any:
+    return ctx.tenant
+
+
+async def _list_clients(ctx: Context) -> list[Any]:
+    return await (await ctx.read()).list_clients()
+
+
+async def _get_client(ctx: Context, client_id: str) -> Any:
+    return await (await ctx.read()).get_client(client_id)
+
+
+async def _delete_hook(ctx: Context, hook_id: str) -> None:
+    try:
+        await hooks.delete_hook(ctx, hook_id, actor=CLI)
+    except NotFound as exc:
+        raise NotFound(code="inexistent_hook", message="inexistent_hook.id", hook_id=hook_id) from exc
+
+
+async def _list_hooks(ctx: Context) -> list[Any]:
+    return await (await ctx.read()).list_hooks()
 
 
 def _print_event(event: Event, *, as_json: bool) -> None:

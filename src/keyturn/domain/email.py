@@ -13,5 +13,5 @@ def normalize_email(value: object) -> str:
     """Trimmed and lower-cased; raises a clear error if it is not an email address."""
     email = value.strip().lower() if isinstance(value, str) else ""
     if len(email) > 254 or not _EMAIL.match(email):
-        raise KeyturnError("Enter a valid email address.", code="invalid_email")
+        raise KeyturnError(code="invalid_email")
     return email

@@ -5,6 +5,7 @@ An event never carries a password, token, secret or challenge: only ids, codes a
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -67,12 +68,12 @@ DESCRIPTIONS: dict[EventType, str] = {
 
 
 @dataclass(frozen=True)
-class RequestContext:
-    """Who is asking, as far as the logs need to know."""
+class Requester:
+    """Who is asking, as far as the logs, throttles and sessions need to know."""
 
     ip: str = ""
     user_agent: str = ""
-    client_id: str | None = None
+    request_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,3 +88,44 @@ class Event:
     user_name: str | None = None
     client_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+def _storable(value: Any) -> Any:
+    """Strings without NUL characters (PostgreSQL text cannot hold them), however nested."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
+
+
+def new_log_id(event_time_ms: int) -> str:
+    """Millisecond time then randomness: sorts by time, unique across workers."""
+    return f"{event_time_ms:013d}{secrets.token_hex(8)}"
+
+
+def new_event(
+    type: EventType,
+    requester: Requester,
+    *,
+    now: datetime,
+    user_id: str | None = None,
+    user_name: str | None = None,
+    client_id: str | None = None,
+    description: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> Event:
+    return Event(
+        log_id=new_log_id(int(now.timestamp() * 1000)),
+        date=now,
+        type=type,
+        description=description or DESCRIPTIONS[type],
+        ip=_storable(requester.ip)[:64],
+        user_agent=_storable(requester.user_agent)[:512],
+        user_id=user_id,
+        user_name=_storable(user_name)[:320] if user_name else None,
+        client_id=client_id,
+        details=_storable(details or {}),
+    )

@@ -1,40 +1,48 @@
-"""Flows (a browser's journey through login, sign-up or settings) and their challenges."""
+"""Flows (a browser's journey through login, sign-up or the account page) and their challenges.
+
+Both are sealed (AES-256-GCM, `keyturn.flows.base`) and carried by the browser, so opening
+a page or asking for passkey options writes nothing. What must stay server-side is only
+the fact that a challenge was used (`spent_challenges`), so each works once.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-FlowKind = Literal["login", "registration", "settings"]
+from keyturn.domain.methods import MethodId
+
+FlowKind = Literal["login", "registration", "account"]
 CeremonyKind = Literal["registration", "authentication"]
+UserVerification = Literal["required", "preferred"]
 
 
 @dataclass(frozen=True)
 class Flow:
-    """Server-side state the browser carries by id, bound to that browser by a cookie."""
+    """One journey's state: what it offers, what it continues, what it requires, who it is for."""
 
-    id: str
+    id: str  # random; names the flow, and the challenges issued for it
     kind: FlowKind
-    binding_hash: str  # sha256 of the browser's binding cookie
-    csrf_token: str
-    expires_at: datetime
+    binding_hash: str  # of the browser's binding cookie: only that browser may use the flow
     created_at: datetime
-    user_id: str | None = None  # set for settings flows
-    return_to: str | None = None
+    expires_at: datetime
+    methods: tuple[MethodId, ...]  # what this flow offers (the enabled methods when it began)
+    user_id: str | None = None  # account flows: whose account
+    authorization_request_id: str | None = None  # the parked OIDC authorization it continues
+    return_to: str | None = None  # a same-site path to go to at the end
+    requires: str | None = None  # an assurance level the sign-in must reach (step-up)
 
 
 @dataclass(frozen=True)
 class Challenge:
-    """One WebAuthn challenge: single-use, short-lived, owned by one flow."""
+    """One WebAuthn challenge: single-use, short-lived, owned by one flow; sealed into its own bytes."""
 
-    challenge: bytes
+    id: bytes  # SHA-256 of the challenge bytes: what `spent_challenges` records
     flow_id: str
     ceremony: CeremonyKind
     expires_at: datetime
-    user_id: str | None = None
-    # Identifier-first: the credential ids offered in allowCredentials.
-    allowed_credential_ids: tuple[bytes, ...] = ()
-    user_verification: str = "required"
-    # Registration: what the new account or passkey will be (email, user handle).
-    pending: dict[str, str] = field(default_factory=dict)
+    user_verification: UserVerification
+    user_id: str | None = None  # identifier-first: only this user's passkeys may answer
+    email: str | None = None  # sign-up: the account the new passkey is for
+    user_handle: bytes | None = None  # sign-up: its WebAuthn user.id

@@ -6,7 +6,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from keyturn.errors import KeyturnError
+
 CredentialDeviceType = Literal["single_device", "multi_device"]
+USER_HANDLE_BYTES = 64  # WebAuthn user.id: random, never the email or a row id (L3 §14.6.1)
+MAX_PASSKEY_NAME_LENGTH = 64
+
+
+def clean_passkey_name(name: object) -> str:
+    """Whitespace folded; 1 to 64 characters; no control characters."""
+    cleaned = " ".join(name.split()) if isinstance(name, str) else ""
+    if (
+        not cleaned
+        or len(cleaned) > MAX_PASSKEY_NAME_LENGTH
+        or any(ord(c) < 32 or ord(c) == 127 for c in cleaned)
+    ):
+        raise KeyturnError(code="invalid_name", max=MAX_PASSKEY_NAME_LENGTH)
+    return cleaned
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,36 @@ from datetime import datetime
 from typing import Any, Literal
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+# Where the browser goes to continue a parked authorization after signing in (oidc/routes.py).
+RESUME_PATH = "/oauth2/authorize/resume/"
+MANAGEMENT_SCOPES = (
+    "read:users",
+    "create:users",
+    "update:users",
+    "delete:users",
+    "read:authentication_methods",
+    "update:authentication_methods",
+    "delete:authentication_methods",
+    "read:connections",
+    "create:connections",
+    "update:connections",
+    "read:logs",
+    "read:logs_users",
+    "read:hooks",
+    "create:hooks",
+    "delete:hooks",
+)
+
+
+def management_audience(issuer: str) -> str:
+    """The audience of tokens for /api/v2 (Auth0's `https://<tenant>/api/v2/`)."""
+    return f"{issuer}/api/v2/"
+
+
+def resume_path(request_id: str) -> str:
+    return f"{RESUME_PATH}{request_id}"
+
+
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
 SigningAlg = Literal["ES256", "RS256"]
 TokenKind = Literal["access", "refresh"]
@@ -52,7 +82,10 @@ class AuthorizationRequest:
     browser_binding: str  # hash of the binding cookie: only the browser that asked may resume
     created_at: datetime
     expires_at: datetime
-    hook_claims: dict[str, Any] | None = None  # set when the sign-in for it already ran the hooks
+    # Set by the sign-in made for this very request: the post-login hooks already ran for that
+    # session (`hooks_passed_session`) and gave these claims, so issuing the code must not run them again.
+    hook_claims: dict[str, Any] | None = None
+    hooks_passed_session: str | None = None
 
 
 @dataclass(frozen=True)

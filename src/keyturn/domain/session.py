@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
-AuthMethod = Literal["passkey", "pwd"]
-
-# RFC 8176 values for the ID token's `amr`: a passkey is proof of possession of a
-# hardware- or software-protected key ("phr" per the OpenID EAP ACR values draft).
-AMR_CLAIM: dict[AuthMethod, str] = {"passkey": "phr", "pwd": "pwd"}
+from keyturn.domain.methods import AMR, MethodId
 
 
 @dataclass(frozen=True)
 class AuthEvent:
-    method: AuthMethod
+    method: MethodId
     at: datetime
 
 
@@ -35,7 +30,7 @@ class Session:
         """The `amr` claim values, in the order the methods were used."""
         seen: list[str] = []
         for event in self.authenticated:
-            value = AMR_CLAIM[event.method]
+            value = AMR[event.method]
             if value not in seen:
                 seen.append(value)
         return seen

@@ -12,14 +12,16 @@ from urllib.parse import urlsplit
 
 import httpx2
 
-from keyturn.domain.events import EventType, RequestContext
+from keyturn import messages
+from keyturn.context import Context
+from keyturn.domain.events import EventType, Requester
 from keyturn.domain.hooks import Hook
 from keyturn.domain.identity import User
+from keyturn.domain.methods import HOOK_NAME
 from keyturn.domain.oidc import Client
 from keyturn.domain.session import AuthEvent
 from keyturn.domain.tenant import CONNECTION_ID, CONNECTION_NAME
 from keyturn.hooks.signing import SIGNATURE_HEADER, sign
-from keyturn.runtime import Runtime
 from keyturn.sealing import unseal
 
 RESERVED_CLAIMS = frozenset(
@@ -46,7 +48,7 @@ RESERVED_CLAIMS = frozenset(
         "c_hash",
     }
 )
-DEFAULT_DENY_MESSAGE = "Access to this application was denied."
+DEFAULT_DENY_MESSAGE = messages.text("access_denied.hook")
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def _namespaced(claims: object) -> dict[str, Any]:
 
 
 def _event_body(
-    user: User, *, client: Client | None, ctx: RequestContext, methods: tuple[AuthEvent, ...]
+    user: User, *, client: Client | None, requester: Requester, methods: tuple[AuthEvent, ...]
 ) -> dict[str, Any]:
     return {
         "trigger": "post-login",
@@ -82,19 +84,19 @@ def _event_body(
         },
         "client": {"client_id": client.client_id, "name": client.name} if client else None,
         "connection": {"id": CONNECTION_ID, "name": CONNECTION_NAME, "strategy": "auth0"},
-        "request": {"ip": ctx.ip, "user_agent": ctx.user_agent},
+        "request": {"ip": requester.ip, "user_agent": requester.user_agent},
         "authentication": {
-            "methods": [{"name": m.method, "timestamp": m.at.isoformat()} for m in methods],
+            "methods": [{"name": HOOK_NAME[m.method], "timestamp": m.at.isoformat()} for m in methods],
         },
     }
 
 
-async def _call(rt: Runtime, hook: Hook, body: bytes) -> tuple[str, dict[str, Any] | None, int | None]:
+async def _call(ctx: Context, hook: Hook, body: bytes) -> tuple[str, dict[str, Any] | None, int | None]:
     """('ok', answer, status) or ('failed', None, status-or-None)."""
-    secret = unseal(rt.kek, hook.secret_sealed, bound_to=hook.id)
+    secret = unseal(ctx.rt.kek, hook.secret_sealed, bound_to=hook.id)
     headers = {
         "content-type": "application/json",
-        SIGNATURE_HEADER: sign(secret, body, timestamp=int(rt.clock.now().timestamp())),
+        SIGNATURE_HEADER: sign(secret, body, timestamp=int(ctx.now().timestamp())),
         "user-agent": "Keyturn-Hooks/1",
     }
     try:
@@ -116,16 +118,18 @@ async def _call(rt: Runtime, hook: Hook, body: bytes) -> tuple[str, dict[str, An
 
 
 async def run_post_login(
-    rt: Runtime, user: User, *, client: Client | None, ctx: RequestContext, methods: tuple[AuthEvent, ...]
+    ctx: Context, user: User, *, client: Client | None, methods: tuple[AuthEvent, ...]
 ) -> HookOutcome:
-    hooks = [h for h in await rt.store.list_hooks(trigger="post-login") if h.enabled]
+    """Call the post-login hooks in order; no database connection is held while they answer."""
+    hooks = await ctx.rt.config.hooks(await ctx.read(), "post-login")
     if not hooks:
         return HookOutcome()
-    body = json.dumps(_event_body(user, client=client, ctx=ctx, methods=methods)).encode()
+    await ctx.uow.release()
+    body = json.dumps(_event_body(user, client=client, requester=ctx.requester, methods=methods)).encode()
     claims: dict[str, Any] = {}
     for hook in hooks:
         started = time.monotonic()
-        result, answer, status = await _call(rt, hook, body)
+        result, answer, status = await _call(ctx, hook, body)
         if result == "failed":
             outcome = "deny" if hook.failure_policy == "deny" else "allow"
             message = DEFAULT_DENY_MESSAGE
@@ -135,9 +139,8 @@ async def run_post_login(
             raw_message = answer.get("message")
             message = str(raw_message)[:500] if raw_message else DEFAULT_DENY_MESSAGE
             claims |= _namespaced(answer.get("claims"))
-        rt.events.record(
+        ctx.record(
             EventType.HOOK_CALLED,
-            ctx,
             user_id=user.id,
             user_name=user.email,
             client_id=client.client_id if client else None,

@@ -10,33 +10,15 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from keyturn import messages
+from keyturn.domain.oidc import MANAGEMENT_SCOPES, management_audience
 from keyturn.errors import Forbidden, Unauthenticated
-from keyturn.management.errors import error_body
-from keyturn.oidc.keys import InvalidToken
+from keyturn.http.context import get_context
+from keyturn.http.errors import auth0_body
+from keyturn.keys import InvalidToken
 from keyturn.oidc.tokens import resolve_token
-from keyturn.runtime import Runtime
 
-MANAGEMENT_SCOPES = (
-    "read:users",
-    "create:users",
-    "update:users",
-    "delete:users",
-    "read:authentication_methods",
-    "update:authentication_methods",
-    "delete:authentication_methods",
-    "read:connections",
-    "create:connections",
-    "update:connections",
-    "read:logs",
-    "read:logs_users",
-    "read:hooks",
-    "create:hooks",
-    "delete:hooks",
-)
-
-
-def management_audience(issuer: str) -> str:
-    return f"{issuer}/api/v2/"
+__all__ = ["MANAGEMENT_SCOPES", "Caller", "RequireBearer", "management_audience", "require"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +30,7 @@ class Caller:
 def _bearer(request: Request) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("Missing authentication.", code="missing_token")
+        raise Unauthenticated(code="missing_token")
     return token.strip()
 
 
@@ -64,7 +46,7 @@ class RequireBearer:
             auth = headers.get(b"authorization", b"").decode("latin-1")
             kind, _, token = auth.partition(" ")
             if kind.lower() != "bearer" or not token.strip():
-                body = json.dumps(error_body(401, "Missing authentication.", "missing_token")).encode()
+                body = json.dumps(auth0_body(401, messages.text("missing_token"), "missing_token")).encode()
                 await send(
                     {
                         "type": "http.response.start",
@@ -87,23 +69,24 @@ def require(scope: str, *alternatives: str) -> Callable[[Request], Awaitable[Cal
     accepted = {scope, *alternatives}
 
     async def dependency(request: Request) -> Caller:
-        rt: Runtime = request.app.state.runtime
+        ctx = get_context(request)
         token = _bearer(request)
         if token.count(".") != 2:  # only JWT access tokens carry an audience
-            raise Unauthenticated("Bad audience: use a token issued for this API.", code="invalid_token")
+            raise Unauthenticated(code="invalid_token", message="invalid_token.audience")
         try:
-            stored = await resolve_token(rt, token)
+            stored = await resolve_token(ctx, token)
         except InvalidToken as error:
-            raise Unauthenticated("Invalid or expired token.", code="invalid_token") from error
-        if stored.audience != management_audience(rt.settings.issuer_url):
-            raise Unauthenticated("Bad audience: use a token issued for this API.", code="invalid_token")
+            raise Unauthenticated(code="invalid_token", message="invalid_token.management") from error
+        if stored.audience != management_audience(ctx.settings.issuer_url):
+            raise Unauthenticated(code="invalid_token", message="invalid_token.audience")
         scopes = frozenset(stored.scope)
         caller = Caller(client_id=stored.client_id, scopes=scopes)
         request.state.caller = caller
         if not accepted & scopes:
             raise Forbidden(
-                f"Insufficient scope, expected any of: {' '.join(sorted(accepted))}",
                 code="insufficient_scope",
+                message="insufficient_scope.management",
+                scopes=" ".join(sorted(accepted)),
             )
         return caller
 

@@ -8,40 +8,35 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from starlette.requests import Request
 
+from keyturn.context import Context
 from keyturn.domain.identity import User
 from keyturn.errors import NotFound
-from keyturn.flows.settings import clean_passkey_name
+from keyturn.http.context import ContextDep
 from keyturn.management.auth import Caller, require
-from keyturn.management.deps import ManagementRuntime, audit
+from keyturn.management.deps import ManagementRoute, actor_of
 from keyturn.management.schemas import AuthenticationMethodOut, AuthenticationMethodUpdate, ErrorOut
-from keyturn.management.shapes import PASSWORD_METHOD_PREFIX, passkey_out, password_out
-from keyturn.runtime import Runtime
+from keyturn.management.shapes import passkey_out, password_out
+from keyturn.operations import users as user_ops
 
 router = APIRouter(
     tags=["authentication-methods"],
     responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}},
+    route_class=ManagementRoute,
 )
 PATHS = ("/users/{user_id}/authentication-methods", "/users/{user_id}/authentication_methods")
 
 
-async def _user(rt: Runtime, user_id: str) -> User:
-    user = await rt.store.get_user(user_id)
-    if user is None:
-        raise NotFound("The user does not exist.", code="inexistent_user")
-    return user
-
-
-async def _methods(rt: Runtime, user: User) -> list[AuthenticationMethodOut]:
+async def _methods(ctx: Context, user: User) -> list[AuthenticationMethodOut]:
     """The password first (if any), then passkeys by creation date."""
     methods = [password_out(user)] if user.has_password else []
-    return methods + [passkey_out(p) for p in await rt.store.list_passkeys(user.id)]
+    return methods + [passkey_out(p) for p in await user_ops.passkeys_of(ctx, user)]
 
 
-async def _method(rt: Runtime, user: User, method_id: str) -> AuthenticationMethodOut:
-    for method in await _methods(rt, user):
+async def _method(ctx: Context, user: User, method_id: str) -> AuthenticationMethodOut:
+    for method in await _methods(ctx, user):
         if method.id == method_id:
             return method
-    raise NotFound("The authentication method does not exist.", code="authenticator_not_found")
+    raise NotFound(code="authenticator_not_found")
 
 
 for index, base in enumerate(PATHS):
@@ -51,11 +46,11 @@ for index, base in enumerate(PATHS):
         base, response_model=list[AuthenticationMethodOut], operation_id=f"authentication-methods-list{tag}"
     )
     async def list_methods(
-        rt: ManagementRuntime,
+        ctx: ContextDep,
         user_id: str,
         caller: Annotated[Caller, Depends(require("read:authentication_methods"))],
     ) -> list[AuthenticationMethodOut]:
-        return await _methods(rt, await _user(rt, user_id))
+        return await _methods(ctx, await user_ops.get_user(ctx, user_id))
 
     @router.get(
         base + "/{authentication_method_id}",
@@ -63,12 +58,12 @@ for index, base in enumerate(PATHS):
         operation_id=f"authentication-methods-get{tag}",
     )
     async def get_method(
-        rt: ManagementRuntime,
+        ctx: ContextDep,
         user_id: str,
         authentication_method_id: str,
         caller: Annotated[Caller, Depends(require("read:authentication_methods"))],
     ) -> AuthenticationMethodOut:
-        return await _method(rt, await _user(rt, user_id), authentication_method_id)
+        return await _method(ctx, await user_ops.get_user(ctx, user_id), authentication_method_id)
 
     @router.patch(
         base + "/{authentication_method_id}",
@@ -78,21 +73,18 @@ for index, base in enumerate(PATHS):
     )
     async def rename_method(
         request: Request,
-        rt: ManagementRuntime,
+        ctx: ContextDep,
         user_id: str,
         authentication_method_id: str,
         body: AuthenticationMethodUpdate,
         caller: Annotated[Caller, Depends(require("update:authentication_methods"))],
     ) -> AuthenticationMethodOut:
-        user = await _user(rt, user_id)
-        method = await _method(rt, user, authentication_method_id)
+        user = await user_ops.get_user(ctx, user_id)
+        method = await _method(ctx, user, authentication_method_id)
         if method.type != "passkey":
-            raise NotFound("Only passkeys have a name.", code="authenticator_not_found")
-        await rt.store.rename_passkey(user.id, method.id, clean_passkey_name(body.name))
-        audit(
-            request, rt, caller, "rename_authentication_method", user_id=user.id, authenticator_id=method.id
-        )
-        return await _method(rt, user, authentication_method_id)
+            raise NotFound(code="authenticator_not_found", message="authenticator_not_found.unnamed")
+        await user_ops.rename_passkey(ctx, user, method.id, body.name, actor=actor_of(request, caller))
+        return await _method(ctx, user, authentication_method_id)
 
     @router.delete(
         base + "/{authentication_method_id}",
@@ -101,32 +93,25 @@ for index, base in enumerate(PATHS):
     )
     async def delete_method(
         request: Request,
-        rt: ManagementRuntime,
+        ctx: ContextDep,
         user_id: str,
         authentication_method_id: str,
         caller: Annotated[Caller, Depends(require("delete:authentication_methods"))],
     ) -> Response:
         """Revoke it at once: the next sign-in with this passkey fails."""
-        user = await _user(rt, user_id)
-        method = await _method(rt, user, authentication_method_id)
-        if method.id.startswith(PASSWORD_METHOD_PREFIX):
-            await rt.store.set_password_hash(user.id, None, now=rt.clock.now(), allow_last=True)
-        else:
-            await rt.store.delete_passkey(user.id, method.id, allow_last=True)
-        audit(
-            request, rt, caller, "delete_authentication_method", user_id=user.id, authenticator_id=method.id
-        )
+        user = await user_ops.get_user(ctx, user_id)
+        method = await _method(ctx, user, authentication_method_id)
+        await user_ops.revoke_method(ctx, user, method.id, actor=actor_of(request, caller))
         return Response(status_code=204)
 
     @router.delete(base, status_code=204, operation_id=f"authentication-methods-delete-all{tag}")
     async def delete_all_methods(
         request: Request,
-        rt: ManagementRuntime,
+        ctx: ContextDep,
         user_id: str,
         caller: Annotated[Caller, Depends(require("delete:authentication_methods"))],
     ) -> Response:
         """Revoke every passkey of the user (the password, if any, stays)."""
-        user = await _user(rt, user_id)
-        removed = await rt.store.delete_all_passkeys(user.id)
-        audit(request, rt, caller, "delete_all_authentication_methods", user_id=user.id, removed=removed)
+        user = await user_ops.get_user(ctx, user_id)
+        await user_ops.revoke_all_passkeys(ctx, user, actor=actor_of(request, caller))
         return Response(status_code=204)

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, Query
 from starlette.requests import Request
 
 from keyturn.errors import Conflict, NotFound
+from keyturn.http.context import ContextDep
 from keyturn.management.auth import Caller, require
-from keyturn.management.deps import ManagementRuntime, audit
+from keyturn.management.deps import ManagementRoute, actor_of
 from keyturn.management.schemas import (
     CONNECTION_ID,
     CONNECTION_NAME,
@@ -22,24 +23,28 @@ from keyturn.management.schemas import (
 from keyturn.management.shapes import connection_out
 from keyturn.operations.tenant_config import merge_tenant
 
-router = APIRouter(tags=["connections"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+router = APIRouter(
+    tags=["connections"],
+    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
+    route_class=ManagementRoute,
+)
 
 
 def _check_id(connection_id: str) -> None:
     if connection_id != CONNECTION_ID:
-        raise NotFound("The connection does not exist.", code="inexistent_connection")
+        raise NotFound(code="inexistent_connection")
 
 
 @router.get("/connections", response_model=list[ConnectionOut], operation_id="connections-list")
 async def list_connections(
-    rt: ManagementRuntime,
+    ctx: ContextDep,
     caller: Annotated[Caller, Depends(require("read:connections"))],
     strategy: str | None = None,
     name: str | None = None,
 ) -> list[ConnectionOut]:
     if (strategy not in (None, "auth0")) or (name not in (None, CONNECTION_NAME)):
         return []
-    return [connection_out(await rt.tenant())]
+    return [connection_out(ctx.tenant)]
 
 
 @router.get(
@@ -49,10 +54,10 @@ async def list_connections(
     responses={404: {"model": ErrorOut}},
 )
 async def get_connection(
-    rt: ManagementRuntime, connection_id: str, caller: Annotated[Caller, Depends(require("read:connections"))]
+    ctx: ContextDep, connection_id: str, caller: Annotated[Caller, Depends(require("read:connections"))]
 ) -> ConnectionOut:
     _check_id(connection_id)
-    return connection_out(await rt.tenant())
+    return connection_out(ctx.tenant)
 
 
 @router.patch(
@@ -63,7 +68,7 @@ async def get_connection(
 )
 async def update_connection(
     request: Request,
-    rt: ManagementRuntime,
+    ctx: ContextDep,
     connection_id: str,
     body: ConnectionUpdate,
     caller: Annotated[Caller, Depends(require("update:connections"))],
@@ -76,8 +81,14 @@ async def update_connection(
     if body.display_name is not None:
         rp = overrides.get("rp", {})
         overrides["rp"] = {**rp, "display_name": body.display_name} if isinstance(rp, dict) else rp
-    tenant = await merge_tenant(rt, overrides, force=force)
-    audit(request, rt, caller, "update_connection", connection_id=connection_id, keys=sorted(overrides))
+    tenant = await merge_tenant(
+        ctx,
+        overrides,
+        actor=actor_of(request, caller),
+        force=force,
+        connection_id=connection_id,
+        keys=sorted(overrides),
+    )
     return connection_out(tenant)
 
 
@@ -89,13 +100,9 @@ async def update_connection(
     responses={400: {"model": ErrorOut}, 409: {"model": ErrorOut}},
 )
 async def create_connection(
-    rt: ManagementRuntime,
+    ctx: ContextDep,
     body: ConnectionCreate,
     caller: Annotated[Caller, Depends(require("create:connections"))],
 ) -> ConnectionOut:
     """Keyturn serves one database connection per tenant: creating another is refused."""
-    raise Conflict(
-        f"A connection with the same name already exists: Keyturn serves one database connection "
-        f"({CONNECTION_NAME}); change its options with PATCH /api/v2/connections/{CONNECTION_ID}.",
-        code="connection_conflict",
-    )
+    raise Conflict(code="connection_conflict", name=CONNECTION_NAME, id=CONNECTION_ID)

@@ -9,36 +9,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from keyturn.domain.events import EventType, RequestContext
+from keyturn import messages
 from keyturn.errors import KeyturnError
-
-
-def error_body(status: int, message: str, code: str) -> dict[str, object]:
-    return {"statusCode": status, "error": HTTPStatus(status).phrase, "message": message, "errorCode": code}
-
-
-def _record_failed_change(request: Request, code: str) -> None:
-    """Auth0's `fapi`: a refused change by an authenticated caller, naming it (anonymous 401s
-    and reads are not logged, so nobody can fill the log from outside)."""
-    runtime = getattr(request.app.state, "runtime", None)
-    caller = getattr(request.state, "caller", None)
-    if runtime is None or caller is None or request.method in ("GET", "HEAD", "OPTIONS"):
-        return
-    ctx = RequestContext(
-        ip=request.client.host if request.client else "",
-        user_agent=request.headers.get("user-agent", ""),
-        client_id=caller.client_id,
-    )
-    details = {"method": request.method, "path": request.url.path, "error": code}
-    runtime.events.record(EventType.FAILED_API_OPERATION, ctx, details=details)
+from keyturn.http.errors import auth0_body, error_headers, log_refusal
 
 
 async def keyturn_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KeyturnError)
-    _record_failed_change(request, exc.code)
-    headers = {"www-authenticate": 'Bearer realm="keyturn"'} if exc.status == 401 else None
+    log_refusal(request.url.path, exc)
+    headers = {"www-authenticate": 'Bearer realm="keyturn"'} if exc.status == 401 else {}
     return JSONResponse(
-        error_body(exc.status, exc.description, exc.code), status_code=exc.status, headers=headers
+        auth0_body(exc.status, exc.description, exc.code),
+        status_code=exc.status,
+        headers={**headers, **error_headers(exc)},
     )
 
 
@@ -46,9 +29,10 @@ async def validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
     where = ".".join(str(part) for part in first["loc"] if part != "body")
-    message = f"Payload validation error: {first['msg']}" + (f" (at {where})" if where else "")
-    _record_failed_change(request, "invalid_body")
-    return JSONResponse(error_body(400, message, "invalid_body"), status_code=400)
+    reason = f"{first['msg']}" + (f" (at {where})" if where else "")
+    return JSONResponse(
+        auth0_body(400, messages.text("invalid_body", {"reason": reason}), "invalid_body"), status_code=400
+    )
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -57,8 +41,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code
     code = {404: "inexistent_route", 405: "method_not_allowed"}.get(status, "invalid_request")
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
-    return JSONResponse(error_body(status, message, code), status_code=status, headers=exc.headers)
+    return JSONResponse(auth0_body(status, message, code), status_code=status, headers=exc.headers)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    return JSONResponse(error_body(500, "Internal error.", "internal_error"), status_code=500)
+    return JSONResponse(auth0_body(500, "Internal error.", "internal_error"), status_code=500)

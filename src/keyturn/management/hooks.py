@@ -8,13 +8,17 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 
-from keyturn.errors import NotFound
+from keyturn.http.context import ContextDep
 from keyturn.management.auth import Caller, require
-from keyturn.management.deps import ManagementRuntime, audit
+from keyturn.management.deps import ManagementRoute, actor_of
 from keyturn.management.schemas import ErrorOut
-from keyturn.operations.hooks import add_hook, describe_hook
+from keyturn.operations import hooks as hook_ops
 
-router = APIRouter(tags=["hooks"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+router = APIRouter(
+    tags=["hooks"],
+    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
+    route_class=ManagementRoute,
+)
 
 
 class HookCreate(BaseModel):
@@ -38,9 +42,9 @@ class HookOut(BaseModel):
 
 @router.get("/hooks", response_model=list[HookOut], operation_id="hooks-list")
 async def list_hooks(
-    rt: ManagementRuntime, caller: Annotated[Caller, Depends(require("read:hooks"))]
+    ctx: ContextDep, caller: Annotated[Caller, Depends(require("read:hooks"))]
 ) -> list[dict[str, Any]]:
-    return [describe_hook(h) for h in await rt.store.list_hooks()]
+    return [hook_ops.describe_hook(h) for h in await (await ctx.read()).list_hooks()]
 
 
 @router.post(
@@ -52,19 +56,19 @@ async def list_hooks(
 )
 async def create_hook(
     request: Request,
-    rt: ManagementRuntime,
+    ctx: ContextDep,
     body: HookCreate,
     caller: Annotated[Caller, Depends(require("create:hooks"))],
 ) -> dict[str, Any]:
-    new = await add_hook(
-        rt,
+    new = await hook_ops.add_hook(
+        ctx,
+        actor=actor_of(request, caller),
         trigger=body.trigger,
         url=body.url,
         timeout_seconds=body.timeout_seconds,
         failure_policy=body.failure_policy,
     )
-    audit(request, rt, caller, "create_hook", hook_id=new.hook.id)
-    return {**describe_hook(new.hook), "secret": new.secret}
+    return {**hook_ops.describe_hook(new.hook), "secret": new.secret}
 
 
 @router.delete(
@@ -72,11 +76,9 @@ async def create_hook(
 )
 async def delete_hook(
     request: Request,
-    rt: ManagementRuntime,
+    ctx: ContextDep,
     hook_id: str,
     caller: Annotated[Caller, Depends(require("delete:hooks"))],
 ) -> Response:
-    if not await rt.store.delete_hook(hook_id):
-        raise NotFound("The hook does not exist.", code="inexistent_hook")
-    audit(request, rt, caller, "delete_hook", hook_id=hook_id)
+    await hook_ops.delete_hook(ctx, hook_id, actor=actor_of(request, caller))
     return Response(status_code=204)

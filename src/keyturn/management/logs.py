@@ -9,13 +9,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from keyturn.errors import KeyturnError, NotFound
+from keyturn.http.context import ContextDep
 from keyturn.management.auth import Caller, require
-from keyturn.management.deps import ManagementRuntime
+from keyturn.management.deps import ManagementRoute
 from keyturn.management.schemas import ErrorOut, LogOut, LogsPage
 from keyturn.management.shapes import log_out
 
 router = APIRouter(
-    tags=["logs"], responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
+    tags=["logs"],
+    responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
+    route_class=ManagementRoute,
 )
 _TERM = re.compile(r'(\w+):("[^"]*"|\[[^\]]*\]|\([^)]*\)|[^\s()]+)')
 
@@ -31,7 +34,7 @@ class LogQuery:
         text = (q or "").strip()
         rest = _TERM.sub("", text).replace("AND", "").strip()
         if rest:
-            raise KeyturnError(f"Unsupported query: {rest!r}.", code="invalid_query_string")
+            raise KeyturnError(code="invalid_query_string", query=rest)
         for field, raw in _TERM.findall(text):
             value = raw.strip('"')
             if field == "type":
@@ -41,7 +44,9 @@ class LogQuery:
             elif field == "date":
                 self.since, self.until = _date_range(value)
             else:
-                raise KeyturnError(f"Cannot search logs by {field!r}.", code="invalid_query_string")
+                raise KeyturnError(
+                    code="invalid_query_string", message="invalid_query_string.field", field=field
+                )
 
 
 def _date(text: str) -> datetime | None:
@@ -50,14 +55,16 @@ def _date(text: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise KeyturnError(f"{text!r} is not a date.", code="invalid_query_string") from exc
+        raise KeyturnError(
+            code="invalid_query_string", message="invalid_query_string.date", text=text
+        ) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _date_range(value: str) -> tuple[datetime | None, datetime | None]:
     match = re.fullmatch(r"\[(\S+) TO (\S+)\]", value)
     if match is None:
-        raise KeyturnError("Write date ranges as date:[FROM TO UNTIL].", code="invalid_query_string")
+        raise KeyturnError(code="invalid_query_string", message="invalid_query_string.date_range")
     return _date(match.group(1)), _date(match.group(2))
 
 
@@ -67,7 +74,7 @@ PerPage = Annotated[int, Query(ge=1, le=100)]
 
 @router.get("/logs", response_model=LogsPage | list[LogOut], operation_id="logs-list")
 async def list_logs(
-    rt: ManagementRuntime,
+    ctx: ContextDep,
     caller: Annotated[Caller, Depends(require("read:logs"))],
     q: Annotated[str | None, Query(max_length=1024)] = None,
     page: Page = 0,
@@ -81,7 +88,7 @@ async def list_logs(
 ) -> LogsPage | list[LogOut]:
     query = LogQuery(q)
     checkpoint = from_ is not None
-    events, total = await rt.store.query_events(
+    events, total = await (await ctx.read()).query_events(
         types=query.types,
         user_id=query.user_id,
         since=query.since,
@@ -101,17 +108,17 @@ async def list_logs(
     "/logs/{log_id}", response_model=LogOut, operation_id="logs-get", responses={404: {"model": ErrorOut}}
 )
 async def get_log(
-    rt: ManagementRuntime, log_id: str, caller: Annotated[Caller, Depends(require("read:logs"))]
+    ctx: ContextDep, log_id: str, caller: Annotated[Caller, Depends(require("read:logs"))]
 ) -> LogOut:
-    event = await rt.store.get_event(log_id)
+    event = await (await ctx.read()).get_event(log_id)
     if event is None:
-        raise NotFound("Log event not found.", code="inexistent_log")
+        raise NotFound(code="inexistent_log")
     return log_out(event)
 
 
 @router.get("/users/{user_id}/logs", response_model=LogsPage | list[LogOut], operation_id="users-logs")
 async def user_logs(
-    rt: ManagementRuntime,
+    ctx: ContextDep,
     user_id: str,
     caller: Annotated[Caller, Depends(require("read:logs", "read:logs_users"))],
     page: Page = 0,
@@ -119,7 +126,7 @@ async def user_logs(
     include_totals: bool = False,
     sort: Annotated[str, Query(pattern=r"^date:(1|-1)$")] = "date:-1",
 ) -> LogsPage | list[LogOut]:
-    events, total = await rt.store.query_events(
+    events, total = await (await ctx.read()).query_events(
         user_id=user_id, offset=page * per_page, limit=per_page, newest_first=sort == "date:-1"
     )
     shaped = [log_out(e) for e in events]

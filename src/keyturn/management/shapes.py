@@ -19,8 +19,7 @@ from keyturn.management.schemas import (
     LogOut,
     UserOut,
 )
-
-PASSWORD_METHOD_PREFIX = "password|"  # noqa: S105 - an id prefix
+from keyturn.operations.users import PASSWORD_METHOD_PREFIX
 
 
 def iso(moment: datetime) -> str:

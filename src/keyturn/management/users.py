@@ -8,28 +8,25 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 from starlette.requests import Request
 
-from keyturn.errors import NotFound
+from keyturn.errors import KeyturnError
+from keyturn.http.context import ContextDep
 from keyturn.management.auth import Caller, require
-from keyturn.management.deps import ManagementRuntime, audit
+from keyturn.management.deps import ManagementRoute, actor_of
 from keyturn.management.schemas import ErrorOut, UserCreate, UserOut, UsersPage, UserUpdate
 from keyturn.management.shapes import user_out
 from keyturn.operations import users as user_ops
-from keyturn.runtime import Runtime
 
-router = APIRouter(tags=["users"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+router = APIRouter(
+    tags=["users"],
+    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
+    route_class=ManagementRoute,
+)
 _EMAIL_QUERY = re.compile(r'^email:"?([^"\s]+)"?$')
-
-
-async def _user(rt: Runtime, user_id: str) -> user_ops.User:
-    user = await rt.store.get_user(user_id)
-    if user is None:
-        raise NotFound("The user does not exist.", code="inexistent_user")
-    return user
 
 
 @router.get("/users", response_model=UsersPage | list[UserOut], operation_id="users-list")
 async def list_users(
-    rt: ManagementRuntime,
+    ctx: ContextDep,
     caller: Annotated[Caller, Depends(require("read:users"))],
     page: Annotated[int, Query(ge=0, le=10_000)] = 0,
     per_page: Annotated[int, Query(ge=1, le=100)] = 50,
@@ -41,9 +38,9 @@ async def list_users(
     if q:
         match = _EMAIL_QUERY.match(q.strip())
         if match is None:
-            raise user_ops.KeyturnError('Only email:"…" searches are supported.', code="invalid_query_string")
+            raise KeyturnError(code="invalid_query_string", message="invalid_query_string.email_only")
         email = match.group(1).lower()
-    users, total = await rt.store.list_users(email=email, offset=page * per_page, limit=per_page)
+    users, total = await (await ctx.read()).list_users(email=email, offset=page * per_page, limit=per_page)
     shaped = [user_out(u) for u in users]
     if include_totals:
         return UsersPage(start=page * per_page, limit=per_page, length=len(shaped), total=total, users=shaped)
@@ -52,12 +49,11 @@ async def list_users(
 
 @router.get("/users-by-email", response_model=list[UserOut], operation_id="users-by-email")
 async def users_by_email(
-    rt: ManagementRuntime,
+    ctx: ContextDep,
     caller: Annotated[Caller, Depends(require("read:users"))],
     email: Annotated[str, Query(max_length=254)],
 ) -> list[UserOut]:
-    users, _ = await rt.store.list_users(email=email.strip().lower(), offset=0, limit=1)
-    return [user_out(u) for u in users]
+    return [user_out(u) for u in await user_ops.find_by_email(ctx, email)]
 
 
 @router.post(
@@ -69,19 +65,19 @@ async def users_by_email(
 )
 async def create_user(
     request: Request,
-    rt: ManagementRuntime,
+    ctx: ContextDep,
     body: UserCreate,
     caller: Annotated[Caller, Depends(require("create:users"))],
 ) -> UserOut:
     user = await user_ops.create_user(
-        rt,
+        ctx,
+        actor=actor_of(request, caller),
         email=body.email,
         password=body.password,
         name=body.name,
         email_verified=body.email_verified,
         connection=body.connection,
     )
-    audit(request, rt, caller, "create_user", user_id=user.id)
     return user_out(user)
 
 
@@ -89,9 +85,9 @@ async def create_user(
     "/users/{user_id}", response_model=UserOut, operation_id="users-get", responses={404: {"model": ErrorOut}}
 )
 async def get_user(
-    rt: ManagementRuntime, user_id: str, caller: Annotated[Caller, Depends(require("read:users"))]
+    ctx: ContextDep, user_id: str, caller: Annotated[Caller, Depends(require("read:users"))]
 ) -> UserOut:
-    return user_out(await _user(rt, user_id))
+    return user_out(await user_ops.get_user(ctx, user_id))
 
 
 @router.patch(
@@ -102,21 +98,22 @@ async def get_user(
 )
 async def update_user(
     request: Request,
-    rt: ManagementRuntime,
+    ctx: ContextDep,
     user_id: str,
     body: UserUpdate,
     caller: Annotated[Caller, Depends(require("update:users"))],
 ) -> UserOut:
     user_ops.check_connection(body.connection)
     user = await user_ops.update_user(
-        rt,
-        await _user(rt, user_id),
+        ctx,
+        await user_ops.get_user(ctx, user_id),
+        actor=actor_of(request, caller),
         email=body.email,
         name=body.name,
         password=body.password,
         email_verified=body.email_verified,
+        fields=sorted(body.model_fields_set),
     )
-    audit(request, rt, caller, "update_user", user_id=user.id, fields=sorted(body.model_fields_set))
     return user_out(user)
 
 
@@ -125,11 +122,9 @@ async def update_user(
 )
 async def delete_user(
     request: Request,
-    rt: ManagementRuntime,
+    ctx: ContextDep,
     user_id: str,
     caller: Annotated[Caller, Depends(require("delete:users"))],
 ) -> Response:
-    if not await rt.store.delete_user(user_id):
-        raise NotFound("The user does not exist.", code="inexistent_user")
-    audit(request, rt, caller, "delete_user", user_id=user_id)
+    await user_ops.delete_user(ctx, user_id, actor=actor_of(request, caller))
     return Response(status_code=204)

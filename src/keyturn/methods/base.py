@@ -1,18 +1,88 @@
-"""What every method shares: its id, the `amr` it contributes, and whether the tenant enabled it."""
+"""What a way to authenticate offers the flows (Kratos's strategies, without sentinel errors).
+
+A method implements the protocols of the flows it takes part in: `LoginMethod` for sign-in,
+`RegistrationMethod` for sign-up. It decodes its own part of a submission, does its own
+checks, records its own failure events, and hands the flow a result: who it is, and the
+writes that a completed ceremony must make (`Authenticated.complete`). The flow decides
+what happens next (hooks, the session, the redirect).
+
+A new method (TOTP, a recovery code…) is a module here and an entry in
+`keyturn.methods.registry`; no flow or route changes.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
 
+from keyturn.context import Context
+from keyturn.domain.flow import Flow
+from keyturn.domain.identity import Passkey, User
+from keyturn.domain.methods import MethodId
 from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import KeyturnError
+from keyturn.store.protocols import WriteTx
 
-MethodId = Literal["passkey", "password"]
+Completion = Callable[[WriteTx], Awaitable[None]]
 
 
-def require_enabled(tenant: TenantSettings, method: MethodId) -> None:
-    toggle = getattr(tenant.authentication_methods, method)
-    if not toggle.enabled:
-        raise KeyturnError(
-            f"Signing in with a {method} is turned off here.", code="method_disabled", status=403
-        )
+@dataclass(frozen=True)
+class Authenticated:
+    """A verified sign-in, not yet stored: `complete` runs in the transaction that issues the session."""
+
+    user: User
+    method: MethodId
+    complete: Completion | None = None
+    user_verified: bool = True
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A verified sign-up, not yet stored: the account (and its first passkey) to create."""
+
+    user: User
+    method: MethodId
+    passkey: Passkey | None = None
+    complete: Completion | None = None
+
+
+Payload = Mapping[str, object]
+
+
+class Method(Protocol):
+    @property
+    def id(self) -> MethodId: ...
+
+    def enabled(self, tenant: TenantSettings) -> bool: ...
+
+
+class LoginMethod(Method, Protocol):
+    async def identify(
+        self, ctx: Context, flow: Flow, *, address: str, user: User | None
+    ) -> dict[str, object]:
+        """This method's part of the answer to Continue (identifier-first). It must look the
+        same for a known and an unknown address unless the operator opted in to revealing."""
+        ...
+
+    async def login(self, ctx: Context, flow: Flow, payload: Payload) -> Authenticated:
+        """Verify the submission; record a failure event and raise on any refusal."""
+        ...
+
+
+class RegistrationMethod(Method, Protocol):
+    async def register(self, ctx: Context, flow: Flow, payload: Payload) -> Registered:
+        """Verify the submission; nothing is stored here."""
+        ...
+
+
+def require_enabled(tenant: TenantSettings, method: Method) -> None:
+    if not method.enabled(tenant):
+        raise KeyturnError(code="method_disabled", status=403, method=method.id)
+
+
+def text_field(payload: Payload, name: str) -> str:
+    value = payload.get(name)
+    if not isinstance(value, str):
+        raise KeyturnError(code="missing_field", name=name)
+    return value

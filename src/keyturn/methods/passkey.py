@@ -1,7 +1,8 @@
 """The passkey method: challenges, ceremonies and the records they leave.
 
-Every ceremony consumes its challenge before verifying, so a challenge works once
-even when verification fails.
+Every ceremony's challenge is spent whatever its outcome, so a challenge works once even
+when verification fails; a completed ceremony spends it in the transaction that stores
+its result, so two concurrent uses cannot both succeed.
 """
 
 from __future__ import annotations
@@ -9,18 +10,27 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import secrets
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 from webauthn.helpers import bytes_to_base64url
 
-from keyturn.domain.flow import CeremonyKind, Challenge, Flow
+from keyturn.context import Context
+from keyturn.domain.events import EventType
+from keyturn.domain.flow import Challenge, Flow
 from keyturn.domain.identity import Passkey, User
+from keyturn.domain.methods import MethodId
 from keyturn.domain.tenant import TenantSettings
-from keyturn.errors import CeremonyError
+from keyturn.errors import CeremonyError, KeyturnError
+from keyturn.flows.base import (
+    keep_challenge_spent,
+    new_challenge,
+    open_challenge,
+    refuse_spent_challenge,
+    spend_challenge,
+)
 from keyturn.ids import new_id
+from keyturn.methods.base import Authenticated, Payload, Registered
 from keyturn.passkeys import options as webauthn_options
 from keyturn.passkeys.aaguid import default_passkey_name
 from keyturn.passkeys.response import CredentialResponse, parse_credential_response
@@ -31,124 +41,72 @@ from keyturn.passkeys.verify import (
     verify_assertion,
     verify_registration,
 )
-from keyturn.runtime import Runtime
+from keyturn.store.protocols import WriteTx
 
 security_log = logging.getLogger("keyturn.security")
-CHALLENGE_BYTES = 32
+Descriptor = tuple[bytes, tuple[str, ...]]
 
 
-def _descriptors(passkeys: list[Passkey]) -> list[tuple[bytes, tuple[str, ...]]]:
+def descriptors(passkeys: Sequence[Passkey]) -> list[Descriptor]:
     return [(p.credential_id, p.transports) for p in passkeys]
 
 
-def stand_in_credentials(rt: Runtime, email: str) -> list[tuple[bytes, tuple[str, ...]]]:
+def stand_in_credentials(ctx: Context, email: str) -> list[Descriptor]:
     """A stable made-up credential for an email with no passkeys, so answers do not differ."""
-    digest = hmac.new(rt.enumeration_key, email.encode(), hashlib.sha256).digest()
+    digest = hmac.new(ctx.rt.secrets.enumeration_key, email.encode(), hashlib.sha256).digest()
     return [(digest[:16], ("internal", "hybrid"))]
 
 
-async def _new_challenge(
-    rt: Runtime, flow: Flow, ceremony: CeremonyKind, tenant: TenantSettings, **fields: Any
-) -> Challenge:
-    challenge = Challenge(
-        challenge=secrets.token_bytes(CHALLENGE_BYTES),
-        flow_id=flow.id,
-        ceremony=ceremony,
-        expires_at=rt.clock.now() + timedelta(seconds=rt.settings.challenge_ttl_seconds),
-        user_verification=tenant.passkey_options.user_verification,
-        **fields,
-    )
-    await rt.store.put_challenge(challenge)
-    return challenge
-
-
-async def request_options(
-    rt: Runtime,
-    flow: Flow,
-    tenant: TenantSettings,
-    *,
-    allow: Sequence[tuple[bytes, tuple[str, ...]]] = (),
-    user_id: str | None = None,
+def request_options(
+    ctx: Context, flow: Flow, *, allow: Sequence[Descriptor] = (), user_id: str | None = None
 ) -> dict[str, Any]:
     """Options for navigator.credentials.get(): discoverable unless `allow` names credentials."""
-    challenge = await _new_challenge(
-        rt,
-        flow,
-        "authentication",
-        tenant,
-        user_id=user_id,
-        allowed_credential_ids=tuple(c for c, _ in allow),
-    )
+    challenge = new_challenge(ctx, flow, "authentication", user_id=user_id)
     return webauthn_options.authentication_options(
-        rp_id=tenant.rp.id,
-        challenge=challenge.challenge,
+        rp_id=ctx.tenant.rp.id,
+        challenge=challenge,
         allow=allow,
-        user_verification=tenant.passkey_options.user_verification,
+        user_verification=ctx.tenant.passkey_options.user_verification,
     )
 
 
-async def creation_options(
-    rt: Runtime,
+def creation_options(
+    ctx: Context,
     flow: Flow,
-    tenant: TenantSettings,
     *,
     user_handle: bytes,
     email: str,
-    existing: list[Passkey],
+    existing: Sequence[Passkey],
     user_id: str | None = None,
 ) -> dict[str, Any]:
-    """Options for navigator.credentials.create(), excluding the user's existing passkeys."""
-    challenge = await _new_challenge(
-        rt,
+    """Options for navigator.credentials.create(), excluding the user's existing passkeys. For a
+    sign-up (no `user_id`) the new account's email and user handle ride in the challenge."""
+    challenge = new_challenge(
+        ctx,
         flow,
         "registration",
-        tenant,
         user_id=user_id,
-        pending={"email": email, "user_handle": bytes_to_base64url(user_handle)},
+        email=None if user_id else email,
+        user_handle=None if user_id else user_handle,
     )
     return webauthn_options.registration_options(
-        rp_id=tenant.rp.id,
-        rp_name=tenant.rp.display_name,
+        rp_id=ctx.tenant.rp.id,
+        rp_name=ctx.tenant.rp.display_name,
         user_handle=user_handle,
         user_name=email,
-        challenge=challenge.challenge,
-        exclude=_descriptors(existing),
-        user_verification=tenant.passkey_options.user_verification,
+        challenge=challenge,
+        exclude=descriptors(existing),
+        user_verification=ctx.tenant.passkey_options.user_verification,
     )
 
 
-async def _consume(
-    rt: Runtime, flow: Flow, credential: object, ceremony: CeremonyKind
-) -> tuple[CredentialResponse, Challenge]:
-    response = parse_credential_response(credential)
-    challenge = await rt.store.consume_challenge(flow.id, response.client_data.challenge, now=rt.clock.now())
-    if challenge is None or challenge.ceremony != ceremony:
-        raise CeremonyError(
-            "This passkey request has expired or was already used. Please try again.",
-            code="challenge_invalid",
-            detail="no live challenge of this flow matches clientDataJSON.challenge",
-        )
-    return response, challenge
+def _challenge_of(ctx: Context, flow: Flow, response: CredentialResponse, ceremony: Any) -> Challenge:
+    challenge = open_challenge(ctx, response.client_data.challenge, flow=flow, ceremony=ceremony)
+    keep_challenge_spent(ctx, challenge)
+    return challenge
 
 
-async def register(
-    rt: Runtime, flow: Flow, tenant: TenantSettings, *, credential: object
-) -> tuple[Challenge, RegisteredCredential]:
-    """Verify a new credential against its challenge; the caller stores it."""
-    response, challenge = await _consume(rt, flow, credential, "registration")
-    registered = verify_registration(
-        response,
-        challenge=challenge.challenge,
-        rp_id=tenant.rp.id,
-        origins=tenant.rp.accepted_origins,
-        require_user_verification=challenge.user_verification == "required",
-    )
-    return challenge, registered
-
-
-def new_passkey(
-    rt: Runtime, user: User, registered: RegisteredCredential, tenant: TenantSettings, *, user_agent: str
-) -> Passkey:
+def new_passkey(ctx: Context, user: User, registered: RegisteredCredential, *, user_agent: str) -> Passkey:
     return Passkey(
         id=new_id(),
         user_id=user.id,
@@ -160,49 +118,135 @@ def new_passkey(
         backup_eligible=registered.backup_eligible,
         backup_state=registered.backup_state,
         user_handle=user.user_handle,
-        rp_id=tenant.rp.id,
+        rp_id=ctx.tenant.rp.id,
         name=default_passkey_name(registered.aaguid),
-        created_at=rt.clock.now(),
+        created_at=ctx.now(),
         last_used_at=None,
         user_agent=user_agent[:512],
     )
 
 
-async def authenticate(rt: Runtime, flow: Flow, tenant: TenantSettings, *, credential: object) -> User:
-    """Verify an assertion and record the passkey's use (WebAuthn L3 §7.2)."""
-    response, challenge = await _consume(rt, flow, credential, "authentication")
-    check_context(response, origins=tenant.rp.accepted_origins)
-    passkey = await rt.store.find_passkey(response.credential_id)
-    if passkey is None:
-        raise CeremonyError(
-            "This passkey is not registered here any more. Choose another or sign in another way.",
-            code="unknown_credential",
-            extra={"credential_id": bytes_to_base64url(response.credential_id), "rp_id": tenant.rp.id},
-        )
-    check_assertion_owner(response, passkey=passkey, allowed=challenge.allowed_credential_ids)
-    try:
-        verified = verify_assertion(
-            response,
-            challenge=challenge.challenge,
-            rp_id=tenant.rp.id,
-            origins=tenant.rp.accepted_origins,
-            passkey=passkey,
-            require_user_verification=challenge.user_verification == "required",
-        )
-    except CeremonyError as error:
-        if error.code == "possible_cloned_passkey":
-            security_log.warning(
-                "possible cloned passkey refused",
-                extra={"passkey_id": passkey.id, "user_id": passkey.user_id, "detail": error.detail},
-            )
-        raise
-    await rt.store.record_passkey_use(
-        passkey.id,
-        sign_count=verified.new_sign_count,
-        backup_state=verified.backup_state,
-        used_at=rt.clock.now(),
+async def verify_new_passkey(
+    ctx: Context, flow: Flow, credential: object
+) -> tuple[Challenge, RegisteredCredential]:
+    """Verify a new credential against its (now spent) challenge; the caller stores it."""
+    response = parse_credential_response(credential)
+    challenge = _challenge_of(ctx, flow, response, "registration")
+    registered = verify_registration(
+        response,
+        challenge=response.client_data.challenge,
+        rp_id=ctx.tenant.rp.id,
+        origins=ctx.tenant.rp.accepted_origins,
+        require_user_verification=challenge.user_verification == "required",
     )
-    user = await rt.store.get_user(passkey.user_id)
-    if user is None:  # deleted between lookup and now
-        raise CeremonyError(code="unknown_credential")
-    return user
+    return challenge, registered
+
+
+class PasskeyMethod:
+    id: MethodId = "passkey"
+
+    def enabled(self, tenant: TenantSettings) -> bool:
+        return tenant.authentication_methods.passkey.enabled
+
+    async def identify(
+        self, ctx: Context, flow: Flow, *, address: str, user: User | None
+    ) -> dict[str, object]:
+        # Query even for an unknown email, so both cost the same time.
+        passkeys = await (await ctx.read()).list_passkeys(user.id if user else "")
+        allow = descriptors(passkeys)
+        if not allow and not ctx.tenant.login.reveal_account_existence:
+            allow = stand_in_credentials(ctx, address)
+        if not allow:
+            return {"passkey": None}
+        ctx.record(
+            EventType.PASSKEY_CHALLENGE_STARTED,
+            user_id=user.id if user else None,
+            user_name=address,
+            details={"mode": "identifier_first"},
+        )
+        return {"passkey": request_options(ctx, flow, allow=allow, user_id=user.id if user else "")}
+
+    async def login(self, ctx: Context, flow: Flow, payload: Payload) -> Authenticated:
+        try:
+            return await self._login(ctx, flow, payload.get("credential"))
+        except KeyturnError as error:
+            ctx.record(EventType.PASSKEY_CHALLENGE_FAILED, details={"error": error.code})
+            raise
+
+    async def _login(self, ctx: Context, flow: Flow, credential: object) -> Authenticated:
+        """WebAuthn L3 §7.2, with Keyturn's own checks; the sign count is stored by `complete`."""
+        response = parse_credential_response(credential)
+        challenge = _challenge_of(ctx, flow, response, "authentication")
+        tenant = ctx.tenant
+        check_context(response, origins=tenant.rp.accepted_origins)
+        await refuse_spent_challenge(ctx, challenge)
+        found = await (await ctx.read()).find_passkey_with_owner(response.credential_id)
+        if found is None:
+            raise CeremonyError(
+                code="unknown_credential",
+                extra={"credential_id": bytes_to_base64url(response.credential_id), "rp_id": tenant.rp.id},
+            )
+        passkey, user = found
+        identified = challenge.user_id is not None  # identifier-first: only that account's passkeys
+        if identified and passkey.user_id != challenge.user_id:
+            raise CeremonyError(code="credential_not_allowed", detail="credential outside allowCredentials")
+        check_assertion_owner(
+            response, passkey=passkey, allowed=(passkey.credential_id,) if identified else ()
+        )
+        try:
+            verified = verify_assertion(
+                response,
+                challenge=response.client_data.challenge,
+                rp_id=tenant.rp.id,
+                origins=tenant.rp.accepted_origins,
+                passkey=passkey,
+                require_user_verification=challenge.user_verification == "required",
+            )
+        except CeremonyError as error:
+            if error.code == "possible_cloned_passkey":
+                _warn_clone(passkey, error.detail)
+            raise
+
+        async def complete(tx: WriteTx) -> None:
+            await spend_challenge(tx, challenge)
+            stored = await tx.record_passkey_use(
+                passkey.id,
+                previous_count=passkey.sign_count,
+                sign_count=verified.new_sign_count,
+                backup_state=verified.backup_state,
+                used_at=ctx.now(),
+            )
+            if not stored:  # a concurrent sign-in stored a count at or above this one
+                _warn_clone(passkey, f"sign count {verified.new_sign_count} lost a race")
+                raise CeremonyError(code="possible_cloned_passkey")
+
+        return Authenticated(
+            user=user, method=self.id, complete=complete, user_verified=verified.user_verified
+        )
+
+    async def register(self, ctx: Context, flow: Flow, payload: Payload) -> Registered:
+        challenge, registered = await verify_new_passkey(ctx, flow, payload.get("credential"))
+        if challenge.user_id is not None or challenge.email is None or challenge.user_handle is None:
+            raise CeremonyError(code="challenge_invalid", detail="not a sign-up challenge")
+        now = ctx.now()
+        user = User(
+            id=new_id(),
+            email=challenge.email,
+            user_handle=challenge.user_handle,
+            password_hash=None,
+            created_at=now,
+            updated_at=now,
+        )
+        passkey = new_passkey(ctx, user, registered, user_agent=ctx.requester.user_agent)
+
+        async def complete(tx: WriteTx) -> None:
+            await spend_challenge(tx, challenge)
+
+        return Registered(user=user, method=self.id, passkey=passkey, complete=complete)
+
+
+def _warn_clone(passkey: Passkey, detail: str | None) -> None:
+    security_log.warning(
+        "possible cloned passkey refused",
+        extra={"passkey_id": passkey.id, "user_id": passkey.user_id, "detail": detail},
+    )

@@ -1,14 +1,26 @@
-"""Passwords: argon2id at OWASP's parameters, hashed off the event loop, timing-equalised."""
+"""The password method: argon2id at OWASP's parameters, hashed off the event loop, timing-equalised."""
 
 from __future__ import annotations
 
 import asyncio
+import secrets
+from functools import cache
 
 from argon2 import PasswordHasher as Argon2Hasher
 from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from keyturn.context import Context
+from keyturn.domain.email import normalize_email
+from keyturn.domain.events import EventType
+from keyturn.domain.flow import Flow
+from keyturn.domain.identity import USER_HANDLE_BYTES, User
+from keyturn.domain.methods import MethodId
+from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import KeyturnError
+from keyturn.ids import new_id
+from keyturn.methods.base import Authenticated, Payload, Registered, text_field
+from keyturn.store.protocols import WriteTx
 
 MIN_LENGTH = 8
 MAX_LENGTH = 1024  # long enough for any passphrase, short enough to bound hashing cost
@@ -17,9 +29,9 @@ MAX_LENGTH = 1024  # long enough for any passphrase, short enough to bound hashi
 def check_password_policy(password: str) -> None:
     """NIST SP 800-63B: a minimum length, no composition rules."""
     if len(password) < MIN_LENGTH:
-        raise KeyturnError(f"Use a password of at least {MIN_LENGTH} characters.", code="password_too_short")
+        raise KeyturnError(code="password_too_short", min=MIN_LENGTH)
     if len(password) > MAX_LENGTH:
-        raise KeyturnError(f"Use a password of at most {MAX_LENGTH} characters.", code="password_too_long")
+        raise KeyturnError(code="password_too_long", max=MAX_LENGTH)
 
 
 class PasswordHasher:
@@ -44,3 +56,67 @@ class PasswordHasher:
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._argon.check_needs_rehash(password_hash)
+
+
+@cache
+def hasher() -> PasswordHasher:
+    """The process's hasher (its dummy hash is made once, on first use)."""
+    return PasswordHasher()
+
+
+class PasswordMethod:
+    id: MethodId = "password"
+
+    def enabled(self, tenant: TenantSettings) -> bool:
+        return tenant.authentication_methods.password.enabled
+
+    async def identify(
+        self, ctx: Context, flow: Flow, *, address: str, user: User | None
+    ) -> dict[str, object]:
+        has_password = user is not None and user.has_password
+        return {"password": has_password or not ctx.tenant.login.reveal_account_existence}
+
+    async def login(self, ctx: Context, flow: Flow, payload: Payload) -> Authenticated:
+        """Every failure costs one argon2 verification and gives the same error."""
+        email, password = text_field(payload, "email"), text_field(payload, "password")
+        try:
+            address = normalize_email(email)
+        except KeyturnError:
+            address = ""
+        user = await (await ctx.read()).find_user_by_email(address) if address else None
+        await ctx.uow.release()  # no connection is held while argon2 runs
+        acceptable = len(password) <= MAX_LENGTH  # no stored password is longer: never truncate
+        stored_hash = user.password_hash if user and acceptable else None
+        matched = await hasher().verify(stored_hash, password if acceptable else "")
+        if not matched or user is None or user.password_hash is None:
+            ctx.record(
+                EventType.FAILED_LOGIN_USERNAME if user is None else EventType.FAILED_LOGIN_PASSWORD,
+                user_id=user.id if user else None,
+                user_name=address or None,
+            )
+            raise KeyturnError(code="invalid_credentials", status=401)
+        complete = None
+        if hasher().needs_rehash(user.password_hash):
+            new_hash = await hasher().hash(password)
+            signed_in = user
+
+            async def complete_rehash(tx: WriteTx) -> None:
+                await tx.set_password_hash(signed_in.id, new_hash, now=ctx.now())
+
+            complete = complete_rehash
+        return Authenticated(user=user, method=self.id, complete=complete)
+
+    async def register(self, ctx: Context, flow: Flow, payload: Payload) -> Registered:
+        email, password = text_field(payload, "email"), text_field(payload, "password")
+        address = normalize_email(email)
+        check_password_policy(password)
+        now = ctx.now()
+        user = User(
+            id=new_id(),
+            email=address,
+            user_handle=secrets.token_bytes(USER_HANDLE_BYTES),
+            password_hash=await hasher().hash(password),
+            created_at=now,
+            updated_at=now,
+        )
+        return Registered(user=user, method=self.id)

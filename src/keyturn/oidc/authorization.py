@@ -1,15 +1,20 @@
 """From a checked authorization request to a redirect: sign-in first if needed (reusing a
 live session unless prompt=login or max_age says otherwise), consent for third-party
-clients, then a single-use code (OIDC Core §3.1.2.3–§3.1.2.5)."""
+clients, then a single-use code (OIDC Core §3.1.2.3–§3.1.2.5).
+
+The decisions are a visible list, `PROMPTS`, in the manner of node-oidc-provider's
+interaction policy: each says whether the request still needs the user for something.
+"""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from keyturn.domain.events import RequestContext
+from keyturn.context import Context
 from keyturn.domain.identity import User
 from keyturn.domain.oidc import AuthorizationCode, AuthorizationRequest, Client, Grant
 from keyturn.domain.session import Session
@@ -17,10 +22,10 @@ from keyturn.hooks.executor import HookOutcome, run_post_login
 from keyturn.ids import hash_token, new_id
 from keyturn.oidc.authorize_checks import Checked, run_checks
 from keyturn.oidc.errors import AccessDenied, ConsentRequired, LoginRequired, OAuthError, UnregisteredRedirect
-from keyturn.runtime import Runtime
 
 CODE_TTL = timedelta(seconds=60)
 REQUEST_TTL = timedelta(minutes=30)
+AUTHORIZATION_PARAM = "authorization_request"  # how /login and /signup learn which request they continue
 
 
 class RedirectError(Exception):
@@ -39,20 +44,20 @@ def client_redirect(redirect_uri: str, params: Mapping[str, str | None]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def error_redirect(rt: Runtime, error: RedirectError) -> str:
+def error_redirect(ctx: Context, error: RedirectError) -> str:
     return client_redirect(
         error.redirect_uri,
         {
             "error": error.error.code,
             "error_description": error.error.description,
             "state": error.state,
-            "iss": rt.settings.issuer_url,
+            "iss": ctx.settings.issuer_url,
         },
     )
 
 
-def _request_from(checked: Checked, *, binding_hash: str, rt: Runtime) -> AuthorizationRequest:
-    now = rt.clock.now()
+def _request_from(ctx: Context, checked: Checked, *, binding_hash: str) -> AuthorizationRequest:
+    now = ctx.now()
     params = checked.params
     return AuthorizationRequest(
         id=new_id(),
@@ -74,16 +79,15 @@ def _request_from(checked: Checked, *, binding_hash: str, rt: Runtime) -> Author
 
 
 async def start_authorization(
-    rt: Runtime,
+    ctx: Context,
     params: Mapping[str, str],
     *,
     repeated: frozenset[str],
     signed_in: tuple[Session, User] | None,
     binding_hash: str,
-    ctx: RequestContext,
 ) -> str:
     """The URL to send the browser to next. Raises UnregisteredRedirect for the error page."""
-    client = await rt.store.get_client(params.get("client_id", ""))
+    client = await ctx.rt.config.client(await ctx.read(), params.get("client_id", "")[:64])
     try:
         checked = run_checks(params, client, repeated=repeated)
     except UnregisteredRedirect:
@@ -92,86 +96,115 @@ async def start_authorization(
         raise RedirectError(
             error, redirect_uri=params.get("redirect_uri", ""), state=params.get("state")
         ) from error
-    request = _request_from(checked, binding_hash=binding_hash, rt=rt)
-    return await continue_authorization(
-        rt, request, checked.client, signed_in=signed_in, parked=False, ctx=ctx
-    )
+    request = _request_from(ctx, checked, binding_hash=binding_hash)
+    return await continue_authorization(ctx, request, checked.client, signed_in=signed_in, parked=False)
 
 
-def _needs_login(rt: Runtime, request: AuthorizationRequest, session: Session | None) -> bool:
-    if session is None:
+# --- the interaction policy ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What the prompts decide on."""
+
+    ctx: Context
+    request: AuthorizationRequest
+    client: Client
+    session: Session | None
+    granted: tuple[str, ...]  # scopes the user already consented to for this client
+
+
+def needs_login(s: Situation) -> bool:
+    """No session; or prompt=login/create or an exceeded max_age, unless this very request's sign-in."""
+    if s.session is None:
         return True
-    if session.auth_time >= request.created_at:
+    if s.session.auth_time >= s.request.created_at:
         return False  # signed in for this very request
-    if ("login" in request.prompt or "create" in request.prompt) and session.auth_time < request.created_at:
+    if "login" in s.request.prompt or "create" in s.request.prompt:
         return True
-    age = (rt.clock.now() - session.auth_time).total_seconds()
-    return request.max_age is not None and age > request.max_age
+    age = (s.ctx.now() - s.session.auth_time).total_seconds()
+    return s.request.max_age is not None and age > s.request.max_age
+
+
+def needs_consent(s: Situation) -> bool:
+    """Third-party clients: prompt=consent, or scopes the user has not granted this client yet."""
+    if s.client.first_party:
+        return False
+    return "consent" in s.request.prompt or not set(s.request.scope) <= set(s.granted)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    name: str
+    applies: Callable[[Situation], bool]
+    refusal_with_prompt_none: type[OAuthError]
+
+
+PROMPTS: tuple[Prompt, ...] = (
+    Prompt("login", needs_login, LoginRequired),
+    Prompt("consent", needs_consent, ConsentRequired),
+)
+
+
+def _login_url(request: AuthorizationRequest) -> str:
+    page = "/signup" if "create" in request.prompt else "/login"
+    return f"{page}?{urlencode({AUTHORIZATION_PARAM: request.id})}"
 
 
 async def continue_authorization(
-    rt: Runtime,
+    ctx: Context,
     request: AuthorizationRequest,
     client: Client,
     *,
     signed_in: tuple[Session, User] | None,
     parked: bool,
-    ctx: RequestContext,
 ) -> str:
-    try:
-        session = signed_in[0] if signed_in else None
-        if _needs_login(rt, request, session):
-            if "none" in request.prompt:
-                raise LoginRequired()
-            if not parked:
-                await rt.store.save_authorization_request(request)
-            return _login_url(request)
-        assert signed_in is not None
-        session, user = signed_in
-        if not client.first_party:
-            granted = await rt.store.get_consent(user.id, client.client_id)
-            if "consent" in request.prompt or not set(request.scope) <= set(granted):
-                if "none" in request.prompt:
-                    raise ConsentRequired()
-                if not parked:
-                    await rt.store.save_authorization_request(request)
-                return f"/oauth2/consent/{request.id}"
-    except OAuthError as error:
-        raise RedirectError(error, redirect_uri=request.redirect_uri, state=request.state) from error
-    return await finish_authorization(rt, request, client, session=session, user=user, parked=parked, ctx=ctx)
-
-
-def _login_url(request: AuthorizationRequest) -> str:
-    resume = f"/oauth2/authorize/resume/{request.id}"
-    page = "/signup" if "create" in request.prompt else "/login"
-    query = {"return_to": resume, "force": "1"}
-    if request.login_hint:
-        query["login_hint"] = request.login_hint
-    return f"{page}?{urlencode(query)}"
+    """Ask the user for what the request still needs (parking it first), or issue the code."""
+    session = signed_in[0] if signed_in else None
+    granted: tuple[str, ...] = ()
+    if signed_in is not None and not client.first_party:
+        granted = await (await ctx.read()).get_consent(signed_in[1].id, client.client_id)
+    situation = Situation(ctx=ctx, request=request, client=client, session=session, granted=granted)
+    for prompt in PROMPTS:
+        if not prompt.applies(situation):
+            continue
+        if "none" in request.prompt:
+            error = prompt.refusal_with_prompt_none()
+            raise RedirectError(error, redirect_uri=request.redirect_uri, state=request.state)
+        if not parked:
+            async with ctx.writing() as tx:
+                await tx.save_authorization_request(request)
+        return _login_url(request) if prompt.name == "login" else f"/oauth2/consent/{request.id}"
+    assert signed_in is not None
+    return await finish_authorization(
+        ctx, request, client, session=signed_in[0], user=signed_in[1], parked=parked
+    )
 
 
 async def finish_authorization(
-    rt: Runtime,
+    ctx: Context,
     request: AuthorizationRequest,
     client: Client,
     *,
     session: Session,
     user: User,
     parked: bool,
-    ctx: RequestContext,
+    consent: tuple[str, ...] | None = None,
 ) -> str:
-    """Run the post-login hooks, issue the code, and send the browser back to the client with
-    it (and `iss`, RFC 9207). A hook's denial goes back as access_denied with its message."""
-    if request.hook_claims is not None and session.auth_time >= request.created_at:
-        outcome = HookOutcome(claims=request.hook_claims)  # this sign-in already passed the hooks
+    """Run the post-login hooks (unless the sign-in made for this request already did), issue the
+    code (with the consent just given, in the same transaction), and send the browser back to
+    the client with it and `iss` (RFC 9207). A hook's denial goes back as access_denied."""
+    if request.hook_claims is not None and request.hooks_passed_session == session.id:
+        outcome = HookOutcome(claims=request.hook_claims)
     else:
-        outcome = await run_post_login(rt, user, client=client, ctx=ctx, methods=session.authenticated)
+        outcome = await run_post_login(ctx, user, client=client, methods=session.authenticated)
     if not outcome.allowed:
         if parked:
-            await rt.store.delete_authorization_request(request.id)
-        denied = AccessDenied(outcome.message)
+            async with ctx.writing() as tx:
+                await tx.delete_authorization_request(request.id)
+        denied = AccessDenied(message="access_denied.hook_message", text=outcome.message or "")
         raise RedirectError(denied, redirect_uri=request.redirect_uri, state=request.state)
-    now = rt.clock.now()
+    now = ctx.now()
     code = secrets.token_urlsafe(32)
     grant = Grant(
         id=new_id(),
@@ -183,28 +216,47 @@ async def finish_authorization(
     )
     amr = tuple(session.amr)
     acr = "phr" if "phr" in request.acr_values and "phr" in amr else None
-    await rt.store.create_grant_with_code(
-        grant,
-        AuthorizationCode(
-            code_hash=hash_token(code),
-            grant_id=grant.id,
-            client_id=request.client_id,
-            user_id=user.id,
-            session_id=session.id,
-            redirect_uri=request.redirect_uri,
-            scope=request.scope,
-            nonce=request.nonce,
-            code_challenge=request.code_challenge,
-            auth_time=session.auth_time,
-            amr=amr,
-            acr=acr,
-            audience=request.audience,
-            expires_at=now + CODE_TTL,
-            custom_claims=outcome.claims,
-        ),
+    issued = AuthorizationCode(
+        code_hash=hash_token(code),
+        grant_id=grant.id,
+        client_id=request.client_id,
+        user_id=user.id,
+        session_id=session.id,
+        redirect_uri=request.redirect_uri,
+        scope=request.scope,
+        nonce=request.nonce,
+        code_challenge=request.code_challenge,
+        auth_time=session.auth_time,
+        amr=amr,
+        acr=acr,
+        audience=request.audience,
+        expires_at=now + CODE_TTL,
+        custom_claims=outcome.claims,
     )
-    if parked:
-        await rt.store.delete_authorization_request(request.id)
+    async with ctx.writing() as tx:
+        if consent is not None:
+            await tx.save_consent(user.id, client.client_id, consent, now=now)
+        await tx.create_grant_with_code(grant, issued)
+        if parked:
+            await tx.delete_authorization_request(request.id)
     return client_redirect(
-        request.redirect_uri, {"code": code, "state": request.state, "iss": rt.settings.issuer_url}
+        request.redirect_uri, {"code": code, "state": request.state, "iss": ctx.settings.issuer_url}
     )
+
+
+async def consent_given(
+    ctx: Context, request: AuthorizationRequest, client: Client, *, session: Session, user: User
+) -> str:
+    """Allow on the consent page: consent accumulates (earlier scopes stay granted)."""
+    earlier = await (await ctx.read()).get_consent(user.id, client.client_id)
+    granted = tuple(dict.fromkeys((*earlier, *request.scope)))
+    return await finish_authorization(
+        ctx, request, client, session=session, user=user, parked=True, consent=granted
+    )
+
+
+async def consent_refused(ctx: Context, request: AuthorizationRequest) -> str:
+    async with ctx.writing() as tx:
+        await tx.delete_authorization_request(request.id)
+    denied = RedirectError(AccessDenied(), redirect_uri=request.redirect_uri, state=request.state)
+    return error_redirect(ctx, denied)

@@ -57,27 +57,27 @@ def check_redirect_uri(checked: Checked) -> None:
 def check_no_repeats(checked: Checked) -> None:
     """RFC 6749 §3.1: no parameter may appear twice."""
     if checked.repeated:
-        raise InvalidRequest(f"Parameters given more than once: {', '.join(sorted(checked.repeated))}.")
+        raise InvalidRequest(message="invalid_request.repeated", names=", ".join(sorted(checked.repeated)))
 
 
 def check_lengths(checked: Checked) -> None:
     for name, value in checked.params.items():
         if len(value) > _MAX_PARAM:
-            raise InvalidRequest(f"The parameter {name} is too long.")
+            raise InvalidRequest(message="invalid_request.too_long", name=name)
 
 
 def check_request_objects(checked: Checked) -> None:
     if "request" in checked.params:
-        raise InvalidRequest("Request objects are not supported.", code="request_not_supported")
+        raise InvalidRequest(code="request_not_supported")
     if "request_uri" in checked.params:
-        raise InvalidRequest("request_uri is not supported.", code="request_uri_not_supported")
+        raise InvalidRequest(code="request_uri_not_supported")
 
 
 def check_response_type(checked: Checked) -> None:
     if checked.params.get("response_type") != "code":
         raise UnsupportedResponseType()
     if checked.params.get("response_mode", "query") != "query":
-        raise InvalidRequest("Only response_mode=query is supported.")
+        raise InvalidRequest(message="invalid_request.response_mode")
 
 
 def check_client_grant(checked: Checked) -> None:
@@ -89,9 +89,9 @@ def check_scope(checked: Checked) -> None:
     scope = tuple(dict.fromkeys(checked.params.get("scope", "").split()))
     unknown = [s for s in scope if s not in SUPPORTED_SCOPES]
     if unknown:
-        raise InvalidScope(f"Unknown scope: {' '.join(unknown)}.")
+        raise InvalidScope(message="invalid_scope.unknown", scopes=" ".join(unknown))
     if "openid" not in scope:
-        raise InvalidScope("The openid scope is required.")
+        raise InvalidScope(message="invalid_scope.openid_required")
     if "offline_access" in scope and "refresh_token" not in checked.client.grant_types:
         scope = tuple(s for s in scope if s != "offline_access")  # OIDC §11: ignore, do not fail
     checked.scope = scope
@@ -103,23 +103,23 @@ def check_pkce(checked: Checked) -> None:
     method = checked.params.get("code_challenge_method")
     if challenge is None:
         if method is not None:
-            raise InvalidRequest("code_challenge_method without code_challenge.")
+            raise InvalidRequest(message="invalid_request.pkce_method_alone")
         if checked.client.is_public:
-            raise InvalidRequest("PKCE (code_challenge with S256) is required for this client.")
+            raise InvalidRequest(message="invalid_request.pkce_required")
         return
     if method != "S256":
-        raise InvalidRequest("Only code_challenge_method=S256 is accepted.")
+        raise InvalidRequest(message="invalid_request.pkce_s256_only")
     if not _PKCE_CHALLENGE.match(challenge):
-        raise InvalidRequest("code_challenge must be 43 base64url characters.")
+        raise InvalidRequest(message="invalid_request.pkce_challenge_format")
     checked.code_challenge = challenge
 
 
 def check_prompt(checked: Checked) -> None:
     prompt = tuple(checked.params.get("prompt", "").split())
     if not set(prompt) <= SUPPORTED_PROMPTS:
-        raise InvalidRequest(f"Unsupported prompt value in {' '.join(prompt)!r}.")
+        raise InvalidRequest(message="invalid_request.prompt_unsupported", prompt=" ".join(prompt))
     if "none" in prompt and len(prompt) > 1:
-        raise InvalidRequest("prompt=none cannot be combined with other values.")
+        raise InvalidRequest(message="invalid_request.prompt_none_alone")
     checked.prompt = prompt
 
 
@@ -128,7 +128,7 @@ def check_max_age(checked: Checked) -> None:
     if raw is None:
         return
     if not raw.isdigit():
-        raise InvalidRequest("max_age must be a non-negative number of seconds.")
+        raise InvalidRequest(message="invalid_request.max_age")
     checked.max_age = int(raw)
 
 

@@ -1,31 +1,17 @@
-"""The client registry: registration rules, exact redirect-URI matching, client authentication."""
+"""The client registry: registration rules and exact redirect-URI matching."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import cast
-from urllib.parse import unquote, urlsplit
-
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet, KeySetSerialization
+from datetime import datetime
+from urllib.parse import urlsplit
 
 from keyturn.domain.oidc import AuthMethod, Client, GrantType, SigningAlg
 from keyturn.errors import KeyturnError
-from keyturn.ids import constant_time_equal
-from keyturn.oidc.errors import InvalidClient
-from keyturn.store.protocols import OidcStore
 
 _LOOPBACK = frozenset({"127.0.0.1", "[::1]", "::1", "localhost"})
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-_MAX_ASSERTION_LIFETIME = timedelta(minutes=10)
 
 
 def hash_secret(secret: str) -> str:
@@ -54,7 +40,7 @@ def check_redirect_uri(uri: str, *, public: bool) -> None:
             "must be https, http on a loopback address, or a private-use scheme like com.example.app:/cb"
         )
     if problem:
-        raise KeyturnError(f"redirect URI {uri!r} {problem}", code="invalid_redirect_uri")
+        raise KeyturnError(code="invalid_redirect_uri", uri=uri, problem=problem)
 
 
 def redirect_uri_matches(registered: tuple[str, ...], requested: str) -> bool:
@@ -99,14 +85,16 @@ def build_client(
 ) -> NewClient:
     method: AuthMethod = "none" if public else (auth_method or "client_secret_basic")
     if public and "client_credentials" in grant_types:
-        raise KeyturnError("public clients cannot use client_credentials", code="invalid_client_metadata")
+        raise KeyturnError(
+            code="invalid_client_metadata", reason="public clients cannot use client_credentials"
+        )
     if method == "private_key_jwt" and not jwks:
         raise KeyturnError(
-            "private_key_jwt needs the client's public keys (jwks)", code="invalid_client_metadata"
+            code="invalid_client_metadata", reason="private_key_jwt needs the client's public keys (jwks)"
         )
     if "authorization_code" in grant_types and not redirect_uris:
         raise KeyturnError(
-            "authorization_code needs at least one redirect URI", code="invalid_client_metadata"
+            code="invalid_client_metadata", reason="authorization_code needs at least one redirect URI"
         )
     for uri in [*redirect_uris, *post_logout_redirect_uris]:
         check_redirect_uri(uri, public=public)
@@ -127,94 +115,3 @@ def build_client(
         audiences=tuple(audiences),
     )
     return NewClient(client=client, secret=secret)
-
-
-def _basic_credentials(header: str | None) -> tuple[str, str] | None:
-    if not header or not header.lower().startswith("basic "):
-        return None
-    try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidClient(detail="malformed Basic header") from exc
-    client_id, sep, secret = decoded.partition(":")
-    if not sep:
-        raise InvalidClient(detail="Basic header without a colon")
-    return unquote(client_id), unquote(secret)  # RFC 6749 §2.3.1: form-urlencoded
-
-
-async def authenticate_client(
-    store: OidcStore,
-    form: Mapping[str, str],
-    *,
-    authorization: str | None,
-    token_endpoint: str,
-    issuer: str,
-    now: datetime,
-) -> Client:
-    """Who is calling the token (or revocation/introspection) endpoint, by its registered method."""
-    basic = _basic_credentials(authorization)
-    if form.get("client_assertion_type") == ASSERTION_TYPE:
-        return await _private_key_jwt(store, form, endpoints={token_endpoint, issuer}, now=now)
-    client_id = basic[0] if basic else form.get("client_id", "")
-    client = await store.get_client(client_id) if client_id else None
-    if client is None:
-        raise InvalidClient(detail=f"unknown client {client_id!r}")
-    method = client.token_endpoint_auth_method
-    if method == "none":
-        if basic or form.get("client_secret"):
-            raise InvalidClient(detail="public client presented a secret")
-        return client
-    secret = basic[1] if basic and method == "client_secret_basic" else None
-    if method == "client_secret_post" and not basic:
-        secret = form.get("client_secret")
-    if secret is None or client.secret_hash is None:
-        raise InvalidClient(detail=f"client must authenticate with {method}")
-    if not constant_time_equal(hash_secret(secret), client.secret_hash):
-        raise InvalidClient(detail="wrong client secret")
-    return client
-
-
-async def _private_key_jwt(
-    store: OidcStore, form: Mapping[str, str], *, endpoints: set[str], now: datetime
-) -> Client:
-    """RFC 7523 §3: iss = sub = client_id, aud = our token endpoint or issuer, short-lived, single-use."""
-    assertion = form.get("client_assertion", "")
-    client_id = form.get("client_id") or _peek_issuer(assertion)
-    client = await store.get_client(client_id) if client_id else None
-    if client is None or client.token_endpoint_auth_method != "private_key_jwt" or not client.jwks:  # noqa: S105
-        raise InvalidClient(detail="unknown client or not registered for private_key_jwt")
-    try:
-        token = jwt.decode(
-            assertion,
-            KeySet.import_key_set(cast(KeySetSerialization, client.jwks)),
-            algorithms=["ES256", "RS256", "EdDSA", "PS256"],
-        )
-    except (JoseError, ValueError, TypeError, KeyError) as exc:
-        raise InvalidClient(detail=f"client assertion: {exc!r}") from exc
-    claims = token.claims
-    aud = claims.get("aud")
-    audiences = {aud} if isinstance(aud, str) else set(aud or [])
-    exp, jti = claims.get("exp"), claims.get("jti")
-    if claims.get("iss") != client.client_id or claims.get("sub") != client.client_id:
-        raise InvalidClient(detail="assertion iss/sub is not the client id")
-    if not audiences & endpoints:
-        raise InvalidClient(detail=f"assertion aud {aud!r} is not this server")
-    if not isinstance(exp, int | float) or isinstance(exp, bool) or not isinstance(jti, str) or not jti:
-        raise InvalidClient(detail="assertion needs exp (a NumericDate) and jti")
-    expires = datetime.fromtimestamp(exp, UTC)
-    if expires <= now or expires - now > _MAX_ASSERTION_LIFETIME:
-        raise InvalidClient(detail="assertion expired or lives too long")
-    if not await store.remember_client_assertion(client.client_id, jti, expires_at=expires):
-        raise InvalidClient(detail="client assertion replayed")
-    return client
-
-
-def _peek_issuer(assertion: str) -> str:
-    """The unverified `iss`, only to find which client's keys to verify with."""
-    try:
-        payload = assertion.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, binascii.Error):
-        return ""
-    issuer = claims.get("iss") if isinstance(claims, dict) else None
-    return issuer if isinstance(issuer, str) else ""

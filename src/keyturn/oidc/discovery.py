@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from keyturn.domain.tenant import TenantSettings
+from keyturn.keys import ALGORITHMS
 from keyturn.oidc.authorize_checks import SUPPORTED_SCOPES
-from keyturn.oidc.keys import ALGORITHMS
 
 
 def provider_metadata(issuer: str, *, base_url: str) -> dict[str, Any]:

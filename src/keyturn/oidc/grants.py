@@ -1,8 +1,10 @@
 """The token endpoint's grants (RFC 6749 §4.1.3, §6, §4.4), registered by grant_type.
 
-Codes and refresh tokens are consumed before anything else is checked, so a code
-presented with a wrong PKCE verifier is burned, and a second use of either is a replay
-that revokes every token of its grant.
+A code or refresh token is burned by any presentation that reaches the checks: a wrong
+PKCE verifier or redirect URI uses the code up (the burn is kept even though the exchange
+is refused), and a second use is a replay that revokes every token of its grant. Which
+call used it first is decided by the database (a conditional update), so two concurrent
+exchanges cannot both succeed.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from keyturn.domain.events import EventType, RequestContext
+from keyturn.context import Context
+from keyturn.domain.events import EventType
 from keyturn.domain.oidc import Client, Grant, StoredToken
 from keyturn.ids import constant_time_equal, hash_token, new_id
+from keyturn.keys import KeyRing
 from keyturn.oidc.errors import (
     InvalidGrant,
     InvalidRequest,
@@ -24,7 +29,6 @@ from keyturn.oidc.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
-from keyturn.oidc.keys import KeyRing
 from keyturn.oidc.tokens import (
     Authentication,
     mint_access_token,
@@ -32,77 +36,90 @@ from keyturn.oidc.tokens import (
     mint_refresh_token,
     pkce_s256,
 )
-from keyturn.runtime import Runtime
+from keyturn.store.protocols import WriteTx
 
 _VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
 TokenResponse = dict[str, Any]
-GrantHandler = Callable[[Runtime, KeyRing, Client, Mapping[str, str]], Awaitable[TokenResponse]]
+GrantHandler = Callable[[Context, KeyRing, Client, Mapping[str, str]], Awaitable[TokenResponse]]
 
 
 def _required(form: Mapping[str, str], name: str) -> str:
     value = form.get(name)
     if not value:
-        raise InvalidRequest(f"The parameter {name} is required.")
+        raise InvalidRequest(message="invalid_request.missing_parameter", name=name)
     return value
 
 
-async def _issue(
-    rt: Runtime,
+async def _tokens(
+    ctx: Context,
     ring: KeyRing,
     client: Client,
     grant: Grant,
     *,
     authn: Authentication | None,
     audience: str | None,
-    refresh_expires: Any = None,
+    refresh_expires: datetime | None = None,
     refresh_grant: Grant | None = None,
-) -> TokenResponse:
-    """Access token (and ID token, refresh token) for `grant`. A refresh that narrowed the scope
-    passes the unnarrowed `refresh_grant`: the new refresh token keeps the scope it had."""
+) -> tuple[TokenResponse, list[StoredToken]]:
+    """Access token (and ID token, refresh token) for `grant`, and their records to store. A
+    refresh that narrowed the scope passes the unnarrowed `refresh_grant`: the new refresh
+    token keeps the scope it had."""
     subject = grant.user_id or client.client_id
-    access, access_row = mint_access_token(rt, ring, grant, subject=subject, audience=audience, authn=authn)
+    access, access_row = mint_access_token(ctx, ring, grant, subject=subject, audience=audience, authn=authn)
     response: TokenResponse = {
         "access_token": access,
         "token_type": "Bearer",
-        "expires_in": rt.settings.access_token_ttl_seconds,
+        "expires_in": ctx.settings.access_token_ttl_seconds,
         "scope": " ".join(grant.scope),
     }
     rows: list[StoredToken] = [access_row]
     if grant.user_id and authn:
-        user = await rt.store.get_user(grant.user_id)
+        user = await (await ctx.read()).get_user(grant.user_id)
         if user is None:
-            raise InvalidGrant("The user no longer exists.")
+            raise InvalidGrant(message="invalid_grant.user_gone")
         if "openid" in grant.scope:
-            response["id_token"] = mint_id_token(rt, ring, client, user, scope=grant.scope, authn=authn)
+            response["id_token"] = mint_id_token(ctx, ring, client, user, scope=grant.scope, authn=authn)
         keeps = refresh_grant or grant
         if "offline_access" in keeps.scope and "refresh_token" in client.grant_types:
-            refresh, refresh_row = mint_refresh_token(rt, keeps, authn=authn, audience=audience)
+            refresh, refresh_row = mint_refresh_token(ctx, keeps, authn=authn, audience=audience)
             if refresh_expires is not None:
                 refresh_row = replace(refresh_row, expires_at=refresh_expires)
             response["refresh_token"] = refresh
             rows.append(refresh_row)
-    await rt.store.save_tokens(*rows)
-    return response
+    return response, rows
+
+
+def _burn_code_whatever_happens(ctx: Context, code_hash: str) -> None:
+    async def burn(tx: WriteTx) -> None:
+        await tx.consume_code(code_hash, now=ctx.now())
+
+    ctx.uow.keep(burn)
+
+
+def _revoke_whatever_happens(ctx: Context, grant_id: str) -> None:
+    async def revoke(tx: WriteTx) -> None:
+        await tx.revoke_grant(grant_id, now=ctx.now())
+
+    ctx.uow.keep(revoke)
 
 
 async def authorization_code(
-    rt: Runtime, ring: KeyRing, client: Client, form: Mapping[str, str]
+    ctx: Context, ring: KeyRing, client: Client, form: Mapping[str, str]
 ) -> TokenResponse:
-    now = rt.clock.now()
+    now = ctx.now()
     code_hash = hash_token(_required(form, "code"))
-    known = await rt.store.get_code(code_hash)
-    if known is None or known.client_id != client.client_id:  # another client cannot burn it
+    reader = await ctx.read()
+    code = await reader.get_code(code_hash)
+    if code is None or code.client_id != client.client_id:  # another client cannot burn it
         raise InvalidGrant(detail="unknown code or another client's")
-    code, first_use = await rt.store.consume_code(code_hash, now=now)
-    if code is None:
-        raise InvalidGrant(detail="code vanished")
-    if not first_use:
-        await rt.store.revoke_grant(code.grant_id, now=now)
-        raise InvalidGrant("The authorization code was already used.", detail="code replay: grant revoked")
+    if code.consumed_at is not None:
+        _revoke_whatever_happens(ctx, code.grant_id)
+        raise InvalidGrant(message="invalid_grant.code_used", detail="code replay: grant revoked")
+    _burn_code_whatever_happens(ctx, code_hash)
     if code.expires_at <= now:
-        raise InvalidGrant("The authorization code has expired.")
+        raise InvalidGrant(message="invalid_grant.code_expired")
     if form.get("redirect_uri") != code.redirect_uri:
-        raise InvalidGrant("redirect_uri does not match the authorization request.")
+        raise InvalidGrant(message="invalid_grant.redirect_uri")
     verifier = form.get("code_verifier")
     if code.code_challenge is None:
         if verifier is not None:
@@ -112,8 +129,8 @@ async def authorization_code(
         or not _VERIFIER.match(verifier)
         or not constant_time_equal(pkce_s256(verifier), code.code_challenge)
     ):
-        raise InvalidGrant("The PKCE code_verifier is wrong.", detail="PKCE mismatch: code burned")
-    grant = await rt.store.get_grant(code.grant_id)
+        raise InvalidGrant(message="invalid_grant.pkce", detail="PKCE mismatch: code burned")
+    grant = await reader.get_grant(code.grant_id)
     if grant is None or grant.revoked_at is not None:
         raise InvalidGrant(detail="grant revoked")
     authn = Authentication(
@@ -124,52 +141,70 @@ async def authorization_code(
         nonce=code.nonce,
         custom_claims=code.custom_claims,
     )
-    return await _issue(rt, ring, client, grant, authn=authn, audience=code.audience)
+    response, rows = await _tokens(ctx, ring, client, grant, authn=authn, audience=code.audience)
+    replayed = False
+    async with ctx.writing() as tx:
+        _, first_use = await tx.consume_code(code_hash, now=now)
+        if first_use:
+            await tx.save_tokens(*rows)
+            _exchanged(ctx, client, "authorization_code", response)
+        else:  # a concurrent exchange of the same code got there first
+            await tx.revoke_grant(code.grant_id, now=now)
+            replayed = True
+    if replayed:
+        raise InvalidGrant(message="invalid_grant.code_used", detail="concurrent code replay: grant revoked")
+    return response
 
 
-async def refresh_token(rt: Runtime, ring: KeyRing, client: Client, form: Mapping[str, str]) -> TokenResponse:
-    now = rt.clock.now()
+async def refresh_token(
+    ctx: Context, ring: KeyRing, client: Client, form: Mapping[str, str]
+) -> TokenResponse:
+    now = ctx.now()
     token_id = hash_token(_required(form, "refresh_token"))
-    known = await rt.store.find_token(token_id)
-    if known is None or known.kind != "refresh" or known.client_id != client.client_id:
+    found = await (await ctx.read()).find_live_token(token_id)
+    if found is None or found[0].kind != "refresh" or found[0].client_id != client.client_id:
         raise InvalidGrant(detail="unknown refresh token or another client's")  # not consumed
-    stored, first_use = await rt.store.consume_token(token_id, now=now)
-    if stored is None:
-        raise InvalidGrant(detail="refresh token vanished")
-    if not first_use:
-        await rt.store.revoke_grant(stored.grant_id, now=now)
-        raise InvalidGrant("The refresh token was already used.", detail="refresh reuse: family revoked")
-    grant = await rt.store.get_grant(stored.grant_id)
-    if (
-        stored.revoked_at is not None
-        or stored.expires_at <= now
-        or grant is None
-        or grant.revoked_at is not None
-    ):
+    stored, grant = found
+    if stored.consumed_at is not None:
+        _revoke_whatever_happens(ctx, stored.grant_id)
+        raise InvalidGrant(message="invalid_grant.refresh_used", detail="refresh reuse: family revoked")
+    if stored.revoked_at is not None or stored.expires_at <= now or grant.revoked_at is not None:
         raise InvalidGrant(detail="refresh token expired or revoked")
     full = replace(grant, scope=stored.scope)
+    narrowed = full
     if requested := form.get("scope"):
-        narrowed = tuple(requested.split())
-        if not set(narrowed) <= set(stored.scope):
-            raise InvalidScope("A refresh can only narrow the scope.")
-        grant = replace(grant, scope=narrowed)
-    else:
-        grant = full
-    authn = Authentication.from_claims(stored.claims)
-    return await _issue(
-        rt,
+        asked = tuple(requested.split())
+        if not set(asked) <= set(stored.scope):
+            raise InvalidScope(message="invalid_scope.narrow_only")
+        narrowed = replace(grant, scope=asked)
+    response, rows = await _tokens(
+        ctx,
         ring,
         client,
-        grant,
-        authn=authn,
+        narrowed,
+        authn=Authentication.from_claims(stored.claims),
         audience=stored.audience,
         refresh_expires=stored.expires_at,
         refresh_grant=full,
     )
+    replayed = False
+    async with ctx.writing() as tx:
+        _, first_use = await tx.consume_token(token_id, now=now)
+        if first_use:
+            await tx.save_tokens(*rows)
+            _exchanged(ctx, client, "refresh_token", response)
+        else:
+            await tx.revoke_grant(stored.grant_id, now=now)
+            replayed = True
+    if replayed:
+        raise InvalidGrant(
+            message="invalid_grant.refresh_used", detail="concurrent refresh reuse: family revoked"
+        )
+    return response
 
 
 async def client_credentials(
-    rt: Runtime, ring: KeyRing, client: Client, form: Mapping[str, str]
+    ctx: Context, ring: KeyRing, client: Client, form: Mapping[str, str]
 ) -> TokenResponse:
     requested = tuple(form.get("scope", "").split()) or client.scopes
     if not set(requested) <= set(client.scopes):
@@ -184,10 +219,21 @@ async def client_credentials(
         user_id=None,
         session_id=None,
         scope=requested,
-        created_at=rt.clock.now(),
+        created_at=ctx.now(),
     )
-    await rt.store.create_grant(grant)
-    return await _issue(rt, ring, client, grant, authn=None, audience=audience)
+    response, rows = await _tokens(ctx, ring, client, grant, authn=None, audience=audience)
+    async with ctx.writing() as tx:
+        await tx.create_grant(grant)
+        await tx.save_tokens(*rows)
+        _exchanged(ctx, client, "client_credentials", response)
+    return response
+
+
+def _exchanged(ctx: Context, client: Client, grant_type: str, response: TokenResponse) -> None:
+    """The success event, recorded inside the transaction that stores the tokens."""
+    ctx.record(
+        EVENTS[grant_type][0], client_id=client.client_id, details={"scope": response.get("scope", "")}
+    )
 
 
 GRANTS: dict[str, GrantHandler] = {
@@ -208,20 +254,17 @@ EVENTS: dict[str, tuple[EventType, EventType]] = {
 
 
 async def token_response(
-    rt: Runtime, ring: KeyRing, client: Client, form: Mapping[str, str], *, ctx: RequestContext
+    ctx: Context, ring: KeyRing, client: Client, form: Mapping[str, str]
 ) -> TokenResponse:
     """Run the grant asked for; every exchange, good or bad, is logged (never the tokens)."""
     grant_type = form.get("grant_type", "")
     handler = GRANTS.get(grant_type)
     if handler is None:
         raise UnsupportedGrantType()
-    success, failure = EVENTS[grant_type]
     try:
         if grant_type not in client.grant_types:
             raise UnauthorizedClient()
-        response = await handler(rt, ring, client, form)
+        return await handler(ctx, ring, client, form)
     except OAuthError as error:
-        rt.events.record(failure, ctx, client_id=client.client_id, details={"error": error.code})
+        ctx.record(EVENTS[grant_type][1], client_id=client.client_id, details={"error": error.code})
         raise
-    rt.events.record(success, ctx, client_id=client.client_id, details={"scope": response.get("scope", "")})
-    return response

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from keyturn.context import Context
 from keyturn.domain.identity import User
 from keyturn.domain.oidc import Client, Grant, StoredToken, TokenKind
 from keyturn.ids import hash_token, new_id
-from keyturn.oidc.keys import InvalidToken, KeyRing
-from keyturn.runtime import Runtime
+from keyturn.keys import InvalidToken, KeyRing
 
 
 @dataclass(frozen=True)
@@ -60,14 +60,14 @@ def user_claims(user: User, scope: tuple[str, ...]) -> dict[str, Any]:
 
 
 def mint_id_token(
-    rt: Runtime, ring: KeyRing, client: Client, user: User, *, scope: tuple[str, ...], authn: Authentication
+    ctx: Context, ring: KeyRing, client: Client, user: User, *, scope: tuple[str, ...], authn: Authentication
 ) -> str:
-    now = rt.clock.now()
+    now = ctx.now()
     claims: dict[str, Any] = {
-        "iss": rt.settings.issuer_url,
+        "iss": ctx.settings.issuer_url,
         "aud": client.client_id,
         "iat": int(now.timestamp()),
-        "exp": int(now.timestamp()) + rt.settings.id_token_ttl_seconds,
+        "exp": int(now.timestamp()) + ctx.settings.id_token_ttl_seconds,
         **authn.custom_claims,
         **user_claims(user, scope),
         **{k: v for k, v in authn.as_claims().items() if v is not None and k != "custom_claims"},
@@ -108,7 +108,7 @@ def _opaque() -> tuple[str, str]:
 
 
 def mint_access_token(
-    rt: Runtime,
+    ctx: Context,
     ring: KeyRing,
     grant: Grant,
     *,
@@ -117,13 +117,13 @@ def mint_access_token(
     authn: Authentication | None,
 ) -> tuple[str, StoredToken]:
     """A JWT (RFC 9068, typ at+jwt) when an API audience was asked for, else an opaque token."""
-    now = rt.clock.now()
-    expires = now + timedelta(seconds=rt.settings.access_token_ttl_seconds)
+    now = ctx.now()
+    expires = now + timedelta(seconds=ctx.settings.access_token_ttl_seconds)
     extra = authn.as_claims() if authn else {}
     if audience:
         jti = new_id()
         claims = {
-            "iss": rt.settings.issuer_url,
+            "iss": ctx.settings.issuer_url,
             "sub": subject,
             "aud": audience,
             "client_id": grant.client_id,
@@ -143,11 +143,11 @@ def mint_access_token(
 
 
 def mint_refresh_token(
-    rt: Runtime, grant: Grant, *, authn: Authentication, audience: str | None
+    ctx: Context, grant: Grant, *, authn: Authentication, audience: str | None
 ) -> tuple[str, StoredToken]:
-    now = rt.clock.now()
+    now = ctx.now()
     token, token_id = _opaque()
-    expires = now + timedelta(seconds=rt.settings.refresh_token_ttl_seconds)
+    expires = now + timedelta(seconds=ctx.settings.refresh_token_ttl_seconds)
     return token, _stored(
         grant, token_id, kind="refresh", audience=audience, now=now, expires=expires, claims=authn.as_claims()
     )
@@ -157,21 +157,23 @@ def _looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2
 
 
-async def resolve_token(rt: Runtime, token: str, *, kind: str = "access") -> StoredToken:
+async def resolve_token(ctx: Context, token: str, *, kind: str = "access") -> StoredToken:
     """A live token of `kind`: known, unexpired, not revoked, and its grant not revoked."""
-    now = rt.clock.now()
+    now = ctx.now()
     if kind == "access" and _looks_like_jwt(token):
-        claims = await rt.keys.verify(token, now=now, typ="at+jwt")
+        claims = await ctx.rt.keys.verify(token, now=now, typ="at+jwt")
         token_id = str(claims.get("jti", ""))
     else:
         token_id = hash_token(token)
-    stored = await rt.store.find_token(token_id) if token_id else None
-    if stored is None or stored.kind != kind or stored.expires_at <= now or stored.revoked_at is not None:
+    found = await (await ctx.read()).find_live_token(token_id) if token_id else None
+    if found is None:
+        raise InvalidToken()
+    stored, grant = found
+    if stored.kind != kind or stored.expires_at <= now or stored.revoked_at is not None:
         raise InvalidToken()
     if stored.kind == "refresh" and stored.consumed_at is not None:
         raise InvalidToken()  # rotated: using it again would be a replay
-    grant = await rt.store.get_grant(stored.grant_id)
-    if grant is None or grant.revoked_at is not None:
+    if grant.revoked_at is not None:
         raise InvalidToken()
     return stored
 

@@ -1,22 +1,49 @@
-"""Registering and listing OIDC clients (`keyturn clients …`, later the management API)."""
+"""Registering, listing and deleting OIDC clients (`keyturn clients …`, the dashboard)."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, cast
 
-from keyturn.domain.oidc import AuthMethod, Client, GrantType, SigningAlg
-from keyturn.errors import KeyturnError
-from keyturn.management.auth import MANAGEMENT_SCOPES, management_audience
+from keyturn.context import Context
+from keyturn.domain.oidc import (
+    MANAGEMENT_SCOPES,
+    AuthMethod,
+    Client,
+    GrantType,
+    SigningAlg,
+    management_audience,
+)
+from keyturn.errors import KeyturnError, NotFound
 from keyturn.oidc.clients import NewClient, build_client
-from keyturn.runtime import Runtime
+from keyturn.operations.audit import Actor, record_change
 
 GRANTS: tuple[GrantType, ...] = ("authorization_code", "refresh_token", "client_credentials")
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+
+
+def scope_tokens(values: list[str] | None) -> list[str]:
+    """Scopes as given on a command line or in a form: each value may hold several, split on
+    whitespace; each token must be valid (no quotes, backslashes or control characters)."""
+    tokens: list[str] = []
+    for value in values or []:
+        for token in value.split():
+            if not _SCOPE_TOKEN.match(token):
+                raise KeyturnError(code="invalid_scope_token", scope=token)
+            tokens.append(token)
+    return list(dict.fromkeys(tokens))
+
+
+def _metadata_error(reason: str) -> KeyturnError:
+    return KeyturnError(code="invalid_client_metadata", reason=reason)
 
 
 async def register_client(
-    rt: Runtime,
+    ctx: Context,
     *,
+    actor: Actor,
     name: str,
     redirect_uris: list[str],
     public: bool = False,
@@ -33,22 +60,17 @@ async def register_client(
     grants = grant_types or ["authorization_code", "refresh_token"]
     unknown = [g for g in grants if g not in GRANTS]
     if unknown:
-        raise KeyturnError(
-            f"unknown grant type {unknown[0]!r}: use one of {', '.join(GRANTS)}", code="invalid_grant_type"
-        )
+        raise KeyturnError(code="invalid_grant_type", grant=unknown[0], known=", ".join(GRANTS))
     if auth_method not in (None, "client_secret_basic", "client_secret_post", "private_key_jwt"):
-        raise KeyturnError(
-            f"unknown token endpoint auth method {auth_method!r}", code="invalid_client_metadata"
-        )
+        raise _metadata_error(f"unknown token endpoint auth method {auth_method!r}")
     if id_token_alg not in ("ES256", "RS256"):
-        raise KeyturnError("the ID token algorithm must be ES256 or RS256", code="invalid_client_metadata")
+        raise _metadata_error("the ID token algorithm must be ES256 or RS256")
     if not name.strip():
-        raise KeyturnError("a client needs a name", code="invalid_client_metadata")
+        raise _metadata_error("a client needs a name")
+    tokens = scope_tokens(scopes)
     audiences = list(audiences or [])
-    if "client_credentials" in grants and set(scopes or []) & set(MANAGEMENT_SCOPES):
-        audiences.append(
-            management_audience(rt.settings.issuer_url)
-        )  # `keyturn clients create --scope read:users`
+    if "client_credentials" in grants and set(tokens) & set(MANAGEMENT_SCOPES):
+        audiences.append(management_audience(ctx.settings.issuer_url))  # `--scope read:users`
     new = build_client(
         name=name.strip(),
         redirect_uris=redirect_uris,
@@ -58,13 +80,27 @@ async def register_client(
         post_logout_redirect_uris=post_logout_redirect_uris or [],
         auth_method=cast(AuthMethod | None, auth_method),
         jwks=jwks,
-        scopes=scopes or [],
+        scopes=tokens,
         audiences=list(dict.fromkeys(audiences)),
         id_token_alg=cast(SigningAlg, id_token_alg),
-        now=rt.clock.now(),
+        now=ctx.now(),
     )
-    await rt.store.create_client(new.client)
+    async with ctx.writing() as tx:
+        await tx.create_client(new.client)
+        await tx.bump_config_version()
+        record_change(ctx, actor, "create_client", registered_client_id=new.client.client_id)
+    ctx.rt.config.forget()
     return new
+
+
+async def delete_client(ctx: Context, client_id: str, *, actor: Actor) -> None:
+    """Delete a client, with its grants, codes and consents."""
+    async with ctx.writing() as tx:
+        if not await tx.delete_client(client_id):
+            raise NotFound(code="inexistent_client", client_id=client_id)
+        await tx.bump_config_version()
+        record_change(ctx, actor, "delete_client", registered_client_id=client_id)
+    ctx.rt.config.forget()
 
 
 def describe_client(client: Client) -> dict[str, Any]:
@@ -89,7 +125,7 @@ def load_jwks(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise KeyturnError("the JWKS file is not JSON", code="invalid_client_metadata") from exc
+        raise _metadata_error("the JWKS file is not JSON") from exc
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
-        raise KeyturnError('the JWKS file must be {"keys": [...]}', code="invalid_client_metadata")
+        raise _metadata_error('the JWKS file must be {"keys": [...]}')
     return data

@@ -1,4 +1,4 @@
-"""Registering post-login hooks (`keyturn hooks add`, POST /api/v2/hooks)."""
+"""Registering and deleting post-login hooks (`keyturn hooks …`, /api/v2/hooks)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from keyturn.context import Context
 from keyturn.domain.hooks import FailurePolicy, Hook
-from keyturn.errors import KeyturnError
+from keyturn.errors import KeyturnError, NotFound
 from keyturn.ids import new_id
-from keyturn.runtime import Runtime
+from keyturn.operations.audit import Actor, record_change
 from keyturn.sealing import seal
 
 TRIGGERS = ("post-login",)
@@ -23,31 +24,50 @@ class NewHook:
 
 
 async def add_hook(
-    rt: Runtime, *, trigger: str, url: str, timeout_seconds: float = 2.0, failure_policy: str = "deny"
+    ctx: Context,
+    *,
+    actor: Actor,
+    trigger: str,
+    url: str,
+    timeout_seconds: float = 2.0,
+    failure_policy: str = "deny",
 ) -> NewHook:
     if trigger not in TRIGGERS:
-        raise KeyturnError(f"Unknown trigger {trigger!r}: use post-login.", code="invalid_trigger")
+        raise KeyturnError(code="invalid_trigger", trigger=trigger)
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise KeyturnError(f"{url!r} is not an http(s) URL.", code="invalid_hook_url")
+        raise KeyturnError(code="invalid_hook_url", url=url)
     if not 0.1 <= timeout_seconds <= 10:
-        raise KeyturnError("The timeout must be between 0.1 and 10 seconds.", code="invalid_timeout")
+        raise KeyturnError(code="invalid_timeout")
     if failure_policy not in ("deny", "allow"):
-        raise KeyturnError("The failure policy must be deny or allow.", code="invalid_failure_policy")
+        raise KeyturnError(code="invalid_failure_policy")
     hook_id = new_id()
     secret = secrets.token_urlsafe(32)
     hook = Hook(
         id=hook_id,
         trigger="post-login",
         url=url,
-        secret_sealed=seal(rt.kek, secret.encode(), bound_to=hook_id),
+        secret_sealed=seal(ctx.rt.kek, secret.encode(), bound_to=hook_id),
         timeout_ms=round(timeout_seconds * 1000),
         failure_policy=cast(FailurePolicy, failure_policy),
         enabled=True,
-        created_at=rt.clock.now(),
+        created_at=ctx.now(),
     )
-    await rt.store.add_hook(hook)
+    async with ctx.writing() as tx:
+        await tx.add_hook(hook)
+        await tx.bump_config_version()
+        record_change(ctx, actor, "create_hook", hook_id=hook.id)
+    ctx.rt.config.forget()
     return NewHook(hook=hook, secret=secret)
+
+
+async def delete_hook(ctx: Context, hook_id: str, *, actor: Actor) -> None:
+    async with ctx.writing() as tx:
+        if not await tx.delete_hook(hook_id):
+            raise NotFound(code="inexistent_hook")
+        await tx.bump_config_version()
+        record_change(ctx, actor, "delete_hook", hook_id=hook_id)
+    ctx.rt.config.forget()
 
 
 def describe_hook(hook: Hook) -> dict[str, Any]:

@@ -14,9 +14,10 @@ import jsonpatch
 import jsonpointer
 from pydantic import ValidationError
 
+from keyturn.context import Context
 from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import ConfigError, Conflict
-from keyturn.runtime import Runtime
+from keyturn.operations.audit import Actor, record_change
 
 Op = Literal["add", "replace", "remove"]
 
@@ -39,7 +40,7 @@ def parse_assignment(op: Op, text: str) -> PatchOperation:
         return PatchOperation(op, text)
     path, sep, raw = text.partition("=")
     if not sep:
-        raise ConfigError(f"{text!r}: write {op} operations as /json/pointer=value", code="invalid_patch")
+        raise ConfigError(code="invalid_patch", message="invalid_patch.syntax", text=text, op=op)
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:
@@ -54,7 +55,7 @@ def read_path(tenant: TenantSettings, path: str | None) -> Any:
     try:
         return jsonpointer.resolve_pointer(document, path)
     except jsonpointer.JsonPointerException as exc:
-        raise ConfigError(f"no setting at {path}", code="unknown_setting") from exc
+        raise ConfigError(code="unknown_setting", path=path) from exc
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -72,38 +73,58 @@ def apply_patch(current: TenantSettings, operations: list[PatchOperation]) -> Te
     try:
         patched = jsonpatch.apply_patch(document, [o.as_json_patch() for o in operations])
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
-        raise ConfigError(f"the patch does not apply: {exc}", code="invalid_patch") from exc
+        raise ConfigError(code="invalid_patch", reason=str(exc)) from exc
+    return validated(patched, code="invalid_config")
+
+
+def validated(document: dict[str, Any], *, code: str) -> TenantSettings:
     try:
-        return TenantSettings.model_validate(patched)
+        return TenantSettings.model_validate(document)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc), code="invalid_config") from exc
+        raise ConfigError(
+            code=code, message="invalid_config.reason", reason=describe_validation_error(exc)
+        ) from exc
 
 
 async def check_rp_id_change(
-    rt: Runtime, current: TenantSettings, updated: TenantSettings, *, force: bool
+    ctx: Context, current: TenantSettings, updated: TenantSettings, *, force: bool
 ) -> None:
     """A passkey is bound to its RP ID: refuse a change that orphans passkeys unless forced."""
     if updated.rp.id == current.rp.id or force:
         return
-    count = await rt.store.count_passkeys()
+    count = await (await ctx.read()).count_passkeys()
     if count:
         raise Conflict(
-            f"Changing rp.id from {current.rp.id!r} to {updated.rp.id!r} would stop {count} "
-            f"passkey{'s' if count != 1 else ''} from working: each passkey is bound to the domain "
-            "it was created for, and browsers will not offer it to another. "
-            "Confirm with --force (CLI) or ?force=true (management API) to change it anyway.",
             code="rp_id_change_orphans_passkeys",
+            old=current.rp.id,
+            new=updated.rp.id,
+            count=count,
+            plural="s" if count != 1 else "",
         )
 
 
-async def patch_tenant(
-    rt: Runtime, operations: list[PatchOperation], *, force: bool = False
+async def save_settings(
+    ctx: Context, updated: TenantSettings, *, force: bool, actor: Actor, operation: str, **details: Any
 ) -> TenantSettings:
-    current = await rt.tenant()
-    updated = apply_patch(current, operations)
-    await check_rp_id_change(rt, current, updated, force=force)
-    await rt.store.save_tenant(updated, now=rt.clock.now())
+    """Check the change against the passkeys it would orphan, then store it (bumping the config
+    version, so every worker and instance sees it at its next request)."""
+    await check_rp_id_change(ctx, ctx.tenant, updated, force=force)
+    async with ctx.writing() as tx:
+        await tx.save_tenant(updated, now=ctx.now())
+        record_change(ctx, actor, operation, **details)
+    ctx.rt.config.forget()
+    ctx.tenant = updated
     return updated
+
+
+async def patch_tenant(
+    ctx: Context, operations: list[PatchOperation], *, actor: Actor, force: bool = False
+) -> TenantSettings:
+    updated = apply_patch(ctx.tenant, operations)
+    paths = sorted({o.path for o in operations})
+    return await save_settings(
+        ctx, updated, force=force, actor=actor, operation="patch_settings", paths=paths
+    )
 
 
 def merge_documents(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -117,13 +138,11 @@ def merge_documents(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     return merged
 
 
-async def merge_tenant(rt: Runtime, overrides: dict[str, Any], *, force: bool = False) -> TenantSettings:
+async def merge_tenant(
+    ctx: Context, overrides: dict[str, Any], *, actor: Actor, force: bool = False, **details: Any
+) -> TenantSettings:
     """The management API's PATCH: merge, validate the whole, check orphaned passkeys, save."""
-    current = await rt.tenant()
-    try:
-        updated = TenantSettings.model_validate(merge_documents(current.model_dump(mode="json"), overrides))
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc), code="invalid_body") from exc
-    await check_rp_id_change(rt, current, updated, force=force)
-    await rt.store.save_tenant(updated, now=rt.clock.now())
-    return updated
+    updated = validated(merge_documents(ctx.tenant.model_dump(mode="json"), overrides), code="invalid_body")
+    return await save_settings(
+        ctx, updated, force=force, actor=actor, operation="update_connection", **details
+    )

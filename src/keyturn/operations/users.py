@@ -1,77 +1,152 @@
-"""Operator actions on users (the management API), with the same rules as self-service."""
+"""Operator actions on users and their authentication methods (management API, dashboard),
+with the same rules as self-service."""
 
 from __future__ import annotations
 
 import secrets
 
+from keyturn.context import Context
 from keyturn.domain.email import normalize_email
-from keyturn.domain.identity import User
+from keyturn.domain.identity import USER_HANDLE_BYTES, Passkey, User, clean_passkey_name
 from keyturn.domain.tenant import CONNECTION_NAME
-from keyturn.errors import Conflict, KeyturnError
+from keyturn.errors import Conflict, KeyturnError, NotFound
 from keyturn.ids import new_id
-from keyturn.methods.password import check_password_policy
-from keyturn.runtime import Runtime
+from keyturn.methods.password import check_password_policy, hasher
+from keyturn.operations.audit import Actor, record_change
 
-__all__ = ["KeyturnError", "User", "create_user", "update_user"]
-USER_HANDLE_BYTES = 64
+PASSWORD_METHOD_PREFIX = "password|"  # noqa: S105 - an id prefix
 
 
 def check_connection(connection: str | None) -> None:
     if connection is not None and connection != CONNECTION_NAME:
         raise KeyturnError(
-            f"The connection does not exist: use {CONNECTION_NAME!r}.", code="inexistent_connection"
+            code="inexistent_connection", message="inexistent_connection.name", name=CONNECTION_NAME
         )
 
 
+async def get_user(ctx: Context, user_id: str) -> User:
+    user = await (await ctx.read()).get_user(user_id)
+    if user is None:
+        raise NotFound(code="inexistent_user")
+    return user
+
+
+async def find_by_email(ctx: Context, email: str) -> list[User]:
+    try:
+        address = normalize_email(email)
+    except KeyturnError:
+        return []
+    user = await (await ctx.read()).find_user_by_email(address)
+    return [user] if user else []
+
+
 async def create_user(
-    rt: Runtime, *, email: str, password: str | None, name: str | None, email_verified: bool, connection: str
+    ctx: Context,
+    *,
+    actor: Actor,
+    email: str,
+    password: str | None,
+    name: str | None,
+    email_verified: bool,
+    connection: str,
 ) -> User:
     """A user with a password, or without one (they add a passkey through recovery later)."""
     check_connection(connection)
     address = normalize_email(email)
     if password is not None:
         check_password_policy(password)
-    now = rt.clock.now()
+    now = ctx.now()
     user = User(
         id=new_id(),
         email=address,
         user_handle=secrets.token_bytes(USER_HANDLE_BYTES),
-        password_hash=await rt.hasher.hash(password) if password is not None else None,
+        password_hash=await hasher().hash(password) if password is not None else None,
         created_at=now,
         updated_at=now,
         name=name,
         email_verified=email_verified,
     )
     try:
-        await rt.store.create_user(user)
+        async with ctx.writing() as tx:
+            await tx.create_user(user)
+            record_change(ctx, actor, "create_user", user_id=user.id)
     except Conflict as exc:
-        raise Conflict("The user already exists.", code="auth0_idp_error") from exc
+        raise Conflict(code="auth0_idp_error") from exc
     return user
 
 
 async def update_user(
-    rt: Runtime,
+    ctx: Context,
     user: User,
     *,
+    actor: Actor,
     email: str | None,
     name: str | None,
     password: str | None,
     email_verified: bool | None,
+    fields: list[str],
 ) -> User:
-    """Validate every field first, then apply: a bad field changes nothing."""
+    """Validate every field first, then apply in one transaction: a bad field changes nothing."""
     address = normalize_email(email) if email is not None else None
     if password is not None:
         check_password_policy(password)
-    now = rt.clock.now()
-    if address is not None and address != user.email:
-        try:
-            await rt.store.update_email(user.id, address, now=now)
-        except Conflict as exc:
-            raise Conflict("The specified new email already exists.", code="email_taken") from exc
-    if password is not None:
-        await rt.store.set_password_hash(user.id, await rt.hasher.hash(password), now=now)
-    if name is not None or email_verified is not None:
-        await rt.store.update_profile(user.id, name=name, email_verified=email_verified, now=now)
-    updated = await rt.store.get_user(user.id)
+    new_hash = await hasher().hash(password) if password is not None else None
+    now = ctx.now()
+    try:
+        async with ctx.writing() as tx:
+            if address is not None and address != user.email:
+                await tx.update_email(user.id, address, now=now)
+            if new_hash is not None:
+                await tx.set_password_hash(user.id, new_hash, now=now)
+            if name is not None or email_verified is not None:
+                await tx.update_profile(user.id, name=name, email_verified=email_verified, now=now)
+            updated = await tx.get_user(user.id)
+            record_change(ctx, actor, "update_user", user_id=user.id, fields=fields)
+    except Conflict as exc:
+        if exc.code != "email_taken":
+            raise
+        raise Conflict(code="email_taken", message="email_taken.management") from exc
     assert updated is not None
     return updated
+
+
+async def delete_user(ctx: Context, user_id: str, *, actor: Actor) -> None:
+    """Delete a user with their passkeys, sessions, grants and tokens."""
+    async with ctx.writing() as tx:
+        if not await tx.delete_user(user_id):
+            raise NotFound(code="inexistent_user")
+        record_change(ctx, actor, "delete_user", user_id=user_id)
+
+
+# --- authentication methods ---------------------------------------------------------------
+
+
+async def rename_passkey(ctx: Context, user: User, passkey_id: str, name: object, *, actor: Actor) -> None:
+    cleaned = clean_passkey_name(name)
+    async with ctx.writing() as tx:
+        if not await tx.rename_passkey(user.id, passkey_id, cleaned):
+            raise NotFound(code="authenticator_not_found")
+        record_change(
+            ctx, actor, "rename_authentication_method", user_id=user.id, authenticator_id=passkey_id
+        )
+
+
+async def revoke_method(ctx: Context, user: User, method_id: str, *, actor: Actor) -> None:
+    """Revoke a passkey or the password at once (an operator may remove the last method)."""
+    async with ctx.writing() as tx:
+        if method_id.startswith(PASSWORD_METHOD_PREFIX):
+            await tx.set_password_hash(user.id, None, now=ctx.now(), allow_last=True)
+        elif not await tx.delete_passkey(user.id, method_id, allow_last=True):
+            raise NotFound(code="authenticator_not_found")
+        record_change(ctx, actor, "delete_authentication_method", user_id=user.id, authenticator_id=method_id)
+
+
+async def revoke_all_passkeys(ctx: Context, user: User, *, actor: Actor) -> int:
+    async with ctx.writing() as tx:
+        removed = await tx.delete_all_passkeys(user.id)
+        record_change(ctx, actor, "delete_all_authentication_methods", user_id=user.id, removed=removed)
+    return removed
+
+
+async def passkeys_of(ctx: Context, user: User) -> list[Passkey]:
+    return await (await ctx.read()).list_passkeys(user.id)

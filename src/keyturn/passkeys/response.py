@@ -36,9 +36,7 @@ class CredentialResponse:
 
 
 def malformed(detail: str) -> CeremonyError:
-    return CeremonyError(
-        "The passkey response was malformed. Please try again.", code="invalid_response", detail=detail
-    )
+    return CeremonyError(code="invalid_response", detail=detail)
 
 
 def _b64(value: object, field: str) -> bytes:

@@ -40,8 +40,8 @@ class VerifiedAssertion:
     user_verified: bool
 
 
-def _failure(code: str, description: str, detail: str) -> CeremonyError:
-    return CeremonyError(description, code=code, detail=detail)
+def _failure(code: str, detail: str) -> CeremonyError:
+    return CeremonyError(code=code, detail=detail)
 
 
 def check_context(response: CredentialResponse, *, origins: list[str]) -> None:
@@ -50,13 +50,11 @@ def check_context(response: CredentialResponse, *, origins: list[str]) -> None:
     if client.cross_origin or client.top_origin is not None:
         raise _failure(
             "cross_origin_refused",
-            "Passkeys cannot be used from inside another site's page.",
             f"crossOrigin={client.cross_origin} topOrigin={client.top_origin!r}",
         )
     if client.origin not in origins:
         raise _failure(
             "origin_mismatch",
-            "This passkey request came from a site Keyturn does not serve.",
             f"origin {client.origin!r} not in {origins}",
         )
     if len(response.credential_id) > MAX_CREDENTIAL_ID_BYTES:
@@ -82,7 +80,7 @@ def verify_registration(
             supported_pub_key_algs=SUPPORTED_ALGORITHMS,
         )
     except _LIBRARY_ERRORS as exc:
-        raise _failure("passkey_verification_failed", CeremonyError.description, repr(exc)) from exc
+        raise _failure("passkey_verification_failed", repr(exc)) from exc
     if verified.credential_id != response.credential_id:
         # "none" attestation signs nothing: rawId must be the id inside the authenticator data.
         raise malformed("rawId is not the attested credential id")
@@ -105,7 +103,6 @@ def check_assertion_owner(
     if allowed and passkey.credential_id not in allowed:
         raise _failure(
             "credential_not_allowed",
-            "That passkey is not one of this account's. Try another.",
             "credential outside allowCredentials",
         )
     handle = response.user_handle
@@ -115,7 +112,6 @@ def check_assertion_owner(
     elif not hmac.compare_digest(handle, passkey.user_handle):
         raise _failure(
             "user_handle_mismatch",
-            "That passkey does not belong to this account.",
             "userHandle is not the credential owner's",
         )
 
@@ -145,18 +141,16 @@ def verify_assertion(
             base64url_to_bytes(response.raw["response"]["authenticatorData"])
         ).flags
     except _LIBRARY_ERRORS as exc:
-        raise _failure("passkey_verification_failed", CeremonyError.description, repr(exc)) from exc
+        raise _failure("passkey_verification_failed", repr(exc)) from exc
     if bool(flags.be) != passkey.backup_eligible:
         raise _failure(
             "backup_eligibility_changed",
-            "That passkey could not be verified. Please try again.",
             f"BE flag {flags.be} differs from registration {passkey.backup_eligible}",
         )
     new_count = verified.new_sign_count
     if (new_count > 0 or passkey.sign_count > 0) and new_count <= passkey.sign_count:
         raise _failure(
             "possible_cloned_passkey",
-            "That passkey could not be verified. Please try again.",
             f"sign count {new_count} not above stored {passkey.sign_count}",
         )
     return VerifiedAssertion(

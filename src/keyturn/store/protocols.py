@@ -1,16 +1,24 @@
 """What the flows need from storage. `keyturn.store.sql` implements it for SQLite and PostgreSQL.
 
-Each method is one transaction. Methods that must be atomic together (create a user
-with their first passkey, consume a challenge) are single methods, not call sequences.
+Work happens in transactions, not per call: `Database.read()` gives a `ReadTx` (queries,
+no locks), `Database.write()` a `WriteTx` that commits on a clean exit and rolls back
+otherwise. A request holds at most one of each through its `UnitOfWork`
+(`keyturn.store.unit_of_work`).
+
+Invariants that must hold under concurrency are enforced inside single `WriteTx` methods,
+by the database: the owner's row is locked before "never remove the last way to sign in"
+and the passkey limit are checked; a challenge is spent by an insert that a second use
+cannot repeat; codes and refresh tokens are consumed by a conditional update whose row
+count says whether this call was the first.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
 from keyturn.domain.events import Event
-from keyturn.domain.flow import Challenge, Flow
 from keyturn.domain.hooks import Hook
 from keyturn.domain.identity import Passkey, User
 from keyturn.domain.oidc import (
@@ -25,16 +33,19 @@ from keyturn.domain.session import Session
 from keyturn.domain.tenant import TenantSettings
 
 
-class UserStore(Protocol):
-    async def create_user(self, user: User, *, passkey: Passkey | None = None) -> None:
-        """Insert a user (and their first passkey); raises Conflict if the email is taken."""
-
+class UserReads(Protocol):
     async def get_user(self, user_id: str) -> User | None: ...
 
     async def find_user_by_email(self, email: str) -> User | None: ...
 
     async def list_users(self, *, email: str | None, offset: int, limit: int) -> tuple[list[User], int]:
         """A page of users, oldest first, and how many match in all."""
+        ...
+
+
+class UserWrites(Protocol):
+    async def create_user(self, user: User, *, passkey: Passkey | None = None) -> None:
+        """Insert a user (and their first passkey); raises Conflict(account_exists) if the email is taken."""
 
     async def update_profile(
         self, user_id: str, *, name: str | None, email_verified: bool | None, now: datetime
@@ -42,110 +53,155 @@ class UserStore(Protocol):
 
     async def delete_user(self, user_id: str) -> bool:
         """Delete a user with everything that hangs off them (passkeys, sessions, grants, tokens)."""
+        ...
 
     async def update_email(self, user_id: str, email: str, *, now: datetime) -> None:
-        """Raises Conflict if another user has that email."""
+        """Raises Conflict(email_taken) if another user has that email."""
 
     async def set_password_hash(
         self, user_id: str, password_hash: str | None, *, now: datetime, allow_last: bool = False
     ) -> None:
-        """Set or (None) remove the password; removing the last way to sign in needs `allow_last`."""
+        """Set or (None) remove the password. With the owner's row locked, removing the last way
+        to sign in is refused (Conflict(last_sign_in_method)) unless `allow_last`."""
 
 
-class PasskeyStore(Protocol):
-    async def add_passkey(self, passkey: Passkey, *, limit: int) -> None:
-        """Insert; raises Conflict if the credential id exists or the user already has `limit`."""
-
+class PasskeyReads(Protocol):
     async def list_passkeys(self, user_id: str) -> list[Passkey]:
         """The user's passkeys, oldest first."""
+        ...
 
     async def find_passkey(self, credential_id: bytes) -> Passkey | None: ...
 
+    async def find_passkey_with_owner(self, credential_id: bytes) -> tuple[Passkey, User] | None:
+        """The passkey and its owner in one query (the sign-in path)."""
+        ...
+
+    async def count_passkeys(self) -> int:
+        """All passkeys of all users (a change of RP id would orphan these)."""
+        ...
+
+
+class PasskeyWrites(Protocol):
+    async def add_passkey(self, passkey: Passkey, *, limit: int) -> None:
+        """Insert; Conflict(credential_exists) or Conflict(passkey_limit_reached), the owner's row locked."""
+
     async def record_passkey_use(
-        self, passkey_id: str, *, sign_count: int, backup_state: bool, used_at: datetime
-    ) -> None: ...
+        self, passkey_id: str, *, previous_count: int, sign_count: int, backup_state: bool, used_at: datetime
+    ) -> bool:
+        """Store a verified assertion's count, only if the stored count is still `previous_count`:
+        False means another sign-in stored a count since this one was verified."""
+        ...
 
     async def rename_passkey(self, user_id: str, passkey_id: str, name: str) -> bool: ...
 
     async def delete_passkey(self, user_id: str, passkey_id: str, *, allow_last: bool = False) -> bool:
         """Delete one passkey; refuses the user's last way to sign in unless `allow_last`."""
+        ...
 
     async def delete_all_passkeys(self, user_id: str) -> int: ...
 
-    async def count_passkeys(self) -> int:
-        """All passkeys of all users (a change of RP id would orphan these)."""
+
+class ChallengeWrites(Protocol):
+    async def spend_challenge(self, challenge_id: bytes, *, expires_at: datetime) -> bool:
+        """Mark a sealed challenge used: True the first time, False for any later use."""
+        ...
 
 
-class FlowStore(Protocol):
-    async def create_flow(self, flow: Flow) -> None: ...
-
-    async def get_flow(self, flow_id: str) -> Flow | None: ...
-
-    async def put_challenge(self, challenge: Challenge) -> None: ...
-
-    async def consume_challenge(self, flow_id: str, challenge: bytes, *, now: datetime) -> Challenge | None:
-        """Delete and return the flow's unexpired challenge: each one works at most once."""
-
-    async def purge_expired(self, *, now: datetime) -> int:
-        """Delete expired flows, challenges and sessions; returns how many rows went."""
+class ChallengeReads(Protocol):
+    async def challenge_spent(self, challenge_id: bytes) -> bool: ...
 
 
-class SessionStore(Protocol):
+class SessionReads(Protocol):
+    async def find_session(self, token_hash: str, *, now: datetime) -> tuple[Session, User] | None:
+        """The live session for this cookie token and its user, in one query."""
+        ...
+
+
+class SessionWrites(Protocol):
     async def create_session(self, session: Session, *, token_hash: str) -> None: ...
 
-    async def find_session(self, token_hash: str, *, now: datetime) -> Session | None: ...
-
-    async def delete_session(self, session_id: str) -> None: ...
+    async def delete_session(self, session_id: str) -> bool: ...
 
 
-class TenantStore(Protocol):
+class ConfigReads(Protocol):
+    async def config_version(self) -> int:
+        """Bumped by every change to tenant settings, hooks, clients or keys: caches compare it."""
+        ...
+
     async def load_tenant(self) -> TenantSettings | None: ...
 
-    async def save_tenant(self, tenant: TenantSettings, *, now: datetime) -> None: ...
+    async def get_secret(self, name: str) -> bytes | None: ...
+
+    async def get_fact(self, name: str) -> str | None:
+        """An instance fact every process shares (the public URL `serve` is reachable at)."""
+        ...
+
+
+class ConfigWrites(Protocol):
+    async def save_tenant(self, tenant: TenantSettings, *, now: datetime) -> None:
+        """Store the settings and bump the config version."""
 
     async def seed_tenant(self, tenant: TenantSettings, *, now: datetime) -> None:
         """Store `tenant` unless settings exist already (safe when instances start together)."""
 
+    async def bump_config_version(self) -> None: ...
+
     async def get_or_create_secret(self, name: str, value: bytes) -> bytes:
         """The stored secret `name`, or store `value` under it: shared by every instance."""
+        ...
+
+    async def set_fact(self, name: str, value: str) -> None: ...
 
 
-class OidcStore(Protocol):
-    """The provider's state. Codes and refresh tokens are consumed atomically: the caller
-    learns whether its call was the first use, so a replay can revoke the whole grant."""
-
-    async def create_client(self, client: Client) -> None: ...
-
+class OidcReads(Protocol):
     async def get_client(self, client_id: str) -> Client | None: ...
 
     async def list_clients(self) -> list[Client]: ...
 
-    async def delete_client(self, client_id: str) -> bool: ...
-
-    async def add_signing_key(self, key: SigningKey, *, retire_others_at: datetime | None = None) -> None: ...
-
     async def list_signing_keys(self) -> list[SigningKey]: ...
-
-    async def delete_signing_keys_retired_before(self, cutoff: datetime) -> int: ...
-
-    async def save_authorization_request(self, request: AuthorizationRequest) -> None: ...
 
     async def get_authorization_request(
         self, request_id: str, *, now: datetime
     ) -> AuthorizationRequest | None: ...
 
-    async def set_authorization_hook_claims(self, request_id: str, claims: dict[str, Any]) -> None:
-        """Remember that the sign-in for this request passed the hooks, and their claims."""
+    async def get_grant(self, grant_id: str) -> Grant | None: ...
+
+    async def get_code(self, code_hash: str) -> AuthorizationCode | None: ...
+
+    async def find_token(self, token_id: str) -> StoredToken | None: ...
+
+    async def find_live_token(self, token_id: str) -> tuple[StoredToken, Grant] | None:
+        """The token and its grant in one query (resolving bearer tokens)."""
+        ...
+
+    async def get_consent(self, user_id: str, client_id: str) -> tuple[str, ...]: ...
+
+
+class OidcWrites(Protocol):
+    """Codes and refresh tokens are consumed atomically: the caller learns whether its call was
+    the first use, so a replay can revoke the whole grant."""
+
+    async def create_client(self, client: Client) -> None: ...
+
+    async def delete_client(self, client_id: str) -> bool: ...
+
+    async def add_signing_key(self, key: SigningKey, *, retire_others_at: datetime | None = None) -> None: ...
+
+    async def delete_signing_keys_retired_before(self, cutoff: datetime) -> int: ...
+
+    async def save_authorization_request(self, request: AuthorizationRequest) -> None: ...
+
+    async def set_authorization_hook_claims(
+        self, request_id: str, claims: dict[str, Any], *, session_id: str
+    ) -> None:
+        """Remember that the sign-in made for this request (its session) passed the hooks, and their
+        claims."""
 
     async def delete_authorization_request(self, request_id: str) -> None: ...
 
     async def create_grant_with_code(self, grant: Grant, code: AuthorizationCode) -> None: ...
 
     async def create_grant(self, grant: Grant) -> None: ...
-
-    async def get_grant(self, grant_id: str) -> Grant | None: ...
-
-    async def get_code(self, code_hash: str) -> AuthorizationCode | None: ...
 
     async def consume_code(
         self, code_hash: str, *, now: datetime
@@ -155,13 +211,9 @@ class OidcStore(Protocol):
 
     async def save_tokens(self, *tokens: StoredToken) -> None: ...
 
-    async def find_token(self, token_id: str) -> StoredToken | None: ...
-
     async def consume_token(self, token_id: str, *, now: datetime) -> tuple[StoredToken | None, bool]: ...
 
     async def revoke_token(self, token_id: str, *, now: datetime) -> None: ...
-
-    async def get_consent(self, user_id: str, client_id: str) -> tuple[str, ...]: ...
 
     async def save_consent(
         self, user_id: str, client_id: str, scope: tuple[str, ...], *, now: datetime
@@ -169,12 +221,8 @@ class OidcStore(Protocol):
 
     async def remember_client_assertion(self, client_id: str, jti: str, *, expires_at: datetime) -> bool: ...
 
-    async def purge_expired_oidc(self, *, now: datetime) -> int: ...
 
-
-class EventStore(Protocol):
-    async def append_events(self, batch: list[Event]) -> None: ...
-
+class EventReads(Protocol):
     async def query_events(
         self,
         *,
@@ -188,24 +236,69 @@ class EventStore(Protocol):
         newest_first: bool = True,
     ) -> tuple[list[Event], int]:
         """A page of matching events, and how many match in all."""
+        ...
 
     async def get_event(self, log_id: str) -> Event | None: ...
 
-    async def delete_events_before(self, cutoff: datetime) -> int: ...
+
+class EventWrites(Protocol):
+    async def append_events(self, batch: list[Event]) -> None: ...
 
 
-class HookStore(Protocol):
-    async def add_hook(self, hook: Hook) -> None: ...
-
+class HookReads(Protocol):
     async def list_hooks(self, *, trigger: str | None = None) -> list[Hook]:
         """Hooks in the order they run (oldest first)."""
+        ...
+
+
+class HookWrites(Protocol):
+    async def add_hook(self, hook: Hook) -> None: ...
 
     async def delete_hook(self, hook_id: str) -> bool: ...
 
 
-class Store(
-    UserStore, PasskeyStore, FlowStore, SessionStore, TenantStore, OidcStore, EventStore, HookStore, Protocol
+class MaintenanceWrites(Protocol):
+    async def purge_expired(self, *, now: datetime, events_before: datetime) -> int:
+        """Delete expired sessions, spent challenges, OIDC state and events past retention."""
+        ...
+
+
+class ReadTx(
+    UserReads,
+    PasskeyReads,
+    ChallengeReads,
+    SessionReads,
+    ConfigReads,
+    OidcReads,
+    EventReads,
+    HookReads,
+    Protocol,
 ):
-    """Everything at once: what the app is handed."""
+    """Queries; no locks are taken and nothing can be changed."""
+
+
+class WriteTx(
+    ReadTx,
+    UserWrites,
+    PasskeyWrites,
+    ChallengeWrites,
+    SessionWrites,
+    ConfigWrites,
+    OidcWrites,
+    EventWrites,
+    HookWrites,
+    MaintenanceWrites,
+    Protocol,
+):
+    """One write transaction: everything in it commits together or not at all."""
+
+
+class Database(Protocol):
+    def read(self) -> AbstractAsyncContextManager[ReadTx]: ...
+
+    def write(self) -> AbstractAsyncContextManager[WriteTx]: ...
+
+    async def ping(self) -> None:
+        """Raise unless the database answers and the schema is at the code's migration head."""
 
     async def close(self) -> None: ...

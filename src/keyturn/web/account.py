@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -9,16 +10,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from webauthn.helpers import bytes_to_base64url
 
-from keyturn.domain.events import EventType
+from keyturn.context import Context
 from keyturn.domain.identity import User
 from keyturn.domain.session import Session
-from keyturn.errors import Forbidden, KeyturnError, Unauthenticated
-from keyturn.flows import settings as settings_flow
-from keyturn.flows.base import load_flow, start_flow
-from keyturn.ids import constant_time_equal
-from keyturn.runtime import Runtime
-from keyturn.web.deps import RuntimeDep, SessionDep, read_json, render, request_context, user_agent
-from keyturn.web.security import (
+from keyturn.errors import Forbidden, KeyturnError, Unauthenticated, Unavailable
+from keyturn.flows import account as account_flow
+from keyturn.flows.base import check_csrf, csrf_token, flow_token, load_flow, start_flow
+from keyturn.flows.sessions import end_session
+from keyturn.http.context import ContextDep, ContextRoute, SessionDep
+from keyturn.http.input import read_form, read_json
+from keyturn.http.security import (
     BINDING_COOKIE,
     CSRF_HEADER,
     SESSION_COOKIE,
@@ -27,8 +28,11 @@ from keyturn.web.security import (
     clear_cookie,
     set_cookie,
 )
+from keyturn.http.templates import render
+from keyturn.methods.registry import offered
 
-router = APIRouter()
+router = APIRouter(route_class=ContextRoute)
+SIGN_IN_FIRST = "/login?return_to=/account"
 
 NOTICES = {
     "passkey_added": "Passkey added.",
@@ -38,21 +42,22 @@ NOTICES = {
     "password_removed": "Password removed. You sign in with your passkeys now.",
     "email_changed": "Email changed.",
 }
+FormAction = Callable[[User, dict[str, str]], Awaitable[str]]
 
 
 async def _account_page(
-    request: Request, rt: Runtime, session: Session, user: User, *, error: KeyturnError | None = None
+    request: Request, ctx: Context, session: Session, user: User, *, error: KeyturnError | None = None
 ) -> Response:
-    tenant = await rt.tenant()
-    passkeys = await rt.store.list_passkeys(user.id)
-    notice = NOTICES.get(request.query_params.get("notice", ""))
+    tenant = ctx.tenant
+    passkeys = await (await ctx.read()).list_passkeys(user.id)
+    notice = request.query_params.get("notice", "")
     signal = {
         "rp_id": tenant.rp.id,
         "user_id": bytes_to_base64url(user.user_handle),
         "name": user.email,
         "credential_ids": [bytes_to_base64url(p.credential_id) for p in passkeys],
-        "signal_all": request.query_params.get("notice") == "passkey_removed",
-        "signal_user": request.query_params.get("notice") == "email_changed",
+        "signal_all": notice == "passkey_removed",
+        "signal_user": notice == "email_changed",
         "csrf": session.csrf_token,
     }
     context: dict[str, Any] = {
@@ -60,7 +65,7 @@ async def _account_page(
         "passkeys": passkeys,
         "tenant": tenant,
         "csrf": session.csrf_token,
-        "notice": notice,
+        "notice": NOTICES.get(notice),
         "error": error,
         "page": signal,
         "at_limit": len(passkeys) >= tenant.passkey_options.max_passkeys_per_user,
@@ -75,152 +80,124 @@ def _require(session: tuple[Session, User] | None) -> tuple[Session, User]:
 
 
 @router.get("/account")
-async def account_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Response:
+async def account_page(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     if session is None:
-        return RedirectResponse("/login?return_to=/account", status_code=303)
-    return await _account_page(request, rt, *session)
+        return RedirectResponse(SIGN_IN_FIRST, status_code=303)
+    return await _account_page(request, ctx, *session)
 
 
-async def _form(request: Request, rt: Runtime, session: Session) -> dict[str, str]:
+async def _checked_form(request: Request, ctx: Context, session: Session) -> dict[str, str]:
     """The posted form, after the same-origin and session CSRF checks."""
-    check_same_origin(request, await rt.tenant(), rt.settings)
-    form = await request.form()
-    token = form.get("csrf")
-    if not isinstance(token, str) or not constant_time_equal(token, session.csrf_token):
-        raise Forbidden(
-            "The security token of this page is missing or wrong. Reload the page.", code="csrf_failed"
-        )
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+    check_same_origin(request, ctx.tenant, ctx.settings)
+    form = await read_form(request)
+    check_csrf(session.csrf_token, form.get("csrf"))
+    return form
 
 
 async def _form_action(
-    request: Request, rt: Runtime, session: tuple[Session, User] | None, action: Any
+    request: Request, ctx: Context, session: tuple[Session, User] | None, action: FormAction
 ) -> Response:
     """Run a form action: redirect with a notice on success, re-render with the error on failure."""
     if session is None:
-        return RedirectResponse("/login?return_to=/account", status_code=303)
+        return RedirectResponse(SIGN_IN_FIRST, status_code=303)
     current, user = session
-    form = await _form(request, rt, current)
+    form = await _checked_form(request, ctx, current)
     try:
         notice = await action(user, form)
     except KeyturnError as error:
-        if isinstance(error, Forbidden):
+        if isinstance(error, Forbidden | Unavailable):
             raise
-        return await _account_page(request, rt, current, user, error=error)
+        return await _account_page(request, ctx, current, user, error=error)
     return RedirectResponse(f"/account?notice={notice}", status_code=303)
 
 
 @router.post("/account/passkeys/{passkey_id}/rename")
-async def rename_passkey(request: Request, rt: RuntimeDep, session: SessionDep, passkey_id: str) -> Response:
+async def rename_passkey(request: Request, ctx: ContextDep, session: SessionDep, passkey_id: str) -> Response:
     async def action(user: User, form: dict[str, str]) -> str:
-        await settings_flow.rename_passkey(rt, user=user, passkey_id=passkey_id, name=form.get("name"))
+        await account_flow.rename_passkey(ctx, user=user, passkey_id=passkey_id, name=form.get("name"))
         return "passkey_renamed"
 
-    return await _form_action(request, rt, session, action)
+    return await _form_action(request, ctx, session, action)
 
 
 @router.post("/account/passkeys/{passkey_id}/delete")
-async def remove_passkey(request: Request, rt: RuntimeDep, session: SessionDep, passkey_id: str) -> Response:
+async def remove_passkey(request: Request, ctx: ContextDep, session: SessionDep, passkey_id: str) -> Response:
     async def action(user: User, form: dict[str, str]) -> str:
-        await settings_flow.remove_passkey(rt, user=user, passkey_id=passkey_id, ctx=request_context(request))
+        await account_flow.remove_passkey(ctx, user=user, passkey_id=passkey_id)
         return "passkey_removed"
 
-    return await _form_action(request, rt, session, action)
+    return await _form_action(request, ctx, session, action)
 
 
 @router.post("/account/password")
-async def set_password(request: Request, rt: RuntimeDep, session: SessionDep) -> Response:
+async def set_password(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     async def action(user: User, form: dict[str, str]) -> str:
-        await settings_flow.set_password(
-            rt,
-            await rt.tenant(),
-            user=user,
-            current=form.get("current_password"),
-            new=form.get("new_password", ""),
-            ctx=request_context(request),
+        await account_flow.set_password(
+            ctx, user=user, current=form.get("current_password"), new=form.get("new_password", "")
         )
         return "password_set"
 
-    return await _form_action(request, rt, session, action)
+    return await _form_action(request, ctx, session, action)
 
 
 @router.post("/account/password/delete")
-async def remove_password(request: Request, rt: RuntimeDep, session: SessionDep) -> Response:
+async def remove_password(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     async def action(user: User, form: dict[str, str]) -> str:
-        await settings_flow.remove_password(rt, user=user)
+        await account_flow.remove_password(ctx, user=user)
         return "password_removed"
 
-    return await _form_action(request, rt, session, action)
+    return await _form_action(request, ctx, session, action)
 
 
 @router.post("/account/email")
-async def change_email(request: Request, rt: RuntimeDep, session: SessionDep) -> Response:
+async def change_email(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     async def action(user: User, form: dict[str, str]) -> str:
-        await settings_flow.change_email(rt, user=user, email=form.get("email"), ctx=request_context(request))
+        await account_flow.change_email(ctx, user=user, email=form.get("email"))
         return "email_changed"
 
-    return await _form_action(request, rt, session, action)
+    return await _form_action(request, ctx, session, action)
 
 
 @router.post("/account/passkeys/options")
-async def add_passkey_options(request: Request, rt: RuntimeDep, session: SessionDep) -> Response:
+async def add_passkey_options(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     current, user = _require(session)
-    tenant = await rt.tenant()
-    check_same_origin(request, tenant, rt.settings)
-    if not constant_time_equal(request.headers.get(CSRF_HEADER, ""), current.csrf_token):
-        raise Forbidden(
-            "The security token of this page is missing or wrong. Reload the page.", code="csrf_failed"
-        )
+    check_same_origin(request, ctx.tenant, ctx.settings)
+    check_csrf(current.csrf_token, request.headers.get(CSRF_HEADER))
     token, new = binding_token(request)
-    flow = await start_flow(rt, "settings", binding_token=token, user_id=user.id)
-    options = await settings_flow.add_passkey_options(rt, flow, tenant, user=user)
-    response = JSONResponse({"flow_id": flow.id, "csrf": flow.csrf_token, "options": options})
+    flow = start_flow(ctx, "account", binding_token=token, methods=offered(ctx.tenant), user_id=user.id)
+    options = await account_flow.add_passkey_options(ctx, flow, user=user)
+    response = JSONResponse(
+        {"flow_id": flow_token(ctx, flow), "csrf": csrf_token(ctx, flow), "options": options}
+    )
     if new:
-        set_cookie(response, rt.settings, BINDING_COOKIE, token, max_age=None)
+        set_cookie(response, ctx.settings, BINDING_COOKIE, token, max_age=None)
     return response
 
 
 @router.post("/account/passkeys")
-async def add_passkey(request: Request, rt: RuntimeDep, session: SessionDep) -> Response:
+async def add_passkey(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     _, user = _require(session)
-    tenant = await rt.tenant()
-    check_same_origin(request, tenant, rt.settings)
+    check_same_origin(request, ctx.tenant, ctx.settings)
     data = await read_json(request)
-    flow = await load_flow(
-        rt,
+    flow = load_flow(
+        ctx,
         str(data.get("flow_id", "")),
-        kind="settings",
+        kind="account",
         binding_token=request.cookies.get(BINDING_COOKIE),
-        csrf_token=request.headers.get(CSRF_HEADER),
+        csrf=request.headers.get(CSRF_HEADER),
+        user_id=user.id,
     )
-    if flow.user_id != user.id:
-        raise Forbidden("This page belongs to another account.", code="flow_user_mismatch")
-    passkey = await settings_flow.add_passkey(
-        rt,
-        flow,
-        tenant,
-        user=user,
-        credential=data.get("credential"),
-        user_agent=user_agent(request),
-        ctx=request_context(request),
-    )
+    passkey = await account_flow.add_passkey(ctx, flow, user=user, credential=data.get("credential"))
     return JSONResponse(
         {"id": passkey.id, "name": passkey.name, "redirect_to": "/account?notice=passkey_added"}
     )
 
 
 @router.post("/logout")
-async def logout(request: Request, rt: RuntimeDep, session: SessionDep) -> Response:
+async def logout(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     response = RedirectResponse("/login", status_code=303)
     if session is not None:
-        current, _ = session
-        await _form(request, rt, current)
-        await rt.store.delete_session(current.id)
-        rt.events.record(
-            EventType.SUCCESS_LOGOUT,
-            request_context(request),
-            user_id=session[1].id,
-            user_name=session[1].email,
-        )
-    clear_cookie(response, rt.settings, SESSION_COOKIE)
+        await _checked_form(request, ctx, session[0])
+        await end_session(ctx, *session)
+    clear_cookie(response, ctx.settings, SESSION_COOKIE)
     return response

@@ -1,13 +1,23 @@
-"""The home redirect and the health check."""
+"""The home redirect, the health checks and the metrics."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from ipaddress import ip_address, ip_network
+
 from fastapi import APIRouter
+from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from keyturn.web.deps import SessionDep
+from keyturn import metrics
+from keyturn.errors import Forbidden, Unavailable
+from keyturn.http.context import ContextRoute, SessionDep, runtime_of
 
-router = APIRouter()
+router = APIRouter(route_class=ContextRoute)
+health = APIRouter()  # no unit of work: these must answer even when the database does not
+READY_TIMEOUT_SECONDS = 2.0
+log = logging.getLogger("keyturn.health")
 
 
 @router.get("/")
@@ -15,6 +25,33 @@ async def home(session: SessionDep) -> Response:
     return RedirectResponse("/account" if session else "/login", status_code=303)
 
 
-@router.get("/health")
-async def health() -> Response:
+@health.get("/health/live")
+async def live() -> Response:
+    """The process is up and serving."""
     return JSONResponse({"status": "ok"})
+
+
+@health.get("/health/ready")
+async def ready(request: Request) -> Response:
+    """The database answers within a timeout and its schema is at the migrations' head."""
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+            await runtime_of(request).db.ping()
+    except (Unavailable, TimeoutError) as error:
+        detail = error.detail if isinstance(error, Unavailable) else "timed out"
+        log.warning("not ready", extra={"detail": detail})
+        return JSONResponse({"status": "unavailable"}, status_code=503, headers={"retry-after": "5"})
+    return JSONResponse({"status": "ok"})
+
+
+@health.get("/metrics")
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus exposition, for the addresses in `metrics_allowed_networks` only."""
+    allowed = [ip_network(n, strict=False) for n in runtime_of(request).settings.metrics_allowed_networks]
+    try:
+        peer = ip_address(request.client.host if request.client else "")
+    except ValueError:
+        peer = None
+    if peer is None or not any(peer in network for network in allowed):
+        raise Forbidden()
+    return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)

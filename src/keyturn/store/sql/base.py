@@ -1,56 +1,96 @@
-"""The shared plumbing of the SQL repositories: one engine, read and write transactions."""
+"""What every SQL repository mixin shares: the transaction's connection and error mapping.
+
+A mixin method never opens a transaction of its own; it runs on the connection of the
+transaction it belongs to (`keyturn.store.sql.database`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
+from typing import Any
 
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Executable, Table
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from keyturn.errors import Conflict, KeyturnError
-from keyturn.store.sql.engine import WRITE
+from keyturn.errors import Conflict, KeyturnError, Unavailable
 
-
-class SqlRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._writer = engine.execution_options(**{WRITE: True})
-
-    @property
-    def engine(self) -> AsyncEngine:
-        return self._engine
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self._engine.connect() as conn:
-                yield conn
-        except DBAPIError as exc:
-            raise _unstorable(exc) if _is_data_error(exc) else exc from exc
-
-    @asynccontextmanager
-    async def _write(self, conflict: str = "conflict") -> AsyncIterator[AsyncConnection]:
-        """A write transaction; a unique-constraint violation becomes Conflict(code=conflict)."""
-        try:
-            async with self._writer.begin() as conn:
-                yield conn
-        except IntegrityError as exc:
-            raise Conflict(code=conflict, detail=str(exc.orig)) from exc
-        except DBAPIError as exc:
-            raise _unstorable(exc) if _is_data_error(exc) else exc from exc
+# What a database that is down, unreachable, too slow or out of space raises.
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+    asyncio.TimeoutError,
+    TimeoutError,
+    ConnectionError,
+    OSError,
+)
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (DBAPIError, *OUTAGE_ERRORS)
 
 
-def _is_data_error(exc: DBAPIError) -> bool:
+def is_data_error(exc: DBAPIError) -> bool:
     """A value the column cannot hold (SQLSTATE class 22, e.g. a NUL byte in PostgreSQL text)."""
     sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return isinstance(exc, DataError) or str(sqlstate or "").startswith("22")
+    return str(sqlstate or "").startswith("22")
 
 
-def _unstorable(exc: DBAPIError) -> KeyturnError:
-    """Input the database cannot hold (a NUL byte in text on PostgreSQL): the client's fault, a 400."""
-    return KeyturnError(
-        "The request contains characters that cannot be stored.",
-        code="invalid_characters",
-        detail=str(exc.orig),
-    )
+def unavailable(exc: BaseException) -> Unavailable:
+    return Unavailable(detail=f"{type(exc).__name__}: {exc}"[:500])
+
+
+def translate(exc: BaseException, *, conflict: str = "conflict") -> BaseException:
+    """A database error as the KeyturnError it means, or the error itself if it means nothing to users."""
+    if isinstance(exc, IntegrityError):
+        return Conflict(code=conflict, detail=str(exc.orig))
+    if isinstance(exc, DBAPIError) and is_data_error(exc):
+        return KeyturnError(code="invalid_characters", detail=str(exc.orig))
+    if isinstance(exc, OUTAGE_ERRORS) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        return unavailable(exc)
+    return exc
+
+
+class SqlTxBase:
+    """One transaction's connection; every statement goes through `_run` for error mapping."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self.statements = 0
+
+    @property
+    def dialect(self) -> str:
+        return self._conn.dialect.name
+
+    async def _run(self, statement: Executable, params: Any = None, *, conflict: str = "conflict") -> Any:
+        first = self.statements == 0
+        self.statements += 1
+        try:
+            result: CursorResult[Any] = await self._conn.execute(statement, params)
+        except DBAPIError as exc:
+            if not (first and exc.connection_invalidated):
+                raise translate(exc, conflict=conflict) from exc
+            # A pooled connection that died while idle, found by the very first statement:
+            # nothing ran yet, so reconnect and try once more (instead of pinging every checkout).
+            await self._conn.rollback()
+            try:
+                result = await self._conn.execute(statement, params)
+            except DATABASE_ERRORS as again:
+                raise translate(again, conflict=conflict) from again
+        except OUTAGE_ERRORS as exc:
+            raise translate(exc, conflict=conflict) from exc
+        return result
+
+    async def _insert_new(self, table: Table, *, key: str, **values: Any) -> bool:
+        """INSERT … ON CONFLICT DO NOTHING: True if this call inserted the row (its key was new)."""
+        dialect_insert = postgresql_insert if self.dialect == "postgresql" else sqlite_insert
+        statement = dialect_insert(table).values(**values).on_conflict_do_nothing(index_elements=[key])
+        return bool((await self._run(statement)).rowcount == 1)
+
+    async def _scalar(self, statement: Executable) -> Any:
+        return (await self._run(statement)).scalar()
+
+    async def _first(self, statement: Executable) -> Any:
+        return (await self._run(statement)).first()

@@ -10,35 +10,59 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 WRITE = "keyturn_write"
+RECYCLE_SECONDS = 1800  # connections are replaced by age, never pinged per checkout
 
 
-def create_engine(database_url: str) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys and write transactions that lock up front.
+def create_engine(
+    database_url: str, *, connect_timeout: float = 3.0, statement_timeout: float = 5.0
+) -> AsyncEngine:
+    """An async engine with bounded waits: connecting, checking out and every statement.
 
-    SQLite upgrades a read lock to a write lock lazily and fails at once (SQLITE_BUSY,
-    busy_timeout does not help) if another writer got in between; starting write
-    transactions with BEGIN IMMEDIATE makes them queue instead, so concurrent sign-ins
-    from several workers wait rather than fail.
+    SQLite gets WAL, foreign keys and write transactions that lock up front: SQLite
+    upgrades a read lock to a write lock lazily and fails at once (SQLITE_BUSY, the busy
+    handler does not help) if another writer got in between; BEGIN IMMEDIATE makes writers
+    of other processes queue instead. Writers of one process queue on an asyncio lock
+    (`keyturn.store.sql.database`) before that.
     """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        return create_async_engine(
+            url,
+            pool_size=10,
+            max_overflow=10,
+            pool_pre_ping=False,
+            pool_recycle=RECYCLE_SECONDS,
+            pool_timeout=connect_timeout,
+            connect_args={
+                "timeout": connect_timeout,
+                "command_timeout": statement_timeout,
+                "server_settings": {
+                    "statement_timeout": str(int(statement_timeout * 1000)),
+                    "idle_in_transaction_session_timeout": str(int(statement_timeout * 4000)),
+                },
+            },
+        )
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
-    event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+    engine = create_async_engine(
+        url, connect_args={"timeout": statement_timeout}, pool_timeout=connect_timeout, pool_size=5
+    )
+    busy_ms = int(statement_timeout * 1000)
+    event.listen(engine.sync_engine, "connect", lambda conn, _rec: _sqlite_on_connect(conn, busy_ms))
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     return engine
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_on_connect(dbapi_connection: Any, busy_ms: int) -> None:
     dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
     cursor = dbapi_connection.cursor()
-    for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON", "synchronous=NORMAL"):
+    for pragma in ("journal_mode=WAL", f"busy_timeout={busy_ms}", "foreign_keys=ON", "synchronous=NORMAL"):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
 
 
 def _sqlite_on_begin(connection: Any) -> None:
-    immediate = connection.get_execution_options().get(WRITE, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    options = connection.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return  # reads: each statement on its own, no BEGIN/ROLLBACK round trips
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE, True) else "BEGIN")

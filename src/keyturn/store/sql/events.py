@@ -1,4 +1,4 @@
-"""The event log in SQL: batch inserts, filtered and checkpoint reads, retention."""
+"""The event log in SQL: batch inserts, filtered and checkpoint reads."""
 
 from __future__ import annotations
 
@@ -6,12 +6,10 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import ColumnElement, func, insert, select
 
 from keyturn.domain.events import Event, EventType
-from keyturn.store.sql.base import SqlRepository
+from keyturn.store.sql.base import SqlTxBase
 from keyturn.store.sql.tables import events
 
 
@@ -21,15 +19,11 @@ def _event(row: Any) -> Event:
     return Event(**values)
 
 
-class SqlEventStore(SqlRepository):
+class SqlEvents(SqlTxBase):
     async def append_events(self, batch: list[Event]) -> None:
-        """Insert a batch; events already stored (a retried batch) are skipped, not doubled."""
-        if not batch:
-            return
-        rows = [{**asdict(e), "type": e.type.value} for e in batch]
-        async with self._write() as conn:
-            dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            await conn.execute(dialect_insert(events).on_conflict_do_nothing(index_elements=["log_id"]), rows)
+        """One multi-row INSERT, in the transaction of what the events record."""
+        if batch:
+            await self._run(insert(events), [{**asdict(e), "type": e.type.value} for e in batch])
 
     async def query_events(
         self,
@@ -56,19 +50,10 @@ class SqlEventStore(SqlRepository):
         if after_log_id:
             conditions.append(events.c.log_id > after_log_id)
         order = events.c.log_id.desc() if newest_first else events.c.log_id.asc()
-        async with self._read() as conn:
-            total = await conn.scalar(select(func.count()).select_from(events).where(*conditions))
-            rows = await conn.execute(
-                select(events).where(*conditions).order_by(order).offset(offset).limit(limit)
-            )
-            return [_event(row) for row in rows], int(total or 0)
+        total = await self._scalar(select(func.count()).select_from(events).where(*conditions))
+        rows = await self._run(select(events).where(*conditions).order_by(order).offset(offset).limit(limit))
+        return [_event(row) for row in rows], int(total or 0)
 
     async def get_event(self, log_id: str) -> Event | None:
-        async with self._read() as conn:
-            row = (await conn.execute(select(events).where(events.c.log_id == log_id))).first()
+        row = await self._first(select(events).where(events.c.log_id == log_id))
         return _event(row) if row else None
-
-    async def delete_events_before(self, cutoff: datetime) -> int:
-        async with self._write() as conn:
-            result = await conn.execute(delete(events).where(events.c.date < cutoff))
-        return result.rowcount

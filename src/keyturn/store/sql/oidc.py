@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +16,7 @@ from keyturn.domain.oidc import (
     SigningKey,
     StoredToken,
 )
-from keyturn.errors import Conflict
-from keyturn.store.sql.base import SqlRepository
+from keyturn.store.sql.base import SqlTxBase
 from keyturn.store.sql.tables import (
     authorization_codes,
     authorization_requests,
@@ -83,9 +82,15 @@ def _code(row: Any) -> AuthorizationCode:
 
 
 def _token(row: Any) -> StoredToken:
-    values = dict(row._mapping)
+    return _token_values(dict(row._mapping))
+
+
+def _token_values(values: dict[str, Any]) -> StoredToken:
     values["scope"] = tuple(values["scope"])
     return StoredToken(**values)
+
+
+_GRANT_COLUMNS = [c.label(f"g_{c.name}") for c in oauth_grants.c]
 
 
 def _grant(row: Any) -> Grant:
@@ -94,75 +99,64 @@ def _grant(row: Any) -> Grant:
     return Grant(**values)
 
 
-class SqlOidcStore(SqlRepository):
+class SqlOidc(SqlTxBase):
     # --- clients
     async def create_client(self, client: Client) -> None:
-        async with self._write(conflict="client_exists") as conn:
-            await conn.execute(insert(oidc_clients).values(**_client_values(client)))
+        await self._run(insert(oidc_clients).values(**_client_values(client)), conflict="client_exists")
 
     async def get_client(self, client_id: str) -> Client | None:
-        async with self._read() as conn:
-            row = (
-                await conn.execute(select(oidc_clients).where(oidc_clients.c.client_id == client_id))
-            ).first()
+        row = (await self._run(select(oidc_clients).where(oidc_clients.c.client_id == client_id))).first()
         return _client(row) if row else None
 
     async def list_clients(self) -> list[Client]:
-        async with self._read() as conn:
-            rows = await conn.execute(select(oidc_clients).order_by(oidc_clients.c.created_at))
-            return [_client(row) for row in rows]
+        rows = await self._run(select(oidc_clients).order_by(oidc_clients.c.created_at))
+        return [_client(row) for row in rows]
 
     async def delete_client(self, client_id: str) -> bool:
-        async with self._write() as conn:
-            result = await conn.execute(delete(oidc_clients).where(oidc_clients.c.client_id == client_id))
-        return result.rowcount == 1
+        result = await self._run(delete(oidc_clients).where(oidc_clients.c.client_id == client_id))
+        return bool(result.rowcount == 1)
 
     # --- signing keys
     async def add_signing_key(self, key: SigningKey, *, retire_others_at: datetime | None = None) -> None:
         """Store a key; with `retire_others_at`, retire the active keys of its alg in the same step."""
-        async with self._write() as conn:
-            if retire_others_at is not None:
-                await conn.execute(
-                    update(signing_keys)
-                    .where(signing_keys.c.alg == key.alg, signing_keys.c.retired_at.is_(None))
-                    .values(retired_at=retire_others_at)
-                )
-            await conn.execute(insert(signing_keys).values(**asdict(key)))
+        if retire_others_at is not None:
+            await self._run(
+                update(signing_keys)
+                .where(signing_keys.c.alg == key.alg, signing_keys.c.retired_at.is_(None))
+                .values(retired_at=retire_others_at)
+            )
+        await self._run(insert(signing_keys).values(**asdict(key)))
 
     async def list_signing_keys(self) -> list[SigningKey]:
-        async with self._read() as conn:
-            rows = await conn.execute(select(signing_keys).order_by(signing_keys.c.created_at))
-            return [SigningKey(**dict(row._mapping)) for row in rows]
+        rows = await self._run(select(signing_keys).order_by(signing_keys.c.created_at))
+        return [SigningKey(**dict(row._mapping)) for row in rows]
 
     async def delete_signing_keys_retired_before(self, cutoff: datetime) -> int:
-        async with self._write() as conn:
-            result = await conn.execute(delete(signing_keys).where(signing_keys.c.retired_at < cutoff))
-        return result.rowcount
+        result = await self._run(delete(signing_keys).where(signing_keys.c.retired_at < cutoff))
+        return int(result.rowcount)
 
     # --- parked authorization requests
     async def save_authorization_request(self, request: AuthorizationRequest) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                insert(authorization_requests).values(
-                    id=request.id,
-                    client_id=request.client_id,
-                    params=_request_params(request),
-                    created_at=request.created_at,
-                    expires_at=request.expires_at,
-                )
+        await self._run(
+            insert(authorization_requests).values(
+                id=request.id,
+                client_id=request.client_id,
+                params=_request_params(request),
+                created_at=request.created_at,
+                expires_at=request.expires_at,
             )
+        )
 
     async def get_authorization_request(
         self, request_id: str, *, now: datetime
     ) -> AuthorizationRequest | None:
-        async with self._read() as conn:
-            row = (
-                await conn.execute(
-                    select(authorization_requests).where(
-                        authorization_requests.c.id == request_id, authorization_requests.c.expires_at > now
-                    )
+        row = (
+            await self._run(
+                select(authorization_requests).where(
+                    authorization_requests.c.id == request_id, authorization_requests.c.expires_at > now
                 )
-            ).first()
+            )
+        ).first()
         if row is None:
             return None
         params = dict(row.params)
@@ -172,158 +166,129 @@ class SqlOidcStore(SqlRepository):
             id=row.id, client_id=row.client_id, created_at=row.created_at, expires_at=row.expires_at, **params
         )
 
-    async def set_authorization_hook_claims(self, request_id: str, claims: dict[str, Any]) -> None:
-        async with self._write() as conn:
-            params = await conn.scalar(
-                select(authorization_requests.c.params).where(authorization_requests.c.id == request_id)
+    async def set_authorization_hook_claims(
+        self, request_id: str, claims: dict[str, Any], *, session_id: str
+    ) -> None:
+        params = await self._scalar(
+            select(authorization_requests.c.params).where(authorization_requests.c.id == request_id)
+        )
+        if params is not None:
+            await self._run(
+                update(authorization_requests)
+                .where(authorization_requests.c.id == request_id)
+                .values(params={**params, "hook_claims": claims, "hooks_passed_session": session_id})
             )
-            if params is not None:
-                await conn.execute(
-                    update(authorization_requests)
-                    .where(authorization_requests.c.id == request_id)
-                    .values(params={**params, "hook_claims": claims})
-                )
 
     async def delete_authorization_request(self, request_id: str) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                delete(authorization_requests).where(authorization_requests.c.id == request_id)
-            )
+        await self._run(delete(authorization_requests).where(authorization_requests.c.id == request_id))
 
     # --- grants, codes, tokens
     async def create_grant_with_code(self, grant: Grant, code: AuthorizationCode) -> None:
-        async with self._write() as conn:
-            await conn.execute(insert(oauth_grants).values(**{**asdict(grant), "scope": list(grant.scope)}))
-            await conn.execute(
-                insert(authorization_codes).values(
-                    code_hash=code.code_hash,
-                    grant_id=code.grant_id,
-                    data=_code_data(code),
-                    expires_at=code.expires_at,
-                    consumed_at=None,
-                )
+        await self._run(insert(oauth_grants).values(**{**asdict(grant), "scope": list(grant.scope)}))
+        await self._run(
+            insert(authorization_codes).values(
+                code_hash=code.code_hash,
+                grant_id=code.grant_id,
+                data=_code_data(code),
+                expires_at=code.expires_at,
+                consumed_at=None,
             )
+        )
 
     async def create_grant(self, grant: Grant) -> None:
-        async with self._write() as conn:
-            await conn.execute(insert(oauth_grants).values(**{**asdict(grant), "scope": list(grant.scope)}))
+        await self._run(insert(oauth_grants).values(**{**asdict(grant), "scope": list(grant.scope)}))
 
     async def get_grant(self, grant_id: str) -> Grant | None:
-        async with self._read() as conn:
-            row = (await conn.execute(select(oauth_grants).where(oauth_grants.c.id == grant_id))).first()
+        row = (await self._run(select(oauth_grants).where(oauth_grants.c.id == grant_id))).first()
         return _grant(row) if row else None
 
     async def get_code(self, code_hash: str) -> AuthorizationCode | None:
-        async with self._read() as conn:
-            row = (
-                await conn.execute(
-                    select(authorization_codes).where(authorization_codes.c.code_hash == code_hash)
-                )
-            ).first()
+        row = (
+            await self._run(select(authorization_codes).where(authorization_codes.c.code_hash == code_hash))
+        ).first()
         return _code(row) if row else None
 
     async def consume_code(self, code_hash: str, *, now: datetime) -> tuple[AuthorizationCode | None, bool]:
         """The code and whether THIS call consumed it (False: unknown, or used before: a replay)."""
-        async with self._write() as conn:
-            result = await conn.execute(
-                update(authorization_codes)
-                .where(
-                    authorization_codes.c.code_hash == code_hash, authorization_codes.c.consumed_at.is_(None)
-                )
-                .values(consumed_at=now)
-            )
-            row = (
-                await conn.execute(
-                    select(authorization_codes).where(authorization_codes.c.code_hash == code_hash)
-                )
-            ).first()
-        return (_code(row) if row else None), result.rowcount == 1
+        result = await self._run(
+            update(authorization_codes)
+            .where(authorization_codes.c.code_hash == code_hash, authorization_codes.c.consumed_at.is_(None))
+            .values(consumed_at=now)
+        )
+        row = (
+            await self._run(select(authorization_codes).where(authorization_codes.c.code_hash == code_hash))
+        ).first()
+        return (_code(row) if row else None), bool(result.rowcount == 1)
 
     async def revoke_grant(self, grant_id: str, *, now: datetime) -> None:
         """Revoke a grant and every token it produced (code replay, refresh reuse, revocation)."""
-        async with self._write() as conn:
-            await conn.execute(
-                update(oauth_grants)
-                .where(oauth_grants.c.id == grant_id, oauth_grants.c.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
-            await conn.execute(
-                update(oauth_tokens)
-                .where(oauth_tokens.c.grant_id == grant_id, oauth_tokens.c.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
+        await self._run(
+            update(oauth_grants)
+            .where(oauth_grants.c.id == grant_id, oauth_grants.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        await self._run(
+            update(oauth_tokens)
+            .where(oauth_tokens.c.grant_id == grant_id, oauth_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
 
     async def save_tokens(self, *tokens: StoredToken) -> None:
-        async with self._write() as conn:
-            for token in tokens:
-                await conn.execute(
-                    insert(oauth_tokens).values(**{**asdict(token), "scope": list(token.scope)})
-                )
+        for token in tokens:
+            await self._run(insert(oauth_tokens).values(**{**asdict(token), "scope": list(token.scope)}))
 
     async def find_token(self, token_id: str) -> StoredToken | None:
-        async with self._read() as conn:
-            row = (await conn.execute(select(oauth_tokens).where(oauth_tokens.c.id == token_id))).first()
+        row = (await self._run(select(oauth_tokens).where(oauth_tokens.c.id == token_id))).first()
         return _token(row) if row else None
+
+    async def find_live_token(self, token_id: str) -> tuple[StoredToken, Grant] | None:
+        row = await self._first(
+            select(oauth_tokens, *_GRANT_COLUMNS)
+            .join(oauth_grants, oauth_grants.c.id == oauth_tokens.c.grant_id)
+            .where(oauth_tokens.c.id == token_id)
+        )
+        if row is None:
+            return None
+        values = dict(row._mapping)
+        grant = Grant(**{column.name: values.pop(f"g_{column.name}") for column in oauth_grants.c})
+        return _token_values(values), replace(grant, scope=tuple(grant.scope))
 
     async def consume_token(self, token_id: str, *, now: datetime) -> tuple[StoredToken | None, bool]:
         """Mark a refresh token used; returns it and whether this call was its first use."""
-        async with self._write() as conn:
-            result = await conn.execute(
-                update(oauth_tokens)
-                .where(oauth_tokens.c.id == token_id, oauth_tokens.c.consumed_at.is_(None))
-                .values(consumed_at=now)
-            )
-            row = (await conn.execute(select(oauth_tokens).where(oauth_tokens.c.id == token_id))).first()
-        return (_token(row) if row else None), result.rowcount == 1
+        result = await self._run(
+            update(oauth_tokens)
+            .where(oauth_tokens.c.id == token_id, oauth_tokens.c.consumed_at.is_(None))
+            .values(consumed_at=now)
+        )
+        row = (await self._run(select(oauth_tokens).where(oauth_tokens.c.id == token_id))).first()
+        return (_token(row) if row else None), bool(result.rowcount == 1)
 
     async def revoke_token(self, token_id: str, *, now: datetime) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                update(oauth_tokens)
-                .where(oauth_tokens.c.id == token_id, oauth_tokens.c.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
+        await self._run(
+            update(oauth_tokens)
+            .where(oauth_tokens.c.id == token_id, oauth_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
 
     # --- consents and client assertions
     async def get_consent(self, user_id: str, client_id: str) -> tuple[str, ...]:
-        async with self._read() as conn:
-            scope = await conn.scalar(
-                select(consents.c.scope).where(
-                    consents.c.user_id == user_id, consents.c.client_id == client_id
-                )
-            )
+        scope = await self._scalar(
+            select(consents.c.scope).where(consents.c.user_id == user_id, consents.c.client_id == client_id)
+        )
         return tuple(scope or ())
 
     async def save_consent(
         self, user_id: str, client_id: str, scope: tuple[str, ...], *, now: datetime
     ) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                delete(consents).where(consents.c.user_id == user_id, consents.c.client_id == client_id)
-            )
-            await conn.execute(
-                insert(consents).values(
-                    user_id=user_id, client_id=client_id, scope=list(scope), granted_at=now
-                )
-            )
+        await self._run(
+            delete(consents).where(consents.c.user_id == user_id, consents.c.client_id == client_id)
+        )
+        await self._run(
+            insert(consents).values(user_id=user_id, client_id=client_id, scope=list(scope), granted_at=now)
+        )
 
     async def remember_client_assertion(self, client_id: str, jti: str, *, expires_at: datetime) -> bool:
         """False if this assertion id was seen before (a replayed private_key_jwt)."""
-        try:
-            async with self._write() as conn:
-                await conn.execute(
-                    insert(client_assertions).values(
-                        jti=f"{client_id}:{jti}", client_id=client_id, expires_at=expires_at
-                    )
-                )
-        except Conflict:
-            return False
-        return True
-
-    async def purge_expired_oidc(self, *, now: datetime) -> int:
-        removed = 0
-        async with self._write() as conn:
-            for table in (authorization_requests, authorization_codes, oauth_tokens, client_assertions):
-                result = await conn.execute(delete(table).where(table.c.expires_at <= now))
-                removed += result.rowcount
-        return removed
+        return await self._insert_new(
+            client_assertions, key="jti", jti=f"{client_id}:{jti}", client_id=client_id, expires_at=expires_at
+        )

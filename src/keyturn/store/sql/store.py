@@ -1,36 +1,26 @@
-"""SqlStore: every repository over one engine, plus opening and migrating it."""
+"""Opening the SQL database: engine, migrations, then the `Database` over it."""
 
 from __future__ import annotations
 
+from keyturn.store.sql.database import SqlDatabase, TransactionObserver
 from keyturn.store.sql.engine import create_engine
-from keyturn.store.sql.events import SqlEventStore
-from keyturn.store.sql.flows import SqlFlowStore, SqlSessionStore
-from keyturn.store.sql.hooks import SqlHookStore
 from keyturn.store.sql.migrate import upgrade_to_head
-from keyturn.store.sql.oidc import SqlOidcStore
-from keyturn.store.sql.tenant import SqlTenantStore
-from keyturn.store.sql.users import SqlPasskeyStore, SqlUserStore
 
 
-class SqlStore(
-    SqlUserStore,
-    SqlPasskeyStore,
-    SqlFlowStore,
-    SqlSessionStore,
-    SqlTenantStore,
-    SqlOidcStore,
-    SqlEventStore,
-    SqlHookStore,
-):
-    """The `keyturn.store.protocols.Store` for SQLite and PostgreSQL."""
-
-    async def close(self) -> None:
-        await self._engine.dispose()
-
-
-async def open_store(database_url: str, *, migrate: bool = True) -> SqlStore:
+async def open_database(
+    database_url: str,
+    *,
+    migrate: bool = True,
+    connect_timeout: float = 3.0,
+    statement_timeout: float = 5.0,
+    observer: TransactionObserver | None = None,
+) -> SqlDatabase:
     """Open the database, applying migrations first unless told not to."""
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, connect_timeout=connect_timeout, statement_timeout=statement_timeout)
     if migrate:
-        await upgrade_to_head(engine)
-    return SqlStore(engine)
+        try:
+            await upgrade_to_head(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+    return SqlDatabase(engine, observer=observer)

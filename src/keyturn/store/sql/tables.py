@@ -81,32 +81,12 @@ passkeys = Table(
     Index("ix_passkeys_user_id", "user_id"),
 )
 
-flows = Table(
-    "flows",
+spent_challenges = Table(
+    "spent_challenges",
     metadata,
-    Column("id", String(36), primary_key=True),
-    Column("kind", String(16), nullable=False),
-    Column("binding_hash", String(64), nullable=False),
-    Column("csrf_token", String(64), nullable=False),
-    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
-    Column("return_to", Text, nullable=True),
-    Column("created_at", UtcDateTime(), nullable=False),
-    Column("expires_at", UtcDateTime(), nullable=False),
-    Index("ix_flows_expires_at", "expires_at"),
-)
-
-challenges = Table(
-    "challenges",
-    metadata,
-    Column("challenge", LargeBinary(32), primary_key=True),
-    Column("flow_id", String(36), ForeignKey("flows.id", ondelete="CASCADE"), nullable=False),
-    Column("ceremony", String(16), nullable=False),
-    Column("user_id", String(36), nullable=True),
-    Column("allowed_credential_ids", JSON, nullable=False),
-    Column("user_verification", String(16), nullable=False),
-    Column("pending", JSON, nullable=False),
-    Column("expires_at", UtcDateTime(), nullable=False),
-    Index("ix_challenges_expires_at", "expires_at"),
+    Column("id", LargeBinary(32), primary_key=True),  # SHA-256 of a sealed challenge
+    Column("expires_at", UtcDateTime(), nullable=False),  # after this the challenge is dead anyway
+    Index("ix_spent_challenges_expires_at", "expires_at"),
 )
 
 sessions = Table(
@@ -131,6 +111,7 @@ tenant_settings = Table(
     Column("id", Integer, primary_key=True),
     Column("settings", JSON, nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),  # bumped by any config change
 )
 
 secrets = Table(
@@ -138,6 +119,13 @@ secrets = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("value", LargeBinary, nullable=False),
+)
+
+instance_facts = Table(
+    "instance_facts",  # what every process of the instance must agree on (the public URL it serves)
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 oidc_clients = Table(

@@ -1,4 +1,4 @@
-"""Tenant settings and instance-wide secrets in SQL."""
+"""Tenant settings, the config version every cache compares, and instance-wide secrets in SQL."""
 
 from __future__ import annotations
 
@@ -7,59 +7,68 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 
 from keyturn.domain.tenant import TenantSettings
-from keyturn.errors import Conflict
-from keyturn.store.sql.base import SqlRepository
-from keyturn.store.sql.tables import secrets, tenant_settings
+from keyturn.store.sql.base import SqlTxBase
+from keyturn.store.sql.tables import instance_facts, secrets, tenant_settings
 
 _TENANT_ROW = 1
 
 
-class SqlTenantStore(SqlRepository):
+class SqlConfig(SqlTxBase):
+    async def config_version(self) -> int:
+        version = await self._scalar(
+            select(tenant_settings.c.version).where(tenant_settings.c.id == _TENANT_ROW)
+        )
+        return int(version or 0)
+
     async def load_tenant(self) -> TenantSettings | None:
-        async with self._read() as conn:
-            data = await conn.scalar(
-                select(tenant_settings.c.settings).where(tenant_settings.c.id == _TENANT_ROW)
-            )
+        data = await self._scalar(
+            select(tenant_settings.c.settings).where(tenant_settings.c.id == _TENANT_ROW)
+        )
         return TenantSettings.model_validate(data) if data is not None else None
 
     async def save_tenant(self, tenant: TenantSettings, *, now: datetime) -> None:
         data = tenant.model_dump(mode="json")
-        async with self._write() as conn:
-            result = await conn.execute(
-                update(tenant_settings)
-                .where(tenant_settings.c.id == _TENANT_ROW)
-                .values(settings=data, updated_at=now)
+        result = await self._run(
+            update(tenant_settings)
+            .where(tenant_settings.c.id == _TENANT_ROW)
+            .values(settings=data, updated_at=now, version=tenant_settings.c.version + 1)
+        )
+        if result.rowcount == 0:
+            await self._run(
+                insert(tenant_settings).values(id=_TENANT_ROW, settings=data, updated_at=now, version=1)
             )
-            if result.rowcount == 0:
-                await conn.execute(
-                    insert(tenant_settings).values(id=_TENANT_ROW, settings=data, updated_at=now)
-                )
 
     async def seed_tenant(self, tenant: TenantSettings, *, now: datetime) -> None:
-        try:
-            async with self._write() as conn:
-                exists = await conn.scalar(
-                    select(tenant_settings.c.id).where(tenant_settings.c.id == _TENANT_ROW)
-                )
-                if exists is None:
-                    await conn.execute(
-                        insert(tenant_settings).values(
-                            id=_TENANT_ROW, settings=tenant.model_dump(mode="json"), updated_at=now
-                        )
-                    )
-        except Conflict:
-            pass  # another instance seeded it first: theirs stands
+        await self._insert_new(
+            tenant_settings,
+            key="id",
+            id=_TENANT_ROW,
+            settings=tenant.model_dump(mode="json"),
+            updated_at=now,
+            version=1,
+        )
+
+    async def bump_config_version(self) -> None:
+        await self._run(
+            update(tenant_settings)
+            .where(tenant_settings.c.id == _TENANT_ROW)
+            .values(version=tenant_settings.c.version + 1)
+        )
+
+    async def get_secret(self, name: str) -> bytes | None:
+        stored = await self._scalar(select(secrets.c.value).where(secrets.c.name == name))
+        return bytes(stored) if stored is not None else None
 
     async def get_or_create_secret(self, name: str, value: bytes) -> bytes:
-        try:
-            async with self._write() as conn:
-                stored = await conn.scalar(select(secrets.c.value).where(secrets.c.name == name))
-                if stored is not None:
-                    return bytes(stored)
-                await conn.execute(insert(secrets).values(name=name, value=value))
-            return value
-        except Conflict:  # another instance created it between our read and insert
-            async with self._read() as conn:
-                winner = await conn.scalar(select(secrets.c.value).where(secrets.c.name == name))
-            assert winner is not None
-            return bytes(winner)
+        await self._insert_new(secrets, key="name", name=name, value=value)
+        stored = await self.get_secret(name)  # ours, or the one another instance stored first
+        assert stored is not None
+        return stored
+
+    async def get_fact(self, name: str) -> str | None:
+        value = await self._scalar(select(instance_facts.c.value).where(instance_facts.c.name == name))
+        return str(value) if value is not None else None
+
+    async def set_fact(self, name: str, value: str) -> None:
+        if not await self._insert_new(instance_facts, key="name", name=name, value=value):
+            await self._run(update(instance_facts).where(instance_facts.c.name == name).values(value=value))

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import re
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import Forbidden
+from keyturn.http.context import SESSION_COOKIE
 from keyturn.ids import new_token
 from keyturn.settings import Settings
 
-SESSION_COOKIE = "keyturn_session"
+__all__ = ["BINDING_COOKIE", "CSRF_HEADER", "SESSION_COOKIE"]
 BINDING_COOKIE = "keyturn_browser"  # binds flows (and their challenges) to one browser
 CSRF_HEADER = "x-csrf-token"
 
@@ -43,25 +45,40 @@ def csp_source(uri: str) -> str:
 
 
 CONTENT_SECURITY_POLICY = content_security_policy()
-SECURITY_HEADERS = {
-    "content-security-policy": CONTENT_SECURITY_POLICY,
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
-    "referrer-policy": "same-origin",
-    "permissions-policy": "publickey-credentials-get=(self), publickey-credentials-create=(self)",
-    "cross-origin-opener-policy": "same-origin",
-}
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"permissions-policy", b"publickey-credentials-get=(self), publickey-credentials-create=(self)"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+_NO_STORE = (b"cache-control", b"no-store")
 
 
-async def add_security_headers(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    response = await call_next(request)
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    if not request.url.path.startswith("/static/"):
-        response.headers.setdefault("cache-control", "no-store")
-    return response
+class SecurityHeaders:
+    """Adds the security headers to every answer that does not set its own (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [h for h in SECURITY_HEADERS if h[0] not in present]
+                if not static and _NO_STORE[0] not in present:
+                    headers.append(_NO_STORE)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def binding_token(request: Request) -> tuple[str, bool]:
@@ -88,10 +105,24 @@ def clear_cookie(response: Response, settings: Settings, name: str) -> None:
     response.delete_cookie(name, path="/", secure=settings.secure_cookies, httponly=True, samesite="lax")
 
 
+_SAFE_PATH = re.compile(r"^/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*$")
+
+
+def safe_return_to(value: str | None) -> str | None:
+    """Only same-site paths: never an open redirect.
+
+    Browsers drop tabs and newlines and read backslashes as slashes, so `/\t/evil` or
+    `/\\evil` would become `//evil`: only plain URL characters are accepted.
+    """
+    if value and len(value) <= 512 and _SAFE_PATH.match(value) and "//" not in value.split("?")[0]:
+        return value
+    return None
+
+
 def check_same_origin(request: Request, tenant: TenantSettings, settings: Settings) -> None:
     """Refuse state changes sent from other sites (defence in depth next to CSRF tokens)."""
     if request.headers.get("sec-fetch-site") == "cross-site":
-        raise Forbidden("Requests from other sites are not accepted.", code="cross_site_request")
+        raise Forbidden(code="cross_site_request")
     origin = request.headers.get("origin")
     if origin is not None and origin not in {*tenant.rp.origins, settings.base_url}:
-        raise Forbidden("Requests from other sites are not accepted.", code="cross_site_request")
+        raise Forbidden(code="cross_site_request")

@@ -1,8 +1,9 @@
-"""Signing keys: ES256 and RS256, private halves encrypted at rest, rotated with retirement.
+"""Token signing keys: ES256 and RS256, private halves encrypted at rest, rotated with retirement.
 
 The database holds each private JWK sealed with AES-256-GCM under a key-encryption key
 (KEK) that lives outside it (a file, or KEYTURN_KEY_ENCRYPTION_KEY). Retired public keys
-stay in the JWKS until every token they signed has expired.
+stay in the JWKS until every token they signed has expired. Used by the OpenID Provider
+and by the management API, which verifies the tokens it issued.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from keyturn.domain.oidc import SigningAlg, SigningKey
 from keyturn.errors import KeyturnError
 from keyturn.sealing import seal, unseal
 from keyturn.settings import Settings, SettingsError
-from keyturn.store.protocols import OidcStore
+from keyturn.store.protocols import Database
 
 ALGORITHMS: tuple[SigningAlg, ...] = ("ES256", "RS256")
-_RELOAD_SECONDS = 30.0
+_RELOAD_SECONDS = 300.0  # a safety net: config version changes reload at once
 _UNKNOWN_KID_RELOAD_SECONDS = 5.0  # at most one forced reload per worker this often
 ACTIVATION_DELAY = timedelta(seconds=120)  # > reload interval + JWKS max-age
 JWKS_MAX_AGE_SECONDS = 60
@@ -38,13 +39,12 @@ PrivateJWK = ECKey | RSAKey
 class InvalidToken(KeyturnError):
     status = 401
     code = "invalid_token"
-    description = "The token is invalid or expired."
 
 
 def load_key_encryption_key(settings: Settings) -> bytes:
-    """The KEK from KEYTURN_KEY_ENCRYPTION_KEY (base64url), else its file; created in development."""
-    if encoded := os.environ.get("KEYTURN_KEY_ENCRYPTION_KEY"):
-        return _decode_kek(encoded, "KEYTURN_KEY_ENCRYPTION_KEY")
+    """The KEK from the `key_encryption_key` setting (base64url), else its file; created in development."""
+    if settings.key_encryption_key is not None:
+        return _decode_kek(settings.key_encryption_key.get_secret_value(), "KEYTURN_KEY_ENCRYPTION_KEY")
     path = settings.resolved_key_file
     if path.exists():
         return _decode_kek(path.read_text().strip(), str(path))
@@ -135,21 +135,26 @@ class KeyRing:
 
 
 class KeyManager:
-    """Loads the key ring from the store, creating keys on first use and reloading now and then,
-    so a `keyturn keys rotate` in another process reaches every worker.
+    """Loads the key ring from the database, creating keys on first use, and again whenever the
+    config version moves (`forget`), so a `keyturn keys rotate` in another process reaches
+    every worker at its next request.
 
     A rotated-in key is published at once but signs only after ACTIVATION_DELAY (longer than a
     worker's reload interval plus the JWKS cache time), so no worker or relying party ever
     sees a token whose key it does not know yet; until then the previous key goes on signing.
     """
 
-    def __init__(self, store: OidcStore, *, kek: bytes, publish_retired_for: timedelta) -> None:
-        self._store = store
+    def __init__(self, db: Database, *, kek: bytes, publish_retired_for: timedelta) -> None:
+        self._db = db
         self._kek = kek
         self._publish_retired_for = publish_retired_for
         self._ring: KeyRing | None = None
         self._loaded_at = 0.0
         self._forced_at = 0.0
+
+    def forget(self) -> None:
+        """The config version moved: reload before the next use."""
+        self._ring = None
 
     async def ring(self, *, now: datetime, reload: bool = False) -> KeyRing:
         if reload or self._ring is None or time.monotonic() - self._loaded_at > _RELOAD_SECONDS:
@@ -172,23 +177,32 @@ class KeyManager:
 
     async def rotate(self, *, now: datetime) -> list[SigningKey]:
         created = [new_signing_key(alg, kek=self._kek, now=now) for alg in ALGORITHMS]
-        for key in created:
-            await self._store.add_signing_key(key, retire_others_at=now)
+        async with self._db.write() as tx:
+            for key in created:
+                await tx.add_signing_key(key, retire_others_at=now)
+            await tx.bump_config_version()
         self._ring = None
         return created
 
     async def purge(self, *, now: datetime) -> int:
         """Delete retired keys no token signed by them can still need."""
-        return await self._store.delete_signing_keys_retired_before(
-            now - self._publish_retired_for - ACTIVATION_DELAY
-        )
+        async with self._db.write() as tx:
+            removed = await tx.delete_signing_keys_retired_before(
+                now - self._publish_retired_for - ACTIVATION_DELAY
+            )
+            if removed:
+                await tx.bump_config_version()
+        return removed
 
     async def _load(self, now: datetime) -> KeyRing:
-        keys = await self._store.list_signing_keys()
-        for alg in ALGORITHMS:
-            if not any(k.alg == alg and k.retired_at is None for k in keys):
-                await self._store.add_signing_key(new_signing_key(alg, kek=self._kek, now=now))
-                keys = await self._store.list_signing_keys()
+        async with self._db.read() as reader:
+            keys = await reader.list_signing_keys()
+        missing = [alg for alg in ALGORITHMS if not any(k.alg == alg and k.retired_at is None for k in keys)]
+        if missing:  # first use: create them (another instance may race us; both keys are valid)
+            async with self._db.write() as tx:
+                for alg in missing:
+                    await tx.add_signing_key(new_signing_key(alg, kek=self._kek, now=now))
+                keys = await tx.list_signing_keys()
         # Keys that may still sign: unretired ones, and ones retired less than the delay ago.
         candidates = [
             (key, _open(self._kek, key))

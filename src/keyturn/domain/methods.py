@@ -1,0 +1,28 @@
+"""The ways to authenticate, named once: every session, `amr` claim, event and hook uses these.
+
+`MethodId` is Keyturn's own name; `AMR` is the value it contributes to the ID token's `amr`
+(RFC 8176; `phr` from the OpenID EAP ACR values for phishing-resistant passkeys);
+`HOOK_NAME` is Auth0's name for it in a post-login event's `authentication.methods`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+MethodId = Literal["passkey", "password"]
+METHOD_IDS: tuple[MethodId, ...] = ("passkey", "password")
+
+AMR: dict[MethodId, str] = {"passkey": "phr", "password": "pwd"}
+HOOK_NAME: dict[MethodId, str] = {"passkey": "passkey", "password": "pwd"}
+
+# How sessions stored before the method vocabulary was unified spell a method.
+LEGACY_NAMES: dict[str, MethodId] = {"pwd": "password"}
+
+
+def method_id(name: str) -> MethodId:
+    """A stored or submitted name as a MethodId; raises ValueError for anything else."""
+    resolved = LEGACY_NAMES.get(name, name)
+    for known in METHOD_IDS:
+        if resolved == known:
+            return known
+    raise ValueError(f"unknown authentication method {name!r}")

@@ -1,0 +1,116 @@
+"""The account flow: a signed-in user manages their passkeys, password and email.
+
+Each change is one write transaction with its event; the rules that must hold under
+concurrency (the passkey limit, never removing the last way to sign in) are the store's,
+checked with the owner's row locked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keyturn.context import Context
+from keyturn.domain.email import normalize_email
+from keyturn.domain.events import EventType
+from keyturn.domain.flow import Flow
+from keyturn.domain.identity import Passkey, User, clean_passkey_name
+from keyturn.errors import CeremonyError, Conflict, KeyturnError, NotFound
+from keyturn.flows.base import spend_challenge
+from keyturn.methods.base import require_enabled
+from keyturn.methods.passkey import creation_options, new_passkey, verify_new_passkey
+from keyturn.methods.password import check_password_policy, hasher
+from keyturn.methods.registry import PASSKEY, PASSWORD
+
+
+def _limit(ctx: Context) -> int:
+    return ctx.tenant.passkey_options.max_passkeys_per_user
+
+
+async def add_passkey_options(ctx: Context, flow: Flow, *, user: User) -> dict[str, Any]:
+    """Creation options for one more passkey; refused up front when the user is at the limit."""
+    require_enabled(ctx.tenant, PASSKEY)
+    existing = await (await ctx.read()).list_passkeys(user.id)
+    if len(existing) >= _limit(ctx):
+        raise Conflict(code="passkey_limit_reached", limit=_limit(ctx))
+    return creation_options(
+        ctx, flow, user_handle=user.user_handle, email=user.email, existing=existing, user_id=user.id
+    )
+
+
+async def add_passkey(ctx: Context, flow: Flow, *, user: User, credential: object) -> Passkey:
+    """Enroll one more passkey; success and failure both reach the event log."""
+    try:
+        require_enabled(ctx.tenant, PASSKEY)
+        challenge, registered = await verify_new_passkey(ctx, flow, credential)
+        if challenge.user_id != user.id:
+            raise CeremonyError(code="challenge_invalid", detail="challenge issued to another user")
+        passkey = new_passkey(ctx, user, registered, user_agent=ctx.requester.user_agent)
+        async with ctx.writing() as tx:
+            await spend_challenge(tx, challenge)
+            await tx.add_passkey(passkey, limit=_limit(ctx))
+            ctx.record(
+                EventType.ENROLLMENT_COMPLETE,
+                user_id=user.id,
+                user_name=user.email,
+                details={"authenticator": "passkey", "passkey_id": passkey.id, "aaguid": passkey.aaguid},
+            )
+    except KeyturnError as error:
+        ctx.record(
+            EventType.WEBAUTHN_ENROLLMENT_FAILED,
+            user_id=user.id,
+            user_name=user.email,
+            details={"error": error.code},
+        )
+        raise
+    return passkey
+
+
+async def rename_passkey(ctx: Context, *, user: User, passkey_id: str, name: object) -> None:
+    cleaned = clean_passkey_name(name)
+    async with ctx.writing() as tx:
+        if not await tx.rename_passkey(user.id, passkey_id, cleaned):
+            raise NotFound(code="passkey_not_found")
+
+
+async def remove_passkey(ctx: Context, *, user: User, passkey_id: str) -> None:
+    """Refused (by the store, atomically) when it is the user's last way to sign in."""
+    async with ctx.writing() as tx:
+        if not await tx.delete_passkey(user.id, passkey_id):
+            raise NotFound(code="passkey_not_found")
+        ctx.record(
+            EventType.AUTHENTICATOR_REMOVED,
+            user_id=user.id,
+            user_name=user.email,
+            details={"passkey_id": passkey_id},
+        )
+
+
+async def set_password(ctx: Context, *, user: User, current: str | None, new: str) -> None:
+    """Set a first password, or change one (which needs the current password)."""
+    require_enabled(ctx.tenant, PASSWORD)
+    if user.has_password and not await hasher().verify(user.password_hash, current or ""):
+        raise KeyturnError(code="invalid_current_password")
+    check_password_policy(new)
+    new_hash = await hasher().hash(new)
+    async with ctx.writing() as tx:
+        await tx.set_password_hash(user.id, new_hash, now=ctx.now())
+        ctx.record(EventType.SUCCESS_CHANGE_PASSWORD, user_id=user.id, user_name=user.email)
+
+
+async def remove_password(ctx: Context, *, user: User) -> None:
+    """Refused (by the store, the owner's row locked) when the user has no passkey."""
+    async with ctx.writing() as tx:
+        await tx.set_password_hash(user.id, None, now=ctx.now())
+
+
+async def change_email(ctx: Context, *, user: User, email: object) -> str:
+    address = normalize_email(email)
+    async with ctx.writing() as tx:
+        await tx.update_email(user.id, address, now=ctx.now())
+        ctx.record(
+            EventType.SUCCESS_CHANGE_EMAIL,
+            user_id=user.id,
+            user_name=address,
+            details={"previous": user.email},
+        )
+    return address

@@ -1,0 +1,140 @@
+"""The exits of every journey: a sign-in (or sign-up) becomes a session, and a session ends.
+
+Post-login hooks run here, before any session exists, with the OIDC client when the
+sign-in continues a parked authorization; their claims wait on that request for its code.
+The session, the ceremony's own writes (a spent challenge, a sign count), the end of the
+browser's previous session and the `s` event are one write transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from keyturn.context import Context
+from keyturn.domain.events import EventType
+from keyturn.domain.flow import Flow
+from keyturn.domain.identity import User
+from keyturn.domain.methods import AMR
+from keyturn.domain.oidc import AuthorizationRequest, resume_path
+from keyturn.domain.session import AuthEvent, Session
+from keyturn.errors import KeyturnError
+from keyturn.flows.parked import Parked, load_parked
+from keyturn.hooks.executor import run_post_login
+from keyturn.ids import hash_token, new_id, new_token
+from keyturn.methods.base import Authenticated
+from keyturn.store.protocols import WriteTx
+
+MAX_USER_AGENT = 512
+
+
+class SignInDenied(KeyturnError):
+    """A post-login hook refused the sign-in; no session was issued."""
+
+    status = 403
+    code = "access_denied"
+
+    def __init__(self, message: str, *, authorization: AuthorizationRequest | None) -> None:
+        super().__init__(message="access_denied.hook_message", text=message)
+        self.authorization = authorization  # the OIDC request to answer with access_denied, if any
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    token: str  # the session cookie's value; the database keeps only its hash
+    session: Session
+    redirect_to: str
+
+
+async def resolve_session(ctx: Context, token: str | None) -> tuple[Session, User] | None:
+    if not token or len(token) > 128:
+        return None
+    return await (await ctx.read()).find_session(hash_token(token), now=ctx.now())
+
+
+def _new_session(ctx: Context, user: User, authenticated: Authenticated) -> tuple[str, Session]:
+    now = ctx.now()
+    session = Session(
+        id=new_id(),
+        user_id=user.id,
+        csrf_token=new_token(),
+        authenticated=(AuthEvent(method=authenticated.method, at=now),),
+        created_at=now,
+        expires_at=now + timedelta(seconds=ctx.settings.session_lifespan_seconds),
+        user_agent=ctx.requester.user_agent[:MAX_USER_AGENT],
+        ip=ctx.requester.ip[:64],
+    )
+    return new_token(), session
+
+
+def _redirect(flow: Flow, parked: Parked | None) -> str:
+    if parked is not None:
+        return resume_path(parked.request.id)
+    return flow.return_to or "/account"
+
+
+async def complete_sign_in(
+    ctx: Context,
+    flow: Flow,
+    authenticated: Authenticated,
+    *,
+    binding_token: str | None,
+    previous_session: str | None,
+) -> SignedIn:
+    """The end of every successful sign-in or sign-up on the hosted pages.
+
+    A hook's denial issues no session and raises SignInDenied. Success is logged (`s`) only
+    once the session is stored, in the same transaction.
+    """
+    user = authenticated.user
+    parked = await load_parked(ctx, flow.authorization_request_id, binding_token=binding_token)
+    previous = await resolve_session(ctx, previous_session)
+    token, session = _new_session(ctx, user, authenticated)
+    outcome = await run_post_login(
+        ctx, user, client=parked.client if parked else None, methods=session.authenticated
+    )
+    if not outcome.allowed:
+        details = {"error": "access_denied", "reason": "post-login hook"}
+        ctx.record(EventType.FAILED_LOGIN, user_id=user.id, user_name=user.email, details=details)
+        if parked:
+            request_id = parked.request.id
+
+            async def forget_parked(tx: WriteTx) -> None:
+                await tx.delete_authorization_request(request_id)
+
+            ctx.uow.keep(forget_parked)
+        raise SignInDenied(outcome.message or "", authorization=parked.request if parked else None)
+    try:
+        async with ctx.writing() as tx:
+            if authenticated.complete is not None:
+                await authenticated.complete(tx)
+            if previous is not None:
+                await tx.delete_session(previous[0].id)  # one browser, one session
+            await tx.create_session(session, token_hash=hash_token(token))
+            if parked:
+                await tx.set_authorization_hook_claims(
+                    parked.request.id, outcome.claims, session_id=session.id
+                )
+            ctx.record(
+                EventType.SUCCESS_LOGIN,
+                user_id=user.id,
+                user_name=user.email,
+                client_id=parked.client.client_id if parked else None,
+                details={
+                    "prompts": [{"name": "login", "performed_amr": [AMR[authenticated.method]]}],
+                    "authentication_method": authenticated.method,
+                },
+            )
+    except KeyturnError as error:
+        ctx.record(
+            EventType.FAILED_LOGIN, user_id=user.id, user_name=user.email, details={"error": error.code}
+        )
+        raise
+    return SignedIn(token=token, session=session, redirect_to=_redirect(flow, parked))
+
+
+async def end_session(ctx: Context, session: Session, user: User) -> None:
+    """Sign out: the session is gone at once, on every worker (sessions live in the database)."""
+    async with ctx.writing() as tx:
+        await tx.delete_session(session.id)
+        ctx.record(EventType.SUCCESS_LOGOUT, user_id=user.id, user_name=user.email)

@@ -1,0 +1,45 @@
+"""The methods Keyturn offers, in the order pages show them. Adding one is adding it here."""
+
+from __future__ import annotations
+
+from keyturn.domain.flow import Flow
+from keyturn.domain.methods import MethodId
+from keyturn.domain.tenant import TenantSettings
+from keyturn.errors import KeyturnError
+from keyturn.methods.base import LoginMethod, RegistrationMethod, require_enabled
+from keyturn.methods.passkey import PasskeyMethod
+from keyturn.methods.password import PasswordMethod
+
+PASSKEY = PasskeyMethod()
+PASSWORD = PasswordMethod()
+LOGIN_METHODS: dict[MethodId, LoginMethod] = {"passkey": PASSKEY, "password": PASSWORD}
+REGISTRATION_METHODS: dict[MethodId, RegistrationMethod] = {"passkey": PASSKEY, "password": PASSWORD}
+
+
+def offered(tenant: TenantSettings) -> tuple[MethodId, ...]:
+    """What a flow begun now offers: the methods the tenant has on."""
+    return tuple(m for m, method in LOGIN_METHODS.items() if method.enabled(tenant))
+
+
+def _check_chosen(
+    method: LoginMethod | RegistrationMethod | None, flow: Flow, tenant: TenantSettings
+) -> None:
+    if method is None:
+        raise KeyturnError(code="unknown_method")
+    if method.id not in flow.methods:
+        raise KeyturnError(code="method_disabled", status=403, method=method.id)
+    require_enabled(tenant, method)  # turned off since the page was opened
+
+
+def login_method(name: object, flow: Flow, tenant: TenantSettings) -> LoginMethod:
+    method = next((m for key, m in LOGIN_METHODS.items() if key == name), None)
+    _check_chosen(method, flow, tenant)
+    assert method is not None
+    return method
+
+
+def registration_method(name: object, flow: Flow, tenant: TenantSettings) -> RegistrationMethod:
+    method = next((m for key, m in REGISTRATION_METHODS.items() if key == name), None)
+    _check_chosen(method, flow, tenant)
+    assert method is not None
+    return method

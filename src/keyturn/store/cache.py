@@ -1,0 +1,62 @@
+"""What this process knows of the tenant's configuration: settings, hooks and clients, read
+once and kept until the config version in the database moves.
+
+Every change to any of them bumps that version in the same transaction, and every request
+reads it (one primary-key lookup), so a `keyturn config patch`, a new client or a key
+rotation made by another process reaches this one at its next request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from keyturn.domain.hooks import Hook
+from keyturn.domain.oidc import Client
+from keyturn.domain.tenant import TenantSettings
+from keyturn.store.protocols import ReadTx
+
+
+class ConfigCache:
+    def __init__(self, default_tenant: Callable[[], TenantSettings]) -> None:
+        self._default_tenant = default_tenant
+        self._version: int | None = None
+        self._tenant: TenantSettings | None = None
+        self._hooks: dict[str, list[Hook]] = {}
+        self._clients: dict[str, Client | None] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever another version is seen (the key manager forgets its ring)."""
+        self._listeners.append(listener)
+
+    async def refresh(self, reader: ReadTx) -> None:
+        """Compare the stored version with ours; forget everything cached if it moved."""
+        version = await reader.config_version()
+        if version != self._version:
+            self._version = version
+            self._tenant = None
+            self._hooks.clear()
+            self._clients.clear()
+            for listener in self._listeners:
+                listener()
+
+    def forget(self) -> None:
+        """This process changed something: do not wait for the version read to notice."""
+        self._version = None
+
+    async def tenant(self, reader: ReadTx) -> TenantSettings:
+        if self._tenant is None:
+            self._tenant = await reader.load_tenant() or self._default_tenant()
+        return self._tenant
+
+    async def hooks(self, reader: ReadTx, trigger: str) -> list[Hook]:
+        if trigger not in self._hooks:
+            self._hooks[trigger] = [h for h in await reader.list_hooks(trigger=trigger) if h.enabled]
+        return self._hooks[trigger]
+
+    async def client(self, reader: ReadTx, client_id: str) -> Client | None:
+        if client_id not in self._clients:
+            if len(self._clients) > 10_000:  # an unbounded stream of made-up ids
+                self._clients.clear()
+            self._clients[client_id] = await reader.get_client(client_id)
+        return self._clients[client_id]

@@ -1,0 +1,73 @@
+"""Sessions and spent challenges in SQL: the short-lived state that must live server-side.
+
+Flows and challenges themselves are sealed and carried by the browser; only the fact that
+a challenge was used is stored, so that it works once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+
+from keyturn.domain.identity import User
+from keyturn.domain.session import AuthEvent, Session
+from keyturn.store.sql.base import SqlTxBase
+from keyturn.store.sql.tables import sessions, spent_challenges, users
+from keyturn.store.sql.users import user_from_row
+
+_USER_COLUMNS = [c.label(f"u_{c.name}") for c in users.c]
+
+
+def session_from_row(row: Any) -> Session:
+    return Session(
+        id=row.id,
+        user_id=row.user_id,
+        csrf_token=row.csrf_token,
+        authenticated=tuple(
+            AuthEvent(method=e["method"], at=datetime.fromisoformat(e["at"])) for e in row.authenticated
+        ),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        user_agent=row.user_agent,
+        ip=row.ip,
+    )
+
+
+class SqlSessions(SqlTxBase):
+    async def find_session(self, token_hash: str, *, now: datetime) -> tuple[Session, User] | None:
+        row = await self._first(
+            select(sessions, *_USER_COLUMNS)
+            .join(users, users.c.id == sessions.c.user_id)
+            .where(sessions.c.token_hash == token_hash, sessions.c.expires_at > now)
+        )
+        return (session_from_row(row), user_from_row(row, "u_")) if row else None
+
+    async def create_session(self, session: Session, *, token_hash: str) -> None:
+        await self._run(
+            insert(sessions).values(
+                id=session.id,
+                token_hash=token_hash,
+                user_id=session.user_id,
+                csrf_token=session.csrf_token,
+                authenticated=[{"method": e.method, "at": e.at.isoformat()} for e in session.authenticated],
+                created_at=session.created_at,
+                expires_at=session.expires_at,
+                user_agent=session.user_agent,
+                ip=session.ip,
+            )
+        )
+
+    async def delete_session(self, session_id: str) -> bool:
+        result = await self._run(delete(sessions).where(sessions.c.id == session_id))
+        return bool(result.rowcount == 1)
+
+
+class SqlChallenges(SqlTxBase):
+    async def challenge_spent(self, challenge_id: bytes) -> bool:
+        found = await self._scalar(select(spent_challenges.c.id).where(spent_challenges.c.id == challenge_id))
+        return found is not None
+
+    async def spend_challenge(self, challenge_id: bytes, *, expires_at: datetime) -> bool:
+        return await self._insert_new(spent_challenges, key="id", id=challenge_id, expires_at=expires_at)

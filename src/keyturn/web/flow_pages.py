@@ -1,0 +1,99 @@
+"""What the login and sign-up pages share: opening a flow for a page, loading it back for the
+page's JSON calls, and turning a sign-in into the session cookie and the next URL."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from keyturn.context import Context
+from keyturn.domain.flow import Flow, FlowKind
+from keyturn.domain.identity import User
+from keyturn.domain.session import Session
+from keyturn.flows.base import csrf_token, flow_token, load_flow, start_flow
+from keyturn.flows.parked import load_parked
+from keyturn.flows.sessions import SignedIn, SignInDenied
+from keyturn.http.security import (
+    BINDING_COOKIE,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    binding_token,
+    check_same_origin,
+    safe_return_to,
+    set_cookie,
+)
+from keyturn.http.templates import render
+from keyturn.methods.registry import offered
+from keyturn.oidc.authorization import AUTHORIZATION_PARAM, RedirectError, error_redirect
+from keyturn.oidc.errors import AccessDenied
+
+
+async def open_flow_page(
+    request: Request,
+    ctx: Context,
+    session: tuple[Session, User] | None,
+    kind: FlowKind,
+    template: str,
+    *,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    """A login or sign-up page with a new flow bound to this browser. Signed-in people go on
+    to `return_to`, unless the page continues an OIDC authorization that asked for a sign-in,
+    or `force=1` asks for one (re-authentication)."""
+    token, new = binding_token(request)
+    parked = await load_parked(ctx, request.query_params.get(AUTHORIZATION_PARAM), binding_token=token)
+    return_to = safe_return_to(request.query_params.get("return_to"))
+    if session is not None and parked is None and request.query_params.get("force") != "1":
+        return RedirectResponse(return_to or "/account", status_code=303)
+    flow = start_flow(
+        ctx,
+        kind,
+        binding_token=token,
+        methods=offered(ctx.tenant),
+        authorization_request_id=parked.request.id if parked else None,
+        return_to=return_to,
+    )
+    hint = (parked.request.login_hint if parked else None) or request.query_params.get("login_hint", "")
+    page = {"flow_id": flow_token(ctx, flow), "csrf": csrf_token(ctx, flow)}
+    response = render(
+        request, template, {"tenant": ctx.tenant, "page": page, "login_hint": hint[:254], **(extra or {})}
+    )
+    if new:
+        set_cookie(response, ctx.settings, BINDING_COOKIE, token, max_age=None)
+    return response
+
+
+def load_page_flow(request: Request, ctx: Context, token: str, kind: FlowKind) -> Flow:
+    """The flow a page's script calls about: same origin, same browser, right CSRF token."""
+    check_same_origin(request, ctx.tenant, ctx.settings)
+    return load_flow(
+        ctx,
+        token,
+        kind=kind,
+        binding_token=request.cookies.get(BINDING_COOKIE),
+        csrf=request.headers.get(CSRF_HEADER),
+    )
+
+
+async def signed_in_response(ctx: Context, signing_in: Awaitable[SignedIn]) -> Response:
+    """Set the session cookie and say where to go next. A hook's denial of an OIDC sign-in goes
+    back to the client as access_denied; any other denial is shown on the page."""
+    try:
+        signed_in = await signing_in
+    except SignInDenied as denied:
+        if denied.authorization is None:
+            raise
+        back = RedirectError(
+            AccessDenied(message="access_denied.hook_message", text=denied.description),
+            redirect_uri=denied.authorization.redirect_uri,
+            state=denied.authorization.state,
+        )
+        return JSONResponse({"redirect_to": error_redirect(ctx, back)})
+    response = JSONResponse({"redirect_to": signed_in.redirect_to})
+    set_cookie(
+        response, ctx.settings, SESSION_COOKIE, signed_in.token, max_age=ctx.settings.session_lifespan_seconds
+    )
+    return response
