@@ -89,3 +89,4 @@ class Unavailable(KeyturnError):
     status = 503
     code = "temporarily_unavailable"
     retry_after_seconds = 5
+    connection_lost = False  # the database could not be reached at all (not one statement's trouble)

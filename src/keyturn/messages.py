@@ -55,6 +55,7 @@ MESSAGES: dict[str, str] = {
     "backup_eligibility_changed": "That passkey could not be verified. Please try again.",
     "possible_cloned_passkey": "That passkey could not be verified. Please try again.",
     "credential_exists": "This passkey is already registered.",
+    "invalid_public_key": "That passkey's public key is not acceptable. Try another authenticator.",
     "passkey_limit_reached": (
         "You already have {limit} passkeys, the most allowed. Remove one to add another."
     ),

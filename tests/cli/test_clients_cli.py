@@ -26,7 +26,7 @@ from keyturn.app import create_app
 from keyturn.domain.oidc import Client
 from keyturn.oidc.clients import build_client
 from keyturn.settings import Settings
-from keyturn.store.sql.store import open_store
+from keyturn.store.sql.store import open_database
 from tests.conftest import BASE_URL
 from tests.support import browser, oidc, store
 
@@ -71,11 +71,12 @@ def stored_clients(database_url: str) -> list[Client]:
     """What the database holds, read directly (faster than another `clients list`)."""
 
     async def read() -> list[Client]:
-        store = await open_store(database_url, migrate=False)
+        db = await open_database(database_url, migrate=False)
         try:
-            return await store.list_clients()
+            async with db.read() as tx:
+                return await tx.list_clients()
         finally:
-            await store.close()
+            await db.close()
 
     return asyncio.run(read())
 
@@ -263,6 +264,24 @@ def test_a_bad_jwks_file_fails_clearly(keyturn: Keyturn, clean_database: str, tm
     assert stored_clients(clean_database) == []
 
 
+def test_a_scope_option_may_hold_several_scopes(keyturn: Keyturn) -> None:
+    """`--scope "read:users delete:users"` is two scopes, split on whitespace, as in OAuth."""
+    created = create(
+        keyturn,
+        "--name",
+        "Worker",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "read:users  delete:users",
+        "--scope",
+        "read:logs read:users",
+    )
+
+    shown = keyturn.json("clients", "show", "--", created["client_id"])
+    assert shown["scopes"] == ["read:users", "delete:users", "read:logs"]
+
+
 # --- list, show, delete -----------------------------------------------------------------------
 
 
@@ -275,7 +294,7 @@ def test_list_shows_every_client_and_never_a_secret(keyturn: Keyturn, client: Te
     listed = json.loads(out)
     assert [c["client_id"] for c in listed] == [web["client_id"], spa["client_id"]]
     assert [c["name"] for c in listed] == ["Web", "SPA"]
-    stored = store.write(client, lambda tx: tx.get_client(web["client_id"]))
+    stored = store.read(client, lambda tx: tx.get_client(web["client_id"]))
     assert stored is not None and stored.secret_hash
     assert web["client_secret"] not in out
     assert stored.secret_hash not in out
@@ -334,6 +353,25 @@ def test_a_deleted_client_can_no_longer_get_tokens(keyturn: Keyturn, client: Tes
     assert introspection.json() == {"active": False}
 
 
+def test_create_and_delete_are_logged_as_sapi_by_the_cli(keyturn: Keyturn, client: TestClient) -> None:
+    """Operator changes from the CLI are in the log as the management API's are, naming "cli";
+    a refused one (a bad registration, an unknown client) logs no change."""
+    created = create(keyturn, "--name", "Web", "--redirect-uri", "https://a.example/cb")
+    keyturn.ok("clients", "delete", "--", created["client_id"])
+    assert keyturn("clients", "delete", "--", created["client_id"])[0] == 1
+    assert keyturn("clients", "create", "--name", "Bad", "--redirect-uri", "http://a.example/cb")[0] == 1
+
+    changes = store.events_of(client, "sapi")
+
+    assert [e.details for e in changes] == [
+        {"operation": "create_client", "actor": "cli", "registered_client_id": created["client_id"]},
+        {"operation": "delete_client", "actor": "cli", "registered_client_id": created["client_id"]},
+    ]
+    assert {(e.client_id, e.user_id, e.user_agent) for e in changes} == {(None, None, "keyturn-cli")}
+    assert created["client_secret"] not in json.dumps([e.details for e in changes])
+    assert store.events_of(client) == changes  # nothing else was logged
+
+
 # --- keys rotate ------------------------------------------------------------------------------
 
 
@@ -356,7 +394,7 @@ def test_keys_rotate_makes_new_kids_every_time_and_the_jwks_lists_them(
     assert len(first) == len(second) == 2
     assert not set(first) & set(second)
     assert not before & set(first + second)
-    stored = store.write(client, lambda tx: tx.list_signing_keys())
+    stored = store.read(client, lambda tx: tx.list_signing_keys())
     assert {key.kid for key in stored} == before | set(first) | set(second)
     assert {key.kid for key in stored if key.retired_at is None} == set(second)
     # A worker started now (real clock, fresh key cache) publishes them all: none has expired yet.

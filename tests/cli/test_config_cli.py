@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from keyturn.cli.main import app
-from tests.support import browser
+from tests.support import browser, store
 from tests.support.soft_authenticator import SoftAuthenticator
 
 
@@ -172,6 +172,33 @@ def test_a_patch_with_no_operations_is_refused(keyturn: Keyturn) -> None:
 
     assert code == 1
     assert "nothing to patch" in err
+
+
+def test_config_patch_is_logged_as_sapi_by_the_cli_and_a_bad_one_is_not(
+    keyturn: Keyturn, client: TestClient
+) -> None:
+    code, _, err = keyturn(
+        "config",
+        "patch",
+        "--replace",
+        "/rp/display_name=Acme",
+        "--replace",
+        "/passkey_options/challenge_ui=button",
+    )
+    assert code == 0, err
+
+    (change,) = store.events_of(client, "sapi")
+    assert change.details == {
+        "operation": "patch_settings",
+        "actor": "cli",
+        "paths": ["/passkey_options/challenge_ui", "/rp/display_name"],
+    }
+    assert (change.client_id, change.user_id, change.user_agent) == (None, None, "keyturn-cli")
+
+    code, _, _ = keyturn("config", "patch", "--replace", "/passkey_options/max_passkeys_per_user=0")
+
+    assert code == 1
+    assert store.events_of(client) == [change]  # a refused patch changed nothing, logged nothing
 
 
 NEW_RP_ID = [

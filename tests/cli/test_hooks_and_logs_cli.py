@@ -23,13 +23,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from keyturn.clock import FrozenClock
-from keyturn.domain.events import EventType, RequestContext
+from keyturn.context import open_context
+from keyturn.domain.events import EventType, Requester
 from keyturn.domain.hooks import Hook
 from keyturn.runtime import Runtime
 from keyturn.sealing import unseal
 from tests.support import browser, store
 
-CTX = RequestContext(ip="203.0.113.9", user_agent="cli-test")
+REQUESTER = Requester(ip="203.0.113.9", user_agent="cli-test")
 HOOK_URL = "http://127.0.0.1:9/x"
 
 
@@ -69,7 +70,7 @@ def keyturn(clean_database: str, tmp_path: Path) -> Keyturn:
 
 
 def stored_hooks(client: TestClient) -> list[Hook]:
-    return store.write(client, lambda tx: tx.list_hooks())
+    return store.read(client, lambda tx: tx.list_hooks())
 
 
 # --- hooks add ----------------------------------------------------------------------------------
@@ -184,32 +185,43 @@ def test_hooks_delete_of_an_unknown_id_fails(keyturn: Keyturn) -> None:
     assert "no hook 'no-such-hook'" in done.stderr
 
 
+def test_hooks_add_and_delete_are_logged_as_sapi_by_the_cli(keyturn: Keyturn, client: TestClient) -> None:
+    """Operator changes from the CLI are in the log as the management API's are, naming "cli";
+    a refused one logs no change."""
+    added = keyturn.json("hooks", "add", "--url", HOOK_URL)
+    keyturn.ok("hooks", "delete", added["id"])
+    assert keyturn("hooks", "delete", added["id"]).returncode == 1
+    assert keyturn("hooks", "add", "--url", "ftp://hooks.example/x").returncode == 1
+
+    changes = store.events_of(client, "sapi")
+
+    assert [e.details for e in changes] == [
+        {"operation": "create_hook", "actor": "cli", "hook_id": added["id"]},
+        {"operation": "delete_hook", "actor": "cli", "hook_id": added["id"]},
+    ]
+    assert {(e.client_id, e.user_id, e.user_agent) for e in changes} == {(None, None, "keyturn-cli")}
+    assert added["secret"] not in json.dumps([e.details for e in changes])
+    assert store.events_of(client) == changes  # nothing else was logged
+
+
 # --- logs tail ----------------------------------------------------------------------------------------
 
 
 def record(
     client: TestClient, clock: FrozenClock, name: str, event_type: EventType = EventType.SUCCESS_LOGIN
 ) -> str:
-    """One event, written to the database now; its log id. The clock moves on a second first,
-    so events sort in the order they are recorded."""
+    """One event, recorded as a request from REQUESTER records it, and stored when that
+    request's context ends (as before a response is sent); its log id. The clock moves on a
+    second first, so events sort in the order they are recorded."""
     clock.advance(seconds=1)
 
     async def work(rt: Runtime) -> str:
-        log_id = rt.events.record(event_type, CTX, user_id=name, user_name=name).log_id
-        await rt.events.flush()
-        return log_id
+        async with open_context(rt, REQUESTER) as ctx:
+            return ctx.record(event_type, user_id=name, user_name=name).log_id
 
     log_id = browser.call(client, work)
-    wait_until_stored(client, log_id)
+    assert store.read(client, lambda tx: tx.get_event(log_id)) is not None, "stored, with no waiting"
     return log_id
-
-
-def wait_until_stored(client: TestClient, log_id: str) -> None:
-    """flush() may leave the batch the background writer holds unwritten for a moment."""
-    deadline = time.monotonic() + 5
-    while store.write(client, lambda tx: tx.get_event(log_id)) is None:
-        assert time.monotonic() < deadline, f"event {log_id} was never written"
-        time.sleep(0.05)
 
 
 class Tail:

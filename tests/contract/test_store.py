@@ -1,8 +1,11 @@
-"""The Store contract, run against the configured backend (KEYTURN_TEST_DATABASE).
+"""The store's contract, run against the configured backend (KEYTURN_TEST_DATABASE).
 
-Each test opens the real store on a freshly emptied database inside `asyncio.run`, the way
-the CLI does. The rules the flows rely on (atomic sign-up, one use per challenge, never
-losing the last way to sign in) are checked here, where both backends must agree.
+Each test opens the real database on a freshly emptied schema inside `asyncio.run`, the way
+the CLI does. Most calls go through `EachCallCommits`, which runs every transaction method
+in a write transaction of its own; the tests about transactions themselves (all or nothing,
+rollback) open them directly. The rules the flows rely on (atomic sign-up, one use per
+challenge, never losing the last way to sign in, counts that cannot race) are checked
+here, where both backends must agree.
 """
 
 from __future__ import annotations
@@ -20,37 +23,56 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Connection, Integer, MetaData, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyturn.domain.flow import Challenge, Flow
+from keyturn.domain.events import EventType, Requester, new_event
 from keyturn.domain.identity import Passkey, User
 from keyturn.domain.session import AuthEvent, Session
 from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import Conflict
 from keyturn.ids import hash_token
+from keyturn.store.sql.database import SqlDatabase
 from keyturn.store.sql.engine import create_engine
 from keyturn.store.sql.migrate import current_revision, head_revision, upgrade_to_head
-from keyturn.store.sql.store import SqlStore, open_store
-from keyturn.store.sql.tables import challenges, flows, metadata, sessions
+from keyturn.store.sql.store import open_database
+from keyturn.store.sql.tables import events, metadata, sessions, spent_challenges
 
 T = TypeVar("T")
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
+class EachCallCommits:
+    """Every `WriteTx` method, each run in a write transaction of its own."""
+
+    def __init__(self, db: SqlDatabase) -> None:
+        self.db = db
+        self.engine = db.engine
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            async with self.db.write() as tx:
+                return await getattr(tx, name)(*args, **kwargs)
+
+        return call
+
+
+Store = Any  # an EachCallCommits: typed by the WriteTx protocol it forwards to
+
+
 @pytest.fixture
-def with_store(clean_database: str) -> Callable[[Callable[[SqlStore], Awaitable[T]]], T]:
-    def run(work: Callable[[SqlStore], Awaitable[T]]) -> T:
+def with_store(clean_database: str) -> Callable[[Callable[[Store], Awaitable[T]]], T]:
+    def run(work: Callable[[Store], Awaitable[T]]) -> T:
         async def main() -> T:
-            store = await open_store(clean_database)
+            db = await open_database(clean_database)
             try:
-                return await work(store)
+                return await work(EachCallCommits(db))
             finally:
-                await store.close()
+                await db.close()
 
         return asyncio.run(main())
 
     return run
 
 
-Run = Callable[[Callable[[SqlStore], Awaitable[Any]]], Any]
+Run = Callable[[Callable[[Store], Awaitable[Any]]], Any]
 
 
 def make_user(email: str = "ada@example.com", *, password_hash: str | None = None) -> User:
@@ -84,39 +106,13 @@ def make_passkey(user: User, *, credential_id: bytes | None = None, minutes: int
     )
 
 
-def make_flow(*, expires_in: timedelta = timedelta(hours=1), user_id: str | None = None) -> Flow:
-    return Flow(
-        id=f"flow-{secrets.token_hex(4)}",
-        kind="login",
-        binding_hash=hash_token(secrets.token_urlsafe()),
-        csrf_token=secrets.token_urlsafe(),
-        expires_at=NOW + expires_in,
-        created_at=NOW,
-        user_id=user_id,
-        return_to="/account",
-    )
-
-
-def make_challenge(flow: Flow, *, expires_in: timedelta = timedelta(minutes=5)) -> Challenge:
-    return Challenge(
-        challenge=secrets.token_bytes(32),
-        flow_id=flow.id,
-        ceremony="registration",
-        expires_at=NOW + expires_in,
-        user_id=None,
-        allowed_credential_ids=(b"\x01" * 16, b"\x02" * 20),
-        user_verification="preferred",
-        pending={"email": "ada@example.com", "user_handle": "aGFuZGxl"},
-    )
-
-
 def make_session(user: User, *, expires_in: timedelta = timedelta(days=7)) -> Session:
     return Session(
         id=f"session-{secrets.token_hex(4)}",
         user_id=user.id,
         csrf_token=secrets.token_urlsafe(),
         authenticated=(
-            AuthEvent(method="pwd", at=NOW),
+            AuthEvent(method="password", at=NOW),
             AuthEvent(method="passkey", at=NOW + timedelta(minutes=1)),
         ),
         created_at=NOW,
@@ -126,7 +122,7 @@ def make_session(user: User, *, expires_in: timedelta = timedelta(days=7)) -> Se
     )
 
 
-async def count_rows(store: SqlStore, table: Any) -> int:
+async def count_rows(store: Store, table: Any) -> int:
     async with store.engine.connect() as conn:
         return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
 
@@ -137,7 +133,7 @@ async def count_rows(store: SqlStore, table: Any) -> int:
 def test_create_and_find_users(with_store: Run) -> None:
     user = make_user(password_hash="$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA")
 
-    async def work(store: SqlStore) -> tuple[Any, ...]:
+    async def work(store: Store) -> tuple[Any, ...]:
         await store.create_user(user)
         return (
             await store.get_user(user.id),
@@ -158,7 +154,7 @@ def test_a_user_and_their_first_passkey_are_created_together(with_store: Run) ->
     user = make_user()
     passkey = make_passkey(user)
 
-    async def work(store: SqlStore) -> list[Passkey]:
+    async def work(store: Store) -> Any:
         await store.create_user(user, passkey=passkey)
         return await store.list_passkeys(user.id)
 
@@ -171,7 +167,7 @@ def test_a_duplicate_email_or_user_handle_is_a_conflict(with_store: Run, clash: 
     second = make_user("bob@example.com")
     second = replace(second, **{clash: getattr(first, clash)})
 
-    async def work(store: SqlStore) -> tuple[Conflict, Any, list[Passkey]]:
+    async def work(store: Store) -> tuple[Conflict, Any, list[Passkey]]:
         await store.create_user(first)
         with pytest.raises(Conflict) as caught:
             await store.create_user(second, passkey=make_passkey(second))
@@ -189,7 +185,7 @@ def test_sign_up_with_a_credential_id_already_registered_stores_nothing(with_sto
     taken = make_passkey(owner)
     newcomer = make_user("bob@example.com")
 
-    async def work(store: SqlStore) -> tuple[Any, int]:
+    async def work(store: Store) -> tuple[Any, int]:
         await store.create_user(owner, passkey=taken)
         with pytest.raises(Conflict):
             await store.create_user(
@@ -204,7 +200,7 @@ def test_update_email(with_store: Run) -> None:
     ada, bob = make_user(), make_user("bob@example.com")
     later = NOW + timedelta(hours=1)
 
-    async def work(store: SqlStore) -> tuple[Any, ...]:
+    async def work(store: Store) -> tuple[Any, ...]:
         await store.create_user(ada)
         await store.create_user(bob)
         await store.update_email(ada.id, "ada@new.example", now=later)
@@ -224,7 +220,7 @@ def test_update_email(with_store: Run) -> None:
 def test_add_passkey_enforces_the_limit(with_store: Run) -> None:
     user = make_user()
 
-    async def work(store: SqlStore) -> tuple[Conflict, list[Passkey]]:
+    async def work(store: Store) -> tuple[Conflict, list[Passkey]]:
         await store.create_user(user, passkey=make_passkey(user))
         await store.add_passkey(make_passkey(user, minutes=1), limit=2)
         with pytest.raises(Conflict) as caught:
@@ -241,7 +237,7 @@ def test_a_credential_id_belongs_to_one_user_only(with_store: Run) -> None:
     ada, bob = make_user(), make_user("bob@example.com")
     adas = make_passkey(ada)
 
-    async def work(store: SqlStore) -> tuple[Conflict, list[Passkey], Any]:
+    async def work(store: Store) -> tuple[Conflict, list[Passkey], Any]:
         await store.create_user(ada, passkey=adas)
         await store.create_user(bob)
         with pytest.raises(Conflict) as caught:
@@ -259,7 +255,7 @@ def test_passkeys_are_listed_oldest_first_and_counted(with_store: Run) -> None:
     user, other = make_user(), make_user("bob@example.com")
     newest, oldest, middle = (make_passkey(user, minutes=m) for m in (20, 0, 10))
 
-    async def work(store: SqlStore) -> tuple[list[Passkey], int]:
+    async def work(store: Store) -> tuple[list[Passkey], int]:
         await store.create_user(user, passkey=newest)
         await store.add_passkey(oldest, limit=20)
         await store.add_passkey(middle, limit=20)
@@ -277,10 +273,12 @@ def test_record_use_and_rename_touch_only_the_owners_passkey(with_store: Run) ->
     adas = make_passkey(ada)
     used = NOW + timedelta(days=1)
 
-    async def work(store: SqlStore) -> tuple[Any, ...]:
+    async def work(store: Store) -> tuple[Any, ...]:
         await store.create_user(ada, passkey=adas)
         await store.create_user(bob)
-        await store.record_passkey_use(adas.id, sign_count=7, backup_state=True, used_at=used)
+        await store.record_passkey_use(
+            adas.id, previous_count=0, sign_count=7, backup_state=True, used_at=used
+        )
         renamed_by_bob = await store.rename_passkey(bob.id, adas.id, "Stolen")
         renamed_by_ada = await store.rename_passkey(ada.id, adas.id, "Phone")
         renamed_missing = await store.rename_passkey(ada.id, "no-such-passkey", "Phone")
@@ -301,7 +299,7 @@ def test_delete_passkey_refuses_the_last_way_to_sign_in(with_store: Run) -> None
     user = make_user()
     only = make_passkey(user)
 
-    async def work(store: SqlStore) -> tuple[Conflict, list[Passkey]]:
+    async def work(store: Store) -> tuple[Conflict, list[Passkey]]:
         await store.create_user(user, passkey=only)
         with pytest.raises(Conflict) as caught:
             await store.delete_passkey(user.id, only.id)
@@ -319,7 +317,7 @@ def test_delete_passkey_when_another_way_remains(with_store: Run) -> None:
     with_password = make_user("bob@example.com", password_hash="$argon2id$stand-in")
     bobs = make_passkey(with_password)
 
-    async def work(store: SqlStore) -> tuple[Any, ...]:
+    async def work(store: Store) -> tuple[Any, ...]:
         await store.create_user(with_two, passkey=first)
         await store.add_passkey(second, limit=20)
         await store.create_user(with_password, passkey=bobs)
@@ -343,7 +341,7 @@ def test_removing_the_password_refuses_an_account_without_passkeys(with_store: R
     password_only = make_user(password_hash="$argon2id$stand-in")
     both = make_user("bob@example.com", password_hash="$argon2id$stand-in")
 
-    async def work(store: SqlStore) -> tuple[Conflict, Any, Any]:
+    async def work(store: Store) -> tuple[Conflict, Any, Any]:
         await store.create_user(password_only)
         await store.create_user(both, passkey=make_passkey(both))
         with pytest.raises(Conflict) as caught:
@@ -358,57 +356,46 @@ def test_removing_the_password_refuses_an_account_without_passkeys(with_store: R
     assert removed.password_hash is None
 
 
-# --- flows, challenges, sessions --------------------------------------------------------------
+# --- spent challenges and sessions ------------------------------------------------------------
 
 
-def test_flows_round_trip(with_store: Run) -> None:
-    flow = make_flow()
+def test_a_challenge_can_be_spent_once(with_store: Run) -> None:
+    challenge, other = secrets.token_bytes(32), secrets.token_bytes(32)
 
-    async def work(store: SqlStore) -> tuple[Any, Any]:
-        await store.create_flow(flow)
-        return await store.get_flow(flow.id), await store.get_flow("no-such-flow")
+    async def work(store: Store) -> tuple[Any, ...]:
+        before = await store.challenge_spent(challenge)
+        first = await store.spend_challenge(challenge, expires_at=NOW + timedelta(minutes=5))
+        second = await store.spend_challenge(challenge, expires_at=NOW + timedelta(minutes=5))
+        return (
+            before,
+            first,
+            second,
+            await store.challenge_spent(challenge),
+            await store.challenge_spent(other),
+        )
 
-    assert with_store(work) == (flow, None)
+    before, first, second, spent, other_spent = with_store(work)
 
-
-def test_a_challenge_is_consumed_once(with_store: Run) -> None:
-    flow, other_flow = make_flow(), make_flow()
-    challenge = make_challenge(flow)
-
-    async def work(store: SqlStore) -> tuple[Any, ...]:
-        await store.create_flow(flow)
-        await store.create_flow(other_flow)
-        await store.put_challenge(challenge)
-        wrong_flow = await store.consume_challenge(other_flow.id, challenge.challenge, now=NOW)
-        first = await store.consume_challenge(flow.id, challenge.challenge, now=NOW)
-        second = await store.consume_challenge(flow.id, challenge.challenge, now=NOW)
-        return wrong_flow, first, second, await count_rows(store, challenges)
-
-    wrong_flow, first, second, left = with_store(work)
-
-    assert wrong_flow is None, "another flow cannot spend it"
-    assert first == challenge
-    assert second is None
-    assert left == 0
+    assert (before, first, second, spent, other_spent) == (False, True, False, True, False)
 
 
-def test_an_expired_challenge_is_not_returned_and_is_deleted(with_store: Run) -> None:
-    flow = make_flow()
-    challenge = make_challenge(flow, expires_in=timedelta(minutes=5))
+def test_concurrent_spends_of_one_challenge_let_exactly_one_through(clean_database: str) -> None:
+    """Each transaction holds its spend until it commits: the database decides the race."""
+    challenge = secrets.token_bytes(32)
 
-    async def work(store: SqlStore) -> tuple[Any, ...]:
-        await store.create_flow(flow)
-        await store.put_challenge(challenge)
-        at_expiry = await store.consume_challenge(flow.id, challenge.challenge, now=challenge.expires_at)
-        left = await count_rows(store, challenges)
-        earlier = await store.consume_challenge(flow.id, challenge.challenge, now=NOW)
-        return at_expiry, left, earlier
+    async def work() -> list[bool]:
+        db = await open_database(clean_database)
+        try:
 
-    at_expiry, left, earlier = with_store(work)
+            async def spend() -> bool:
+                async with db.write() as tx:
+                    return await tx.spend_challenge(challenge, expires_at=NOW + timedelta(minutes=5))
 
-    assert at_expiry is None
-    assert left == 0
-    assert earlier is None, "gone for good, even for a caller with an earlier clock"
+            return list(await asyncio.gather(*(spend() for _ in range(5))))
+        finally:
+            await db.close()
+
+    assert sorted(asyncio.run(work())) == [False, False, False, False, True]
 
 
 def test_sessions_are_found_by_token_hash_until_they_expire(with_store: Run) -> None:
@@ -416,7 +403,7 @@ def test_sessions_are_found_by_token_hash_until_they_expire(with_store: Run) -> 
     session = make_session(user)
     token_hash = hash_token("the cookie value")
 
-    async def work(store: SqlStore) -> tuple[Any, ...]:
+    async def work(store: Store) -> tuple[Any, ...]:
         await store.create_user(user)
         await store.create_session(session, token_hash=token_hash)
         found = await store.find_session(token_hash, now=NOW)
@@ -428,37 +415,37 @@ def test_sessions_are_found_by_token_hash_until_they_expire(with_store: Run) -> 
 
     found, wrong, expired, deleted = with_store(work)
 
-    assert found == session
-    assert found.amr == ["pwd", "phr"]
+    assert found == (session, user)
+    assert found[0].amr == ["pwd", "phr"]
     assert (wrong, expired, deleted) == (None, None, None)
 
 
-def test_purge_expired_removes_expired_flows_challenges_and_sessions_only(with_store: Run) -> None:
+def test_purge_expired_removes_expired_state_and_old_events_only(with_store: Run) -> None:
     user = make_user(password_hash="$argon2id$stand-in")
     passkey = make_passkey(user)
-    live_flow, dead_flow = make_flow(), make_flow(expires_in=timedelta(minutes=-1))
-    live_challenge = make_challenge(live_flow)
-    dead_challenge = make_challenge(live_flow, expires_in=timedelta(seconds=-1))
+    live_challenge, dead_challenge = secrets.token_bytes(32), secrets.token_bytes(32)
     live_session, dead_session = make_session(user), make_session(user, expires_in=timedelta(seconds=-1))
     tenant = TenantSettings.model_validate({"passkey_options": {"challenge_ui": "button"}})
+    requester = Requester(ip="203.0.113.7", user_agent="pytest")
+    old_event = new_event(EventType.SUCCESS_LOGIN, requester, now=NOW - timedelta(days=31))
+    new_event_ = new_event(EventType.SUCCESS_LOGIN, requester, now=NOW - timedelta(days=1))
 
-    async def work(store: SqlStore) -> tuple[Any, ...]:
+    async def work(store: Store) -> tuple[Any, ...]:
         await store.create_user(user, passkey=passkey)
         await store.save_tenant(tenant, now=NOW)
         secret = await store.get_or_create_secret("purge-test", b"s" * 32)
-        for flow in (live_flow, dead_flow):
-            await store.create_flow(flow)
-        for challenge in (live_challenge, dead_challenge):
-            await store.put_challenge(challenge)
+        await store.spend_challenge(live_challenge, expires_at=NOW + timedelta(minutes=1))
+        await store.spend_challenge(dead_challenge, expires_at=NOW - timedelta(seconds=1))
         await store.create_session(live_session, token_hash=hash_token("live"))
         await store.create_session(dead_session, token_hash=hash_token("dead"))
+        await store.append_events([old_event, new_event_])
 
-        removed = await store.purge_expired(now=NOW)
+        removed = await store.purge_expired(now=NOW, events_before=NOW - timedelta(days=30))
 
         async with store.engine.connect() as conn:
             left = {
                 table.name: sorted(await conn.scalars(select(table.c[key])))
-                for table, key in ((flows, "id"), (challenges, "challenge"), (sessions, "id"))
+                for table, key in ((spent_challenges, "id"), (sessions, "id"), (events, "log_id"))
             }
         return (
             removed,
@@ -474,14 +461,152 @@ def test_purge_expired_removes_expired_flows_challenges_and_sessions_only(with_s
 
     assert removed == 3
     assert left == {
-        "flows": [live_flow.id],
-        "challenges": [live_challenge.challenge],
+        "spent_challenges": [live_challenge],
         "sessions": [live_session.id],
+        "events": [new_event_.log_id],
     }
     assert kept_user == user
     assert kept_passkeys == [passkey]
     assert kept_tenant == tenant
     assert secret_after == secret
+
+
+# --- transactions -------------------------------------------------------------------------
+
+
+def _db_run(clean_database: str, work: Callable[[SqlDatabase], Awaitable[T]]) -> T:
+    async def main() -> T:
+        db = await open_database(clean_database)
+        try:
+            return await work(db)
+        finally:
+            await db.close()
+
+    return asyncio.run(main())
+
+
+def test_a_write_transaction_is_all_or_nothing(clean_database: str) -> None:
+    """A failure anywhere in the block (here a conflict after two good statements) leaves
+    nothing of it: not the user, not its passkey, not the event recording it."""
+    ada, bob = make_user(), make_user("bob@example.com")
+    bob = replace(bob, user_handle=ada.user_handle)
+    event = new_event(EventType.SUCCESS_SIGNUP, Requester(), now=NOW)
+
+    async def work(db: SqlDatabase) -> tuple[Any, ...]:
+        with pytest.raises(Conflict):
+            async with db.write() as tx:
+                await tx.create_user(ada, passkey=make_passkey(ada))
+                await tx.append_events([event])
+                await tx.create_user(bob)  # same user handle: the unique constraint refuses it
+        async with db.read() as reader:
+            return (
+                await reader.get_user(ada.id),
+                await reader.count_passkeys(),
+                await reader.get_event(event.log_id),
+            )
+
+    assert _db_run(clean_database, work) == (None, 0, None)
+
+
+def test_a_sign_count_is_stored_only_over_the_count_it_was_verified_against(with_store: Run) -> None:
+    """§7.2 step 21 decided by the database: once another sign-in stored its count, a sign-in
+    verified against the older count stores nothing (and is refused by the flow)."""
+    user = make_user()
+    passkey = replace(make_passkey(user), sign_count=5)
+
+    async def work(store: Store) -> tuple[Any, ...]:
+        await store.create_user(user, passkey=passkey)
+        first = await store.record_passkey_use(
+            passkey.id, previous_count=5, sign_count=6, backup_state=False, used_at=NOW
+        )
+        stale = await store.record_passkey_use(
+            passkey.id, previous_count=5, sign_count=7, backup_state=True, used_at=NOW
+        )
+        return first, stale, await store.find_passkey(passkey.credential_id)
+
+    first, stale, stored = with_store(work)
+
+    assert (first, stale) == (True, False)
+    assert (stored.sign_count, stored.backup_state) == (6, False)
+
+
+@pytest.mark.parametrize("order", ["passkey first", "password first"])
+def test_removing_both_ways_to_sign_in_at_once_leaves_one(clean_database: str, order: str) -> None:
+    """Issue 8's race: the passkey and the password removed by two concurrent transactions.
+    Each removal locks the owner's row before counting what remains, so one of the two is
+    refused (last_sign_in_method) and the account keeps a way in, on both backends."""
+    user = make_user(password_hash="$argon2id$stand-in")
+    passkey = make_passkey(user)
+
+    async def work(db: SqlDatabase) -> tuple[list[str], Any, int]:
+        async with db.write() as tx:
+            await tx.create_user(user, passkey=passkey)
+
+        async def remove_passkey() -> str:
+            async with db.write() as tx:
+                await tx.delete_passkey(user.id, passkey.id)
+            return "passkey removed"
+
+        async def remove_password() -> str:
+            async with db.write() as tx:
+                await tx.set_password_hash(user.id, None, now=NOW)
+            return "password removed"
+
+        removals = [remove_passkey(), remove_password()]
+        if order == "password first":
+            removals.reverse()
+        outcomes = await asyncio.gather(*removals, return_exceptions=True)
+        async with db.read() as reader:
+            kept = await reader.get_user(user.id)
+            left = len(await reader.list_passkeys(user.id))
+        return [o.code if isinstance(o, Conflict) else str(o) for o in outcomes], kept, left
+
+    outcomes, kept, passkeys_left = _db_run(clean_database, work)
+
+    assert sorted(outcomes)[0] == "last_sign_in_method", outcomes
+    assert (kept.password_hash is not None) or passkeys_left == 1
+
+
+def test_the_config_version_moves_with_every_change(with_store: Run) -> None:
+    tenant = TenantSettings.model_validate({"passkey_options": {"challenge_ui": "button"}})
+
+    async def work(store: Store) -> list[int]:
+        seen = [await store.config_version()]
+        await store.seed_tenant(tenant, now=NOW)
+        seen.append(await store.config_version())
+        await store.seed_tenant(TenantSettings(), now=NOW)  # already seeded: changes nothing
+        seen.append(await store.config_version())
+        await store.save_tenant(tenant, now=NOW)
+        seen.append(await store.config_version())
+        await store.bump_config_version()
+        seen.append(await store.config_version())
+        return seen
+
+    assert with_store(work) == [0, 1, 1, 2, 3]
+
+
+def test_a_passkey_is_found_with_its_owner_in_one_query(with_store: Run) -> None:
+    user = make_user()
+    passkey = make_passkey(user)
+
+    async def work(store: Store) -> tuple[Any, Any]:
+        await store.create_user(user, passkey=passkey)
+        return await store.find_passkey_with_owner(
+            passkey.credential_id
+        ), await store.find_passkey_with_owner(b"\x00" * 16)
+
+    assert with_store(work) == ((passkey, user), None)
+
+
+def test_instance_facts_are_set_and_replaced(with_store: Run) -> None:
+    async def work(store: Store) -> tuple[Any, ...]:
+        missing = await store.get_fact("public_url")
+        await store.set_fact("public_url", "http://localhost:9000")
+        first = await store.get_fact("public_url")
+        await store.set_fact("public_url", "https://id.example.com")
+        return missing, first, await store.get_fact("public_url")
+
+    assert with_store(work) == (None, "http://localhost:9000", "https://id.example.com")
 
 
 # --- tenant and secrets -------------------------------------------------------------------
@@ -498,7 +623,7 @@ def test_tenant_settings_round_trip(with_store: Run) -> None:
     )
     second = TenantSettings.model_validate({"passkey_options": {"user_verification": "preferred"}})
 
-    async def work(store: SqlStore) -> tuple[Any, ...]:
+    async def work(store: Store) -> tuple[Any, ...]:
         empty = await store.load_tenant()
         await store.save_tenant(first, now=NOW)
         loaded = await store.load_tenant()
@@ -513,7 +638,7 @@ def test_tenant_settings_round_trip(with_store: Run) -> None:
 
 
 def test_get_or_create_secret_is_stable(with_store: Run) -> None:
-    async def work(store: SqlStore) -> tuple[bytes, ...]:
+    async def work(store: Store) -> tuple[bytes, ...]:
         created = await store.get_or_create_secret("enumeration_key", b"\x00" * 32)
         again = await store.get_or_create_secret("enumeration_key", b"\xff" * 32)
         other = await store.get_or_create_secret("other", b"\x01" * 32)

@@ -20,10 +20,10 @@ from typing import Any, TypeVar
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, func, insert, select
 
 from keyturn.store.sql.engine import create_engine
-from keyturn.store.sql.tables import challenges, flows
+from keyturn.store.sql.tables import instance_facts, secrets, tenant_settings
 from tests.conftest import _reset
 from tests.e2e.pages import PLATFORM_AUTHENTICATOR, VirtualAuthenticator
 from tests.support.server import free_port, running_server
@@ -37,7 +37,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 IN_CI = os.environ.get("CI", "").lower() in {"true", "1", "yes"}
+# scripts/test sets KEYTURN_REQUIRE_BROWSER=1: there, a missing Chromium fails the run too.
+BROWSER_REQUIRED = IN_CI or os.environ.get("KEYTURN_REQUIRE_BROWSER", "").lower() in {"true", "1", "yes"}
 T = TypeVar("T")
+# What `keyturn serve` writes on its first start (tenant seed, shared secrets, its public URL).
+SEEDED_TABLES = (tenant_settings, secrets, instance_facts)
+Rows = dict[str, list[dict[str, Any]]]
 
 
 def run_async(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -54,6 +59,7 @@ class KeyturnServer:
     database_url: str
     env: dict[str, str]
     log_path: Path
+    seeded: Rows  # the SEEDED_TABLES as the server left them on its first start
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -97,23 +103,49 @@ class KeyturnServer:
 
         return run_async(query)
 
-    def forget_flows(self) -> None:
-        """What the server sees once every open page's flow has expired and been purged."""
-
-        async def purge() -> None:
-            engine = create_engine(self.database_url)
-            try:
-                async with engine.begin() as conn:
-                    await conn.execute(delete(challenges))
-                    await conn.execute(delete(flows))
-            finally:
-                await engine.dispose()
-
-        run_async(purge)
-
     def reset(self) -> None:
-        """Empty every table (the tenant row too: the server falls back to its defaults)."""
-        run_async(lambda: _reset(self.database_url))
+        """Back to the database the server started on: every table emptied, then what its first
+        start wrote put back under a new config version.
+
+        The running server caches tenant settings, hooks, clients and keys until the config
+        version moves (keyturn.store.cache), as every change through Keyturn makes it move.
+        Emptying the tables would restart that version, and the server would keep serving
+        the previous test's hooks and settings.
+        """
+        run_async(lambda: restore_first_start(self.database_url, self.seeded))
+
+
+async def seeded_rows(database_url: str) -> Rows:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return {
+                table.name: [dict(row._mapping) for row in await conn.execute(select(table))]
+                for table in SEEDED_TABLES
+            }
+    finally:
+        await engine.dispose()
+
+
+async def restore_first_start(database_url: str, seeded: Rows) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            seen = int(await conn.scalar(select(func.max(tenant_settings.c.version))) or 0)
+    finally:
+        await engine.dispose()
+    await _reset(database_url)
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            for table in SEEDED_TABLES:
+                rows = seeded[table.name]
+                if table is tenant_settings:
+                    rows = [{**row, "version": max(seen, int(row["version"])) + 1} for row in rows]
+                if rows:
+                    await conn.execute(insert(table), rows)
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture(scope="package")
@@ -127,7 +159,11 @@ def keyturn_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) 
     extra = {"KEYTURN_PUBLIC_URL": f"http://localhost:{port}"}
     with running_server(port=port, data_dir=data_dir, database_url=database_url, extra_env=extra) as running:
         yield KeyturnServer(
-            base_url=running.base_url, database_url=database_url, env=running.env, log_path=running.log_path
+            base_url=running.base_url,
+            database_url=database_url,
+            env=running.env,
+            log_path=running.log_path,
+            seeded=run_async(lambda: seeded_rows(database_url)),
         )
 
 
@@ -166,8 +202,10 @@ def playwright() -> Iterator[Playwright]:
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         message = f"Chromium not found at {CHROMIUM} (set KEYTURN_E2E_CHROMIUM)"
-        if IN_CI:
-            pytest.fail(f"{message}: the e2e tests must run in CI", pytrace=False)
+        if BROWSER_REQUIRED:
+            pytest.fail(
+                f"{message}: the e2e tests must run here (CI or KEYTURN_REQUIRE_BROWSER)", pytrace=False
+            )
         pytest.skip(message)
     browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
     try:

@@ -26,7 +26,9 @@ def swap_challenge(page: Page, pattern: str) -> list[str]:
     def handle(route: Route) -> None:
         response = route.fetch()
         options = response.json()
-        options["challenge"] = secrets.token_urlsafe(32)
+        sealed = options["challenge"]  # a forged one as long as the sealed challenge, but not sealed
+        options["challenge"] = secrets.token_urlsafe(len(sealed))[: len(sealed)]
+        assert options["challenge"] != sealed
         forged.append(options["challenge"])
         route.fulfill(response=response, body=json.dumps(options))
 
@@ -91,33 +93,51 @@ def test_sign_up_with_a_wrong_challenge_fails_cleanly(
     assert len(virtual_authenticator.credentials()) == 1
 
 
+def unsealed_flow_url(url: str) -> str:
+    """The same call for a flow token Keyturn never sealed (as long as the page's own).
+
+    The server cannot tell it from the page's flow once that has expired: a flow lives only
+    in its sealed token, and one that does not open (expired, or never sealed) is answered
+    410 flow_expired.
+    """
+    match = re.fullmatch(r"(.*/login/flows/)([^/?]+)(/passkey/options)", url)
+    assert match, url
+    prefix, sealed, rest = match.groups()
+    forged = secrets.token_urlsafe(len(sealed))[: len(sealed)]
+    assert forged != sealed
+    return f"{prefix}{forged}{rest}"
+
+
 @pytest.mark.parametrize("cause", ["flow-expired", "no-passkey-on-this-device"])
 def test_a_failing_autofill_request_is_not_retried_in_a_loop(
     page: Page, server: KeyturnServer, virtual_authenticator: VirtualAuthenticator, cause: str
 ) -> None:
     """An untouched /login page must not hammer the server when autofill cannot work.
 
-    BUG: keyturn.js startAutofill() restarts itself at once after any failure, with no
-    delay and no limit. When the options call fails (here: the page's flow has expired,
-    so the server answers 410) or the browser rejects the conditional request at once
-    (Chrome's virtual authenticator does when it holds no passkey for the site), the
-    page sends hundreds of POST .../passkey/options per second, each storing a challenge.
+    Regression (fixed earlier): keyturn.js startAutofill() does not restart itself in a loop.
+    When the options call fails (here: the page's flow has expired, so the server answers
+    410) or the browser rejects the conditional request at once (Chrome's virtual
+    authenticator does when it holds no passkey for the site), the page sends at most a
+    few POST .../passkey/options, not hundreds per second.
     """
     options_calls: list[Request] = []
     page.on("request", lambda r: options_calls.append(r) if r.url.endswith("/passkey/options") else None)
+    expired_answers: list[tuple[int, str]] = []
     if cause == "flow-expired":
         virtual_authenticator.set_presence(False)
 
-        def expire_then_continue(route: Route) -> None:
-            server.forget_flows()
-            route.continue_()
+        def as_if_expired(route: Route) -> None:
+            response = route.fetch(url=unsealed_flow_url(route.request.url))
+            expired_answers.append((response.status, response.json().get("error", "")))
+            route.fulfill(response=response)
 
-        page.route("**/login/flows/*/passkey/options", expire_then_continue, times=1)
+        page.route("**/login/flows/*/passkey/options", as_if_expired, times=1)
     login = LoginPage(page, server.base_url).open()
 
     page.wait_for_timeout(2_000)
 
     if cause == "flow-expired":
+        assert expired_answers == [(410, "flow_expired")]
         expect(login.error).to_have_text("This page has expired. Please start again.")
     calls = len(options_calls)
     assert calls <= 3, f"{calls} options requests in 2 s from one idle page"

@@ -232,9 +232,10 @@ def test_an_existing_keyturn_session_signs_in_without_a_keyturn_page(
     assert claims["auth_time"] == session_auth_time(before)
 
 
-# BUG (src/keyturn/web/security.py, CSP "form-action 'self'"): Chrome applies form-action to
-# the redirects that follow a form submission, so the 303 from POST /oauth2/consent/{id} to
-# the client's redirect_uri (another origin) is blocked; Allow and Deny never reach the app.
+# Regression (fixed earlier): Chrome applies the CSP's form-action to the redirects that follow
+# a form submission (src/keyturn/http/security.py), so the consent page's policy must let the
+# 303 from POST /oauth2/consent/{id} reach the client's redirect_uri (another origin): Allow
+# and Deny both get back to the app.
 def test_third_party_app_asks_for_consent_once(
     page: Page,
     server: KeyturnServer,
@@ -361,9 +362,9 @@ def test_sign_out_from_the_app_ends_the_keyturn_session(
     expect(LoginPage(page, server.base_url).email).to_be_visible()
 
 
-# BUG (the same CSP "form-action 'self'" as for consent): the "Sign out?" form posts to
-# /oauth2/logout, which ends the session and answers 303 to the app's post_logout_redirect_uri
-# (another origin); Chrome blocks that redirect, so the person is left on Keyturn's page.
+# Regression (fixed earlier), the same CSP form-action rule as for consent: the "Sign out?" form
+# posts to /oauth2/logout, which ends the session and answers 303 to the app's
+# post_logout_redirect_uri (another origin); Chrome must follow that redirect back to the app.
 def test_sign_out_from_the_app_after_signing_in_to_keyturn_again_asks_first(
     page: Page,
     context: BrowserContext,

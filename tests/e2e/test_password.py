@@ -75,8 +75,9 @@ def test_enter_in_the_password_field_signs_up_with_the_password(
 ) -> None:
     """Someone who chose "Use a password instead" and presses Enter gets a password account.
 
-    BUG: the form's submit handler (keyturn.js setupSignup) always runs the passkey sign-up
-    when passkeys are on, so Enter creates a passkey-only account and drops the password.
+    Regression (fixed earlier): the form's submit handler (keyturn.js setupSignup) runs the
+    password sign-up once the password field is revealed, even when passkeys are on, so Enter
+    creates a password account and does not create a passkey.
     """
     signup = SignupPage(page, server.base_url).open()
     signup.choose_password(EMAIL, PASSWORD)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,13 +25,6 @@ from keyturn.domain.identity import Passkey
 from tests.support import browser, store
 from tests.support.browser import ORIGIN
 from tests.support.soft_authenticator import SoftAuthenticator
-
-# Hypothesis's pytest plugin imports this (and libcst, which warns about mypy_extensions) to
-# report a failing example; under `filterwarnings = error` that import would crash pytest with
-# an INTERNALERROR instead of showing the example. Import it once here, quietly.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import hypothesis.extra._patching  # noqa: F401
 
 ADA = "ada@example.com"
 MALLORY = "mallory@example.com"

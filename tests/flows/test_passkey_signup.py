@@ -19,8 +19,6 @@ from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from keyturn.clock import FrozenClock
 from keyturn.domain.email import normalize_email
 from keyturn.domain.identity import Passkey, User
-from keyturn.operations import tenant_config
-from keyturn.operations.tenant_config import PatchOperation
 from tests.support import browser, store
 from tests.support.soft_authenticator import (
     DEFAULT_AAGUID,

@@ -12,14 +12,13 @@ from typing import Any
 
 import argon2
 import pytest
-from keyturn.http.security import SESSION_COOKIE
 from starlette.testclient import TestClient
 
 from keyturn.clock import FrozenClock
 from keyturn.context import Context
 from keyturn.domain.identity import User
 from keyturn.domain.tenant import TenantSettings
-from keyturn.ids import hash_token
+from keyturn.http.security import SESSION_COOKIE
 from keyturn.methods.password import PasswordHasher
 from tests.support import browser, store
 from tests.support.browser import storage

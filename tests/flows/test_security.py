@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from keyturn.http.security import BINDING_COOKIE, SESSION_COOKIE
 from starlette.testclient import TestClient
 
 from keyturn.app import create_app
 from keyturn.clock import FrozenClock
 from keyturn.domain.tenant import TenantSettings
+from keyturn.http.security import BINDING_COOKIE, SESSION_COOKIE
 from keyturn.ids import hash_token
 from keyturn.settings import Settings
 from tests.conftest import BASE_URL

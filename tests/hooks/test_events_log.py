@@ -1,32 +1,32 @@
-"""The event log writes off the request path (record → queue → background batches) and must
-lose nothing: not on a clean shutdown, not on `flush()`, not when a write fails once.
+"""Events are stored in the transaction of what they record, before the response is sent.
 
-Each test records through a running app, then reads the database through a NEW app on the
-same database, as the next process would.
+So an event is in the database the moment its response arrives (read here by a NEW app on
+the same database, as the next process would), a refusal's failure event is stored though
+the refused work is not, and a change whose transaction fails leaves neither the change
+nor its event. Nothing waits in memory, so nothing can be lost by a shutdown or a crash.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import pytest
-from keyturn.events.log import FLUSH_INTERVAL_SECONDS
+from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
 from keyturn.app import create_app
 from keyturn.clock import FrozenClock
-from keyturn.domain.events import Event, EventType, RequestContext
-from keyturn.runtime import Runtime
+from keyturn.context import Context
+from keyturn.domain.events import Event, EventType
 from keyturn.settings import Settings
+from keyturn.store.sql.base import translate
+from keyturn.store.sql.sessions import SqlSessions
 from tests.conftest import BASE_URL
 from tests.support import browser, store
 from tests.support.soft_authenticator import SoftAuthenticator
 
-CTX = RequestContext(ip="203.0.113.7", user_agent="pytest")
+EMAIL = "ada@example.com"
 
 
 @contextmanager
@@ -35,133 +35,144 @@ def app_client(settings: Settings, clock: FrozenClock) -> Iterator[TestClient]:
         yield c
 
 
-def record(rt: Runtime, count: int, *, prefix: str = "event") -> list[str]:
-    """`count` events with distinct user names; their log ids."""
-    return [
-        rt.events.record(
-            EventType.SUCCESS_LOGIN, CTX, user_id=f"{prefix}-{i}", user_name=f"{prefix}-{i}"
-        ).log_id
-        for i in range(count)
-    ]
-
-
-def stored(settings: Settings, clock: FrozenClock) -> list[Event]:
-    """Every event in the database, read by a new app (the next process)."""
+def stored_by_another_process(settings: Settings, clock: FrozenClock) -> list[Event]:
     with app_client(settings, clock) as fresh:
-        found, total = store.write(fresh, lambda tx: tx.query_events(limit=1000, newest_first=False))
-    assert total == len(found)
-    return found
+        return store.events_of(fresh, limit=1000)
 
 
-def wait_until_written(client: TestClient, count: int, seconds: float = 5) -> None:
-    async def written(rt: Runtime) -> int:
-        _, total = await rt.store.query_events(limit=1)
-        return total
-
-    deadline = time.monotonic() + seconds
-    while browser.call(client, written) < count:
-        assert time.monotonic() < deadline, f"the writer did not write {count} events within {seconds} s"
-        time.sleep(0.05)
-
-
-def test_events_recorded_before_a_clean_shutdown_are_written(settings: Settings, clock: FrozenClock) -> None:
-    """BUG: the background writer takes the first event off the queue, then sleeps
-    FLUSH_INTERVAL_SECONDS to gather a batch. `EventLog.close()` cancels it during that sleep,
-    and the event it holds is in neither the queue nor the database: one event is lost on
-    every shutdown that comes within 0.2 s of a record, although close() promises a clean
-    shutdown loses nothing."""
-    with app_client(settings, clock) as client:
-
-        async def work(rt: Runtime) -> list[str]:
-            return record(rt, 25)
-
-        ids = browser.call(client, work)
-    # leaving the block shut the app down: nobody asked for a flush
-
-    assert sorted(e.log_id for e in stored(settings, clock)) == sorted(ids)
-
-
-def test_flush_writes_everything_recorded_so_far(settings: Settings, clock: FrozenClock) -> None:
-    """BUG: same cause: flush() writes what is still queued, not the batch the background
-    writer holds, so right after flush() the database can miss events recorded before it."""
-    with app_client(settings, clock) as client:
-
-        async def work(rt: Runtime) -> tuple[list[str], list[Event]]:
-            ids = record(rt, 3)
-            await asyncio.sleep(FLUSH_INTERVAL_SECONDS / 4)
-            await rt.events.flush()
-            found, _ = await rt.store.query_events(limit=100)
-            return ids, found
-
-        ids, found = browser.call(client, work)
-
-    assert sorted(e.log_id for e in found) == sorted(ids)
-
-
-def test_a_sign_ups_events_survive_a_shutdown_without_a_flush(
+def test_a_sign_ups_events_are_stored_when_its_answer_arrives(
     settings: Settings, clock: FrozenClock, authenticator: SoftAuthenticator
 ) -> None:
-    """BUG (same cause as above): the sign-up's first event, passkey_challenge_started, is
-    the one the writer holds when the server stops."""
     with app_client(settings, clock) as client:
-        response = browser.signup_with_passkey(client, authenticator, "ada@example.com")
+        response = browser.signup_with_passkey(client, authenticator, EMAIL)
         assert response.status_code == 200, response.text
+        # Still running, nothing flushed or shut down: another process already sees them.
+        types = [event.type for event in stored_by_another_process(settings, clock)]
 
-    types = [event.type for event in stored(settings, clock)]
-    assert EventType.SUCCESS_SIGNUP in types
-    assert EventType.PASSKEY_CHALLENGE_STARTED in types
-
-
-def test_the_background_writer_writes_without_being_asked(settings: Settings, clock: FrozenClock) -> None:
-    with app_client(settings, clock) as client:
-
-        async def work(rt: Runtime) -> list[str]:
-            return record(rt, 5)
-
-        browser.call(client, work)
-        wait_until_written(client, 5, seconds=3)
+    assert sorted(types) == sorted(
+        [EventType.PASSKEY_CHALLENGE_STARTED, EventType.SUCCESS_SIGNUP, EventType.SUCCESS_LOGIN]
+    )
 
 
-def test_many_events_are_written_in_batches_and_all_arrive(settings: Settings, clock: FrozenClock) -> None:
-    with app_client(settings, clock) as client:
-
-        async def work(rt: Runtime) -> list[str]:
-            return record(rt, 450)  # more than two batches of 200
-
-        ids = browser.call(client, work)
-        wait_until_written(client, 450)
-
-    found = stored(settings, clock)
-    assert sorted(e.log_id for e in found) == sorted(ids)
-
-
-def test_a_failed_write_is_retried_and_loses_nothing(
-    settings: Settings, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+def test_the_sign_in_event_commits_with_its_session(
+    client: TestClient, authenticator: SoftAuthenticator, clock: FrozenClock
 ) -> None:
-    with app_client(settings, clock) as client:
-        rt = browser.runtime(client)
-        real_append = rt.store.append_events
-        failures: list[int] = []
+    browser.signup_with_passkey(client, authenticator, EMAIL)
+    browser.sign_out(client)
 
-        async def flaky_append(batch: list[Event]) -> None:
-            if not failures:
-                failures.append(len(batch))
-                raise ConnectionError("database went away for a moment")
-            await real_append(batch)
+    response = browser.login_with_passkey(client, authenticator)
 
-        store: Any = rt.store
-        store.append_events = flaky_append
-        try:
+    token = response.cookies.get("keyturn_session")
+    assert token and store.find_session(client, token, now=clock.now()) is not None
+    signed_in = store.events_of(client, EventType.SUCCESS_LOGIN)
+    assert len(signed_in) == 2  # the sign-up's and this one
+    assert signed_in[-1].details["authentication_method"] == "passkey"
+    assert signed_in[-1].details["prompts"] == [{"name": "login", "performed_amr": ["phr"]}]
 
-            async def work(rt: Runtime) -> list[str]:
-                return record(rt, 4)
 
-            ids = browser.call(client, work)
-            wait_until_written(client, len(ids))
-        finally:
-            del store.append_events
+def test_a_refusals_failure_event_is_stored_and_nothing_else(
+    client: TestClient, authenticator: SoftAuthenticator
+) -> None:
+    browser.signup_with_passkey(client, authenticator, EMAIL)
+    browser.sign_out(client)
+    flow, options = browser.login_options(client)
+    credential = authenticator.get(options, origin=browser.ORIGIN)
+    credential["response"]["signature"] = credential["response"]["signature"][:-4] + "AAAA"
+    before = browser.storage(client)
 
-    assert failures, "the write never failed: the test proved nothing"
-    assert "writing events failed" in caplog.text
-    found = stored(settings, clock)
-    assert sorted(e.log_id for e in found) == sorted(ids)  # each once, none lost
+    response = browser.submit_passkey_login(client, flow, credential)
+
+    assert response.status_code == 400, response.text
+    assert browser.storage(client) == before
+    failed = store.events_of(client, EventType.PASSKEY_CHALLENGE_FAILED)
+    assert [e.details["error"] for e in failed] == ["passkey_verification_failed"]
+
+
+def test_a_sign_in_whose_transaction_fails_stores_neither_its_session_nor_its_event(
+    client: TestClient, authenticator: SoftAuthenticator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (issue 8): during a database fault an `s` event was stored for a sign-in that
+    answered 500 and had no session. Now the session and the event are one transaction."""
+    browser.signup_with_passkey(client, authenticator, EMAIL)
+    browser.sign_out(client)
+    sessions_before = len(store.events_of(client, EventType.SUCCESS_LOGIN))
+
+    async def disk_full(self: SqlSessions, *args: object, **kwargs: object) -> None:
+        fault = OperationalError("INSERT INTO sessions", {}, Exception("database or disk is full"))
+        raise translate(fault) from fault  # what the statement runner makes of it
+
+    monkeypatch.setattr(SqlSessions, "create_session", disk_full)
+    response = browser.login_with_passkey(client, authenticator)
+    monkeypatch.undo()
+
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert response.headers["retry-after"]
+    assert "keyturn_session" not in response.cookies
+    assert len(store.events_of(client, EventType.SUCCESS_LOGIN)) == sessions_before
+    # The passkey's sign count did not move either: the ceremony can be repeated.
+    assert browser.login_with_passkey(client, authenticator).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"method": "passkey", "credential": {"id": "\\ud800"}}',
+        b'{"method": "password", "email": "ada@example.com", "password": "\\u0000\\u0000\\u0000\\u0000x"}',
+        b'{"method": "password", "email": "\\udfff@example.com", "password": "whatever1"}',
+    ],
+    ids=["lone high surrogate", "NUL", "lone low surrogate"],
+)
+def test_text_that_cannot_be_stored_is_refused_and_the_log_goes_on(
+    client: TestClient, authenticator: SoftAuthenticator, body: bytes
+) -> None:
+    """Regression (issue 8): one request holding "\\ud800" made an event that could not be
+    encoded, and from then on no event at all was stored. Now such text is refused at the
+    edge (400 invalid_characters, both databases), and later sign-ins are logged as ever."""
+    browser.signup_with_passkey(client, authenticator, EMAIL)
+    browser.sign_out(client)
+    flow = browser.open_page(client, "/login")
+    before = browser.storage(client)
+
+    refused = client.post(
+        f"/login/flows/{flow.flow_id}",
+        content=body,
+        headers={**flow.headers, "content-type": "application/json"},
+    )
+
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_characters"
+    assert browser.storage(client) == before
+    for _ in range(3):
+        assert browser.login_with_passkey(client, authenticator).status_code == 200
+        browser.sign_out(client)
+    assert len(store.events_of(client, EventType.SUCCESS_LOGIN)) == 4
+
+
+def test_event_text_is_stored_without_nul_characters(client: TestClient) -> None:
+    """A value that reaches an event without passing the edge (a header, a hook's answer) is
+    cleaned: PostgreSQL text cannot hold NUL, and one such event must not fail its transaction."""
+
+    async def work(ctx: Context) -> None:
+        ctx.record(
+            EventType.HOOK_CALLED,
+            user_name="ada\x00@example.com",
+            details={"url": "https://hooks.example/\x00", "nested": [{"k\x00": "v\x00"}]},
+        )
+
+    store.in_context(client, work)
+
+    (event,) = store.events_of(client, EventType.HOOK_CALLED)
+    assert event.user_name == "ada@example.com"
+    assert event.details == {"url": "https://hooks.example/", "nested": [{"k": "v"}]}
+
+
+def test_many_events_of_one_request_are_stored_together(client: TestClient) -> None:
+    async def work(ctx: Context) -> None:
+        for i in range(450):
+            ctx.record(EventType.SUCCESS_API_OPERATION, details={"n": i})
+
+    store.in_context(client, work)
+
+    found = store.events_of(client, EventType.SUCCESS_API_OPERATION, limit=1000)
+    assert sorted(e.details["n"] for e in found) == list(range(450))

@@ -9,7 +9,6 @@ with the software authenticator's real keys or a password.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
@@ -18,7 +17,6 @@ import pytest
 from httpx2 import Response
 from joserfc import jwt
 from joserfc.jwk import KeySet, KeySetSerialization
-from keyturn.events.log import FLUSH_INTERVAL_SECONDS
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
@@ -30,10 +28,12 @@ from keyturn.hooks.executor import DEFAULT_DENY_MESSAGE
 from keyturn.hooks.signing import verify
 from keyturn.ids import new_id
 from keyturn.oidc.clients import NewClient
+from keyturn.operations.audit import CLI
 from keyturn.operations.hooks import NewHook, add_hook
 from keyturn.runtime import Runtime
 from keyturn.sealing import seal
-from keyturn.store.sql.store import SqlStore
+from keyturn.store.protocols import WriteTx
+from keyturn.store.sql.database import SqlDatabase
 from keyturn.store.sql.tables import sessions
 from tests.hooks.conftest import Answer, HookServer, Received
 from tests.support import browser, oidc, store
@@ -62,10 +62,15 @@ def add(
 ) -> NewHook:
     """Register a hook as the CLI and the API do. The clock moves on a second afterwards, so
     hooks added one after the other run in that order (they run oldest first)."""
-    new = browser.call(
+    new = store.in_context(
         client,
-        lambda rt: add_hook(
-            rt, trigger="post-login", url=url, timeout_seconds=timeout_seconds, failure_policy=failure_policy
+        lambda ctx: add_hook(
+            ctx,
+            actor=CLI,
+            trigger="post-login",
+            url=url,
+            timeout_seconds=timeout_seconds,
+            failure_policy=failure_policy,
         ),
     )
     clock.advance(seconds=1)
@@ -73,9 +78,7 @@ def add(
 
 
 def find_user(client: TestClient, email: str = EMAIL) -> User:
-    user = store.write(client, lambda tx: tx.find_user_by_email(email))
-    assert user is not None
-    return user
+    return store.user_of(client, email)
 
 
 def passkey_user(client: TestClient, authenticator: SoftAuthenticator, email: str = EMAIL) -> User:
@@ -95,29 +98,16 @@ def password_user(client: TestClient, email: str = EMAIL) -> User:
 
 def session_count(client: TestClient) -> int:
     async def count(rt: Runtime) -> int:
-        store = rt.store
-        assert isinstance(store, SqlStore)
-        async with store.engine.connect() as conn:
+        assert isinstance(rt.db, SqlDatabase)
+        async with rt.db.engine.connect() as conn:
             return int(await conn.scalar(select(func.count()).select_from(sessions)) or 0)
 
     return browser.call(client, count)
 
 
-async def _written(rt: Runtime) -> None:
-    """Everything recorded so far, in the database. `flush()` alone is not enough: it skips
-    the batch the background writer already holds (a bug, see test_events_log.py), so let
-    that batch land first."""
-    await rt.events.flush()
-    await asyncio.sleep(FLUSH_INTERVAL_SECONDS * 2)
-    await rt.events.flush()
-
-
 def events_of(client: TestClient, event_type: str) -> list[Event]:
-    browser.call(client, _written)
-    found, _ = store.write(
-        client, lambda tx: tx.query_events(types=(event_type,), newest_first=False, limit=100)
-    )
-    return found
+    """Stored before the response that recorded them was sent: no waiting."""
+    return store.events_of(client, event_type)
 
 
 def hook_events(client: TestClient) -> list[Event]:
@@ -313,8 +303,8 @@ def test_a_denying_hook_refuses_a_passkey_sign_in_with_its_message_and_no_sessio
 def test_a_sign_in_a_hook_denies_is_not_logged_as_a_successful_login(
     client: TestClient, clock: FrozenClock, authenticator: SoftAuthenticator, hook_server: HookServer
 ) -> None:
-    """BUG: flows.login.submit_login records `s` (Successful login) before complete_sign_in
-    runs the hooks, so a refused sign-in shows in the log as a success and then a failure."""
+    """Regression (fixed earlier): a refused sign-in is logged as a failure only, never as a
+    success first (`s` is recorded in the transaction that stores the session)."""
     passkey_user(client, authenticator)
     add(client, clock, hook_server.answer("/hook", Answer.deny("Suspended.")))
     clock.advance(seconds=5)
@@ -352,10 +342,9 @@ def test_a_denial_without_a_message_gets_the_default_one_and_a_long_one_is_cut(
 def test_a_denying_hook_stops_a_hosted_sign_in_even_if_return_to_looks_like_an_oidc_resume(
     client: TestClient, clock: FrozenClock, authenticator: SoftAuthenticator, hook_server: HookServer
 ) -> None:
-    """BUG: complete_sign_in skips the hooks whenever return_to starts with
-    /oauth2/authorize/resume/, trusting that an authorization will run them. Anyone can put
-    that in /login?return_to=: no parked request exists, the hooks never run, and the
-    browser gets a session that the hooks would have refused."""
+    """Regression (fixed earlier, and since the typed continuation impossible by design): a
+    return_to that looks like an OIDC resume is only a path; the flow continues an
+    authorization only by its typed `authorization_request_id`, so the hooks run and deny."""
     passkey_user(client, authenticator)
     add(client, clock, hook_server.answer("/hook", Answer.deny("Suspended.")))
 
@@ -471,10 +460,9 @@ def test_a_denying_hook_refuses_an_authorization_that_reuses_a_session(
 def test_an_oidc_sign_in_a_hook_denies_leaves_the_browser_signed_out(
     client: TestClient, clock: FrozenClock, authenticator: SoftAuthenticator, hook_server: HookServer
 ) -> None:
-    """BUG: for a sign-in that belongs to an authorization, complete_sign_in issues the session
-    first and the hooks only run at the resume. When they deny, the client gets
-    access_denied but the browser keeps the session: /account opens, and the hosted sign-in
-    hooks (client null) never ran for it."""
+    """Regression (fixed earlier): a sign-in for an authorization runs the hooks (with the
+    client) before any session exists; when they deny, the client gets access_denied and the
+    browser stays signed out."""
     passkey_user(client, authenticator)
     registered = oidc.register(client)
     add(client, clock, hook_server.answer("/hook", Answer.deny("Suspended.")))
@@ -667,22 +655,22 @@ def test_a_disabled_or_removed_hook_is_not_called(
     removed = add(client, clock, hook_server.answer("/removed", Answer.deny("Removed.")))
     assert store.write(client, lambda tx: tx.delete_hook(removed.hook.id))
 
-    async def add_disabled(rt: Runtime) -> None:
-        hook_id = new_id()
-        await rt.store.add_hook(
-            Hook(
-                id=hook_id,
-                trigger="post-login",
-                url=hook_server.answer("/disabled", Answer.deny("Disabled.")),
-                secret_sealed=seal(rt.kek, b"secret", bound_to=hook_id),
-                timeout_ms=1000,
-                failure_policy="deny",
-                enabled=False,
-                created_at=rt.clock.now(),
-            )
-        )
+    hook_id = new_id()
+    disabled = Hook(
+        id=hook_id,
+        trigger="post-login",
+        url=hook_server.answer("/disabled", Answer.deny("Disabled.")),
+        secret_sealed=seal(browser.runtime(client).kek, b"secret", bound_to=hook_id),
+        timeout_ms=1000,
+        failure_policy="deny",
+        enabled=False,
+        created_at=clock.now(),
+    )
 
-    browser.call(client, add_disabled)
+    async def add_disabled(tx: WriteTx) -> None:
+        await tx.add_hook(disabled)
+
+    store.write(client, add_disabled)
     add(client, clock, hook_server.answer("/live", Answer.allow()))
 
     assert_signed_in(client, browser.login_with_passkey(client, authenticator))

@@ -16,10 +16,11 @@ from cryptography.exceptions import InvalidTag
 from starlette.testclient import TestClient
 
 from keyturn.hooks.signing import SIGNATURE_HEADER, TOLERANCE_SECONDS, sign, verify
+from keyturn.operations.audit import CLI
 from keyturn.operations.hooks import add_hook
 from keyturn.runtime import Runtime
 from keyturn.sealing import unseal
-from tests.support import browser
+from tests.support import browser, store
 
 SECRET = b"whsec-test-secret"
 BODY = json.dumps({"trigger": "post-login", "user": {"user_id": "u1", "email": "ada@example.com"}}).encode()
@@ -118,20 +119,23 @@ def test_a_signature_with_a_changed_digest_does_not_verify() -> None:
 
 @pytest.mark.parametrize("header", [f"t={NOW},v1={'0' * 63}é", "t=١٧٩٥٦٠٨٠٠٠,v1=0"])
 def test_a_header_with_non_ascii_characters_is_refused_not_an_exception(header: str) -> None:
-    """BUG: verify() ends in hmac.compare_digest(str, str), which raises TypeError for
+    """Regression (fixed earlier): verify() must not raise for
     non-ASCII text. Headers are attacker input (frameworks decode them as Latin-1), so a
     receiver using verify() answers a 500 instead of refusing the request."""
     assert verify(SECRET, BODY, header, now=NOW) is False
 
 
 def test_the_hook_secret_is_stored_only_sealed_and_bound_to_its_hook(client: TestClient) -> None:
-    first = browser.call(client, lambda rt: add_hook(rt, trigger="post-login", url="https://hooks.example/a"))
-    second = browser.call(
-        client, lambda rt: add_hook(rt, trigger="post-login", url="https://hooks.example/b")
+    first = store.in_context(
+        client, lambda ctx: add_hook(ctx, actor=CLI, trigger="post-login", url="https://hooks.example/a")
+    )
+    second = store.in_context(
+        client, lambda ctx: add_hook(ctx, actor=CLI, trigger="post-login", url="https://hooks.example/b")
     )
 
     async def stored(rt: Runtime) -> tuple[bytes, bytes, bytes]:
-        by_id = {hook.id: hook for hook in await rt.store.list_hooks()}
+        async with rt.db.read() as tx:
+            by_id = {hook.id: hook for hook in await tx.list_hooks()}
         return by_id[first.hook.id].secret_sealed, by_id[second.hook.id].secret_sealed, rt.kek
 
     sealed, other_sealed, kek = browser.call(client, stored)

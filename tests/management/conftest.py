@@ -1,17 +1,18 @@
 """Shared by the /api/v2 tests: a machine client with a bearer token, Auth0's error shape,
-storage snapshots for "a refusal changed nothing", and the event log read back.
+and the event log read back.
 
 `api` calls the management API with a client_credentials JWT holding every management
 scope unless a test asks for others (`api.get(path, scopes=("read:users",))`); each scope
 set gets its own registered client, minted once and cached, so a test that snapshots
-storage first asks for its tokens (`api.token(...)`) and then takes the snapshot.
+storage (`tests.support.browser.storage`) first asks for its tokens (`api.token(...)`) and
+then takes the snapshot.
+
+Events are written before a response is sent, in the transaction of what they record, so
+`api.logs()` (or `tests.support.store.events_of`) sees them right after the request.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -19,14 +20,11 @@ from typing import Any
 
 import pytest
 from httpx2 import Response
-from keyturn.events.log import FLUSH_INTERVAL_SECONDS
 from starlette.testclient import TestClient
 
-from keyturn.domain.identity import Passkey, User
-from keyturn.management.auth import MANAGEMENT_SCOPES
+from keyturn.domain.oidc import MANAGEMENT_SCOPES
 from keyturn.oidc.clients import NewClient
-from keyturn.runtime import Runtime
-from tests.support import browser, oidc, store
+from tests.support import oidc
 
 API = "/api/v2"
 AUDIENCE = "http://localhost:8000/api/v2/"
@@ -62,14 +60,6 @@ class Api:
     client: TestClient
     machines: dict[frozenset[str], NewClient] = field(default_factory=dict)
     tokens: dict[frozenset[str], str] = field(default_factory=dict)
-    requests_sent: int = 0  # by anyone on this client: each may have recorded events
-    drained_after: int = -1
-
-    def __post_init__(self) -> None:
-        self.client.event_hooks["request"].append(self._count_request)
-
-    def _count_request(self, request: Any) -> None:
-        self.requests_sent += 1
 
     def machine(self, scopes: Iterable[str] = ALL_SCOPES) -> NewClient:
         key = frozenset(scopes)
@@ -126,14 +116,8 @@ class Api:
         return body
 
     def logs(self, **params: Any) -> Any:
-        """GET /logs once every event so far is written (reads record none, so two reads in a
-        row need only one wait)."""
-        self.token()  # minted first: minting records an event (seccft)
-        if self.drained_after != self.requests_sent:
-            flush_events(self.client)
-        found = self.ok(self.get("/logs", params=params))
-        self.drained_after = self.requests_sent
-        return found
+        """GET /logs: every event recorded by a request already answered is there, no waiting."""
+        return self.ok(self.get("/logs", params=params))
 
 
 @pytest.fixture
@@ -155,59 +139,3 @@ def assert_error(response: Response, status: int, code: str | None = None) -> di
     if code is not None:
         assert body["errorCode"] == code, body
     return body
-
-
-def b64url_json(part: str) -> dict[str, Any]:
-    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    return decoded
-
-
-def jwt_parts(token: str) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """A JWT's header and claims, unverified, and its signature."""
-    header, payload, signature = token.split(".")
-    return b64url_json(header), b64url_json(payload), signature
-
-
-# --- storage ----------------------------------------------------------------------------
-
-
-storage = browser.storage  # every row of every table but the event log, for "nothing changed"
-
-
-async def _drain_events(rt: Runtime) -> None:
-    """Until every event recorded so far is in the database. `EventLog.flush` writes what is
-    queued, but a batch the background writer already holds may still be on its way, so flush
-    and watch the stored count until it has stayed put for a while."""
-    loop = asyncio.get_running_loop()
-    quiet_for = 2 * FLUSH_INTERVAL_SECONDS + 0.1
-    deadline = loop.time() + 15
-    last_total, since = -1, loop.time()
-    while True:
-        await rt.events.flush()
-        _, total = await rt.store.query_events(limit=1)
-        now = loop.time()
-        if total != last_total:
-            last_total, since = total, now
-        elif now - since >= quiet_for:
-            return
-        assert now < deadline, "the event log never settled"
-        await asyncio.sleep(0.05)
-
-
-def flush_events(client: TestClient) -> None:
-    """Every event recorded so far is written (call before reading /api/v2/logs)."""
-    browser.call(client, _drain_events)
-
-
-def find_user(client: TestClient, email: str) -> User:
-    user = store.write(client, lambda tx: tx.find_user_by_email(email))
-    assert user is not None, email
-    return user
-
-
-def get_user(client: TestClient, user_id: str) -> User | None:
-    return store.write(client, lambda tx: tx.get_user(user_id))
-
-
-def passkeys_of(client: TestClient, user_id: str) -> list[Passkey]:
-    return store.write(client, lambda tx: tx.list_passkeys(user_id))

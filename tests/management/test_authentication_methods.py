@@ -13,15 +13,10 @@ from webauthn.helpers import bytes_to_base64url
 
 from keyturn.clock import FrozenClock
 from keyturn.domain.identity import User
-from tests.management.conftest import (
-    PASSWORD,
-    Api,
-    assert_error,
-    find_user,
-    passkeys_of,
-    storage,
-)
+from tests.management.conftest import PASSWORD, Api, assert_error
 from tests.support import browser
+from tests.support.browser import storage
+from tests.support.store import passkeys_of, user_of
 from tests.support.soft_authenticator import SoftAuthenticator
 
 EMAIL = "ada@example.com"
@@ -74,7 +69,7 @@ def passkey_user(client: TestClient, email: str = EMAIL) -> tuple[User, SoftAuth
     authenticator = SoftAuthenticator()
     assert browser.signup_with_passkey(client, authenticator, email).status_code == 200
     browser.sign_out(client)
-    return find_user(client, email), authenticator
+    return user_of(client, email), authenticator
 
 
 def two_passkeys_and_a_password(
@@ -87,10 +82,10 @@ def two_passkeys_and_a_password(
     synced = SoftAuthenticator()
     add_passkey_on_account(client, synced)
     browser.sign_out(client)
-    user = find_user(client, EMAIL)
+    user = user_of(client, EMAIL)
     clock.advance(minutes=1)
     api.ok(api.patch(f"/users/{user.id}", json={"password": PASSWORD}))
-    return find_user(client, EMAIL), bound, synced
+    return user_of(client, EMAIL), bound, synced
 
 
 def methods_path(base: str, user_id: str, method_id: str | None = None) -> str:
@@ -339,7 +334,7 @@ def test_delete_the_password_keeps_the_passkeys(
 
     assert api.delete(methods_path(base, user.id, f"password|{user.id}")).status_code == 204
 
-    assert find_user(client, EMAIL).password_hash is None
+    assert user_of(client, EMAIL).password_hash is None
     assert [m["type"] for m in api.ok(api.get(methods_path(base, user.id)))] == ["passkey", "passkey"]
     assert browser.login_with_password(client, EMAIL, PASSWORD).status_code == 401
     assert sign_in_with(client, bound).status_code == 200

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.management.conftest import PASSWORD, Api, assert_error, storage
+from tests.management.conftest import PASSWORD, Api, assert_error
 from tests.support import browser
+from tests.support.browser import storage
 from tests.support.soft_authenticator import SoftAuthenticator
 
 CONNECTION = "/connections/con_keyturn"

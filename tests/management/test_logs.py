@@ -1,22 +1,25 @@
 """/api/v2/logs and /api/v2/users/{id}/logs: events written by real sign-ups, sign-ins,
 ceremonies, token exchanges and management calls, with Auth0's type codes and fields; never a
 password, token, client secret or ceremony challenge; filtered, paged, read from a checkpoint;
-and not lost when the app shuts down."""
+and stored before the response that reports what they record (a refusal keeps only its own)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any, cast
+import secrets
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from keyturn.app import create_app
 from keyturn.clock import FrozenClock
+from keyturn.context import Context
 from keyturn.domain.events import Event, EventType
-from keyturn.runtime import Runtime
+from keyturn.domain.identity import USER_HANDLE_BYTES, User
+from keyturn.errors import Conflict
+from keyturn.ids import new_id
+from keyturn.operations.audit import CLI, record_change
 from keyturn.settings import Settings
 from tests.conftest import BASE_URL
 from tests.management.conftest import (
@@ -24,12 +27,12 @@ from tests.management.conftest import (
     Api,
     assert_error,
     client_credentials,
-    find_user,
-    flush_events,
     machine_client,
     secret_of,
 )
 from tests.support import browser, oidc, store
+from tests.support.browser import storage
+from tests.support.store import events_of, user_of
 from tests.support.soft_authenticator import SoftAuthenticator
 
 EMAIL = "ada@example.com"
@@ -59,7 +62,6 @@ def only(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 def all_logs(api: Api) -> list[dict[str, Any]]:
     """Every event, newest first, page by page."""
-    flush_events(api.client)
     events: list[dict[str, Any]] = []
     page = 0
     while True:
@@ -98,7 +100,7 @@ def test_a_passkey_signup_is_ss_with_the_passkey_method(client: TestClient, api:
         headers={**flow.headers, "user-agent": "Ada's Browser/1.0"},
     )
     assert response.status_code == 200, response.text
-    user = find_user(client, EMAIL)
+    user = user_of(client, EMAIL)
 
     event = only(logs_of_type(api, "ss"))
 
@@ -118,7 +120,7 @@ def test_a_password_signup_is_ss_with_the_password_method(client: TestClient, ap
     event = only(logs_of_type(api, "ss"))
 
     assert_event_shape(event)
-    assert event["user_id"] == find_user(client, EMAIL).id
+    assert event["user_id"] == user_of(client, EMAIL).id
     assert event["details"]["authentication_method"] == "password"
 
 
@@ -131,12 +133,14 @@ def test_a_passkey_sign_in_is_s_with_phr(client: TestClient, api: Api, clock: Fr
 
     sign_in, at_signup = logs_of_type(api, "s")  # a sign-up signs in too
     assert_event_shape(sign_in)
-    assert sign_in["user_id"] == find_user(client, EMAIL).id
+    assert sign_in["user_id"] == user_of(client, EMAIL).id
     assert sign_in["details"]["prompts"][0]["performed_amr"] == ["phr"]
     assert sign_in["date"] == "2026-11-25T12:01:00Z"
     assert at_signup["date"] == "2026-11-25T12:00:00Z"
+    # Only the sign-up's options are logged: the discoverable (button/autofill) options every
+    # /login view asks for are counted in /metrics instead.
     started = logs_of_type(api, "passkey_challenge_started")
-    assert [e["details"]["mode"] for e in started] == ["discoverable", "registration"]  # newest first
+    assert [e["details"]["mode"] for e in started] == ["registration"]
 
 
 def test_a_password_sign_in_is_s_with_pwd(client: TestClient, api: Api) -> None:
@@ -164,11 +168,22 @@ def test_a_wrong_password_is_fp_and_an_unknown_email_is_fu(client: TestClient, a
     assert logs_of_type(api, "s") == []
 
 
+def identify(client: TestClient, email: str) -> tuple[browser.PageFlow, dict[str, Any]]:
+    """Identifier-first: Continue with an email, get a passkey request for that account."""
+    flow = browser.open_page(client, "/login")
+    response = client.post(
+        f"/login/flows/{flow.flow_id}/identify", json={"email": email}, headers=flow.headers
+    )
+    assert response.status_code == 200, response.text
+    options: dict[str, Any] = response.json()["passkey"]
+    return flow, options
+
+
 def test_a_passkey_challenge_started_and_failed(client: TestClient, api: Api, clock: FrozenClock) -> None:
     authenticator = passkey_signup(client)
     browser.sign_out(client)
     clock.advance(minutes=1)
-    flow, options = browser.login_options(client)
+    flow, options = identify(client, EMAIL)
     credential = authenticator.get(
         options, origin=browser.ORIGIN, challenge_override="AAAAAAAAAAAAAAAAAAAAAA"
     )
@@ -176,7 +191,9 @@ def test_a_passkey_challenge_started_and_failed(client: TestClient, api: Api, cl
     assert browser.submit_passkey_login(client, flow, credential).status_code == 400
 
     started = logs_of_type(api, "passkey_challenge_started")
-    assert [e["details"]["mode"] for e in started] == ["discoverable", "registration"]
+    assert [e["details"]["mode"] for e in started] == ["identifier_first", "registration"]
+    assert started[0]["user_id"] == user_of(client, EMAIL).id
+    assert started[0]["date"] == "2026-11-25T12:01:00Z"
     failed = only(logs_of_type(api, "passkey_challenge_failed"))
     assert_event_shape(failed)
     assert failed["details"]["error"]
@@ -199,7 +216,7 @@ def test_adding_a_passkey_on_account_is_gd_enrollment_complete(client: TestClien
 
     event = only(logs_of_type(api, "gd_enrollment_complete"))
     assert_event_shape(event)
-    assert event["user_id"] == find_user(client, EMAIL).id
+    assert event["user_id"] == user_of(client, EMAIL).id
     assert event["details"]["passkey_id"] == added.json()["id"]
 
 
@@ -210,7 +227,7 @@ def test_logout_is_slo(client: TestClient, api: Api) -> None:
 
     event = only(logs_of_type(api, "slo"))
     assert_event_shape(event)
-    assert event["user_id"] == find_user(client, EMAIL).id
+    assert event["user_id"] == user_of(client, EMAIL).id
 
 
 def test_client_credentials_is_seccft_and_a_bad_secret_is_not(client: TestClient, api: Api) -> None:
@@ -239,15 +256,23 @@ def test_a_management_change_is_sapi_naming_the_client(
 
     changes = logs_of_type(api, "sapi")
 
-    assert [e["details"]["operation"] for e in changes] == ["update_user", "create_user"]
-    update, create = changes
-    for event in changes:
+    # The oldest is the management client's own registration, made like a CLI command.
+    assert [e["details"]["operation"] for e in changes] == ["update_user", "create_user", "create_client"]
+    update, create, registration = changes
+    for event in (update, create):
         assert_event_shape(event)
         assert event["client_id"] == api.client_id
+        assert event["details"]["actor"] == api.client_id
         assert event["user_id"] == created["user_id"]
+        assert event["details"]["user_id"] == created["user_id"]
     assert create["details"]["method"] == "POST"
     assert create["details"]["path"] == "/api/v2/users"
+    assert update["details"]["method"] == "PATCH"
+    assert update["details"]["path"] == f"/api/v2/users/{created['user_id']}"
     assert update["details"]["fields"] == ["password"]
+    assert registration["details"]["actor"] == "cli"
+    assert registration["details"]["registered_client_id"] == api.client_id
+    assert registration["client_id"] is None
 
 
 def test_a_refused_management_change_is_fapi(client: TestClient, api: Api, clock: FrozenClock) -> None:
@@ -264,7 +289,8 @@ def test_a_refused_management_change_is_fapi(client: TestClient, api: Api, clock
     assert refusals[0]["details"]["error"] == "password_too_short"
     for event in refusals:
         assert_event_shape(event)
-    assert [e["details"]["operation"] for e in logs_of_type(api, "sapi")] == ["create_user"]
+    sapi = logs_of_type(api, "sapi")
+    assert [e["details"]["operation"] for e in sapi] == ["create_user", "create_client"]  # and the machine's
 
 
 def test_a_refused_management_change_names_the_client_that_tried(client: TestClient, api: Api) -> None:
@@ -321,7 +347,7 @@ def test_no_log_holds_a_password_token_secret_or_challenge(client: TestClient, a
     other = authenticator.get(options, origin=browser.ORIGIN, challenge_override=secrets[0])
     assert browser.submit_passkey_login(client, flow, other).status_code == 400
     # Passwords: set by the API, a wrong one, a right one, a sign-up.
-    user = find_user(client, EMAIL)
+    user = user_of(client, EMAIL)
     api.ok(api.patch(f"/users/{user.id}", json={"password": PASSWORD}))
     assert browser.login_with_password(client, EMAIL, "a wrong passphrase!").status_code == 401
     assert browser.login_with_password(client, EMAIL, PASSWORD).status_code == 200
@@ -331,7 +357,7 @@ def test_no_log_holds_a_password_token_secret_or_challenge(client: TestClient, a
     secrets += [PASSWORD, "a wrong passphrase!", "bobs own passphrase", "carols passphrase"]
     # The management client's own secret and token.
     secrets += [secret_of(api.machine()), api.token()]
-    stored_hash = find_user(client, EMAIL).password_hash
+    stored_hash = user_of(client, EMAIL).password_hash
     assert stored_hash is not None
     secrets.append(stored_hash)
 
@@ -364,7 +390,7 @@ def some_history(client: TestClient, api: Api, clock: FrozenClock) -> tuple[str,
     clock.advance(seconds=1)
     assert browser.login_with_passkey(client, bob).status_code == 200  # :07
     clock.advance(seconds=1)
-    return find_user(client, EMAIL).id, find_user(client, "bob@example.com").id
+    return user_of(client, EMAIL).id, user_of(client, "bob@example.com").id
 
 
 def timeline(events: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
@@ -482,7 +508,6 @@ def test_checkpoint_paging_sees_events_written_later(
     clock.advance(seconds=1)
     browser.sign_out(client)
 
-    flush_events(client)
     later = api.ok(api.get("/logs", params={"from": newest["log_id"], "take": 10}))
 
     assert [e["type"] for e in later] == ["slo"]
@@ -501,7 +526,6 @@ def test_get_one_event(client: TestClient, api: Api) -> None:
 def test_a_users_logs(client: TestClient, api: Api, clock: FrozenClock) -> None:
     ada, bob = some_history(client, api, clock)
 
-    flush_events(client)
     adas = api.ok(api.get(f"/users/{ada}/logs"))
     page = api.ok(api.get(f"/users/{bob}/logs", params={"per_page": 1, "page": 1, "include_totals": "true"}))
 
@@ -544,77 +568,148 @@ def test_bad_paging_parameters_are_400(api: Api, params: dict[str, Any]) -> None
 
 
 # --- writing the log -----------------------------------------------------------------------------
+# Events are written in the transaction of what they record, before the response is sent: what
+# a response says happened is in the log as soon as it arrives (read here straight from the
+# database, without waiting), and a refused change leaves its failure event and nothing else.
+
+
+def types_of(events: list[Event]) -> list[str]:
+    """Event types, sorted: the events of one request share a timestamp, so their order among
+    themselves is not defined."""
+    return sorted(event.type.value for event in events)
 
 
 def _stored_events(settings: Settings, clock: FrozenClock) -> list[Event]:
     """The event log as a freshly started app on the same database reads it."""
     with TestClient(create_app(settings, clock=clock), base_url=BASE_URL) as reader:
-        events, _ = store.write(reader, lambda tx: tx.query_events(limit=100))
-    return events
+        return events_of(reader)
 
 
-def test_events_are_written_when_the_app_shuts_down(settings: Settings, clock: FrozenClock) -> None:
+def test_each_event_is_stored_by_the_time_its_response_arrives(settings: Settings, clock: FrozenClock) -> None:
     app = create_app(settings, clock=clock)
     with TestClient(app, base_url=BASE_URL, headers={"origin": BASE_URL}) as first:
-        passkey_signup(first, "shutdown@example.com")
+        flow, options = browser.signup_options(first, "ada@example.com")
+        assert types_of(events_of(first)) == ["passkey_challenge_started"]
+        credential = SoftAuthenticator().create(options, origin=browser.ORIGIN)
+        signup = first.post(
+            f"/signup/flows/{flow.flow_id}",
+            json={"method": "passkey", "credential": credential},
+            headers=flow.headers,
+        )
+        assert signup.status_code == 200, signup.text
+        assert types_of(events_of(first)) == ["passkey_challenge_started", "s", "ss"]
         browser.sign_out(first)
-        # Nothing flushed by hand: whatever is still queued goes out on shutdown.
+        in_the_app = events_of(first)
+        assert types_of(in_the_app) == ["passkey_challenge_started", "s", "slo", "ss"]
+        assert {e.user_name for e in in_the_app} == {"ada@example.com"}
 
-    types = [
-        event.type for event in _stored_events(settings, clock) if event.user_name == "shutdown@example.com"
-    ]
-    assert sorted(types) == sorted(
-        [
-            EventType.PASSKEY_CHALLENGE_STARTED,
-            EventType.SUCCESS_SIGNUP,
-            EventType.SUCCESS_LOGIN,
-            EventType.SUCCESS_LOGOUT,
-        ]
-    )
+    # Nothing was left in memory for the shutdown to write, and nothing was written twice.
+    after = _stored_events(settings, clock)
+    assert sorted(e.log_id for e in after) == sorted(e.log_id for e in in_the_app)
+    assert len({e.log_id for e in after}) == len(after) == 4
 
 
-def test_a_shutdown_during_a_write_loses_and_duplicates_nothing(
-    settings: Settings, clock: FrozenClock
+def test_a_management_change_is_in_the_log_when_its_response_arrives(
+    client: TestClient, api: Api, clock: FrozenClock
 ) -> None:
-    """The writer can be cancelled after its batch committed (the driver's commit finishes, then
-    the await is interrupted, e.g. while the connection goes back to the pool); shutdown must
-    then neither write that batch again (a duplicate log_id fails the whole final flush, and
-    the events still queued are lost) nor fail."""
-    app = create_app(settings, clock=clock)
-    with TestClient(app, base_url=BASE_URL, headers={"origin": BASE_URL}) as first:
-        rt = browser.runtime(first)
-        store: Any = rt.store
-        append = cast(Callable[[list[Event]], Awaitable[None]], store.append_events)
+    api.token()
+    before = len(events_of(client, "sapi"))  # the management client's own registration
 
-        async def slow_after_commit(batch: list[Event]) -> None:
-            await append(batch)
-            await asyncio.sleep(1)  # committed; still returning when shutdown cancels the writer
+    created = api.post("/users", json={"email": EMAIL, "password": PASSWORD})
 
-        store.append_events = slow_after_commit
+    assert created.status_code == 201, created.text
+    user_id = created.json()["user_id"]
+    *_, event = events_of(client, "sapi")
+    assert len(events_of(client, "sapi")) == before + 1
+    assert event.details == {
+        "operation": "create_user",
+        "actor": api.client_id,
+        "method": "POST",
+        "path": "/api/v2/users",
+        "user_id": user_id,
+    }
+    assert (event.user_id, event.client_id, event.date) == (user_id, api.client_id, clock.now())
+    assert user_of(client, EMAIL).id == user_id  # and the change itself, in the same commit
 
-        async def record_and_let_the_writer_start(rt: Runtime) -> None:
-            rt.events.record(EventType.SUCCESS_API_OPERATION, details={"probe": "in-flight"})
-            await asyncio.sleep(0.5)  # the writer has taken it and committed it
-            rt.events.record(EventType.SUCCESS_API_OPERATION, details={"probe": "queued"})
+    clock.advance(seconds=1)
+    assert api.delete(f"/users/{user_id}").status_code == 204
 
-        browser.call(first, record_and_let_the_writer_start)
+    *_, deleted = events_of(client, "sapi")
+    assert deleted.details["operation"] == "delete_user"
+    assert (deleted.user_id, deleted.date) == (user_id, clock.now())
+    assert store.get_user(client, user_id) is None
+    assert events_of(client, "fapi") == []
 
-    probes = sorted(e.details["probe"] for e in _stored_events(settings, clock) if "probe" in e.details)
-    assert probes == ["in-flight", "queued"]
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "error"),
+    [
+        ("POST", "/users", {"email": EMAIL, "password": PASSWORD}, 409, "auth0_idp_error"),
+        ("POST", "/users", {"email": "bob@example.com", "password": "short"}, 400, "password_too_short"),
+        ("POST", "/users", {"email": "bob@example.com", "nickname": "bob"}, 400, "invalid_body"),
+        ("PATCH", "/users/{ada}", {"email": "BOB@example.com", "name": "Not Bob"}, 409, "email_taken"),
+        ("DELETE", "/users/nobody", None, 404, "inexistent_user"),
+        ("PATCH", "/connections/con_keyturn", {"options": {"colour": "blue"}}, 400, "invalid_body"),
+    ],
+    ids=["duplicate", "short-password", "invalid-body", "email-taken", "unknown-user", "bad-option"],
+)
+def test_a_refused_management_change_stores_its_fapi_and_changes_nothing(
+    client: TestClient,
+    api: Api,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    status: int,
+    error: str,
+) -> None:
+    ada = api.create_user(EMAIL, password=PASSWORD)
+    api.create_user("bob@example.com", password=PASSWORD)
+    changes = events_of(client, "sapi")
+    before = storage(client)
+    url = path.format(ada=ada["user_id"])
+
+    response = api.request(method, url, json=body)
+
+    assert_error(response, status, error)
+    assert storage(client) == before
+    assert events_of(client, "sapi") == changes  # the refused change recorded no success
+    (refusal,) = events_of(client, "fapi")  # stored before the refusal was answered
+    assert refusal.details == {"method": method, "path": f"/api/v2{url}", "error": error}
+    assert refusal.client_id == api.client_id
 
 
-def test_flush_writes_the_batch_the_background_writer_holds(client: TestClient) -> None:
-    """`EventLog.flush` ("write everything queued so far") returns while the background writer
-    still holds the events it took off the queue (it waits FLUSH_INTERVAL_SECONDS to gather a
-    batch), so a caller that flushes and then reads does not see them."""
+def test_an_event_recorded_in_a_write_that_fails_is_not_stored(client: TestClient) -> None:
+    """The `sapi` of a change is recorded inside the change's transaction: if the transaction
+    fails, neither the change nor its event is stored, while the refusal's own event, recorded
+    outside it, is."""
+    user_id = new_id()
 
-    async def record_flush_read(rt: Runtime) -> list[Event]:
-        rt.events.record(EventType.SUCCESS_API_OPERATION, details={"probe": "flush"})
-        await asyncio.sleep(0.05)  # the writer wakes, takes the event, and waits for more
-        await rt.events.flush()
-        events, _ = await rt.store.query_events(types=("sapi",))
-        return events
+    async def refused_change(ctx: Context) -> None:
+        now = ctx.now()
+        user = User(
+            id=user_id,
+            email=EMAIL,
+            user_handle=secrets.token_bytes(USER_HANDLE_BYTES),
+            password_hash=None,
+            created_at=now,
+            updated_at=now,
+            name=None,
+            email_verified=False,
+        )
+        try:
+            async with ctx.writing() as tx:
+                await tx.create_user(user)
+                record_change(ctx, CLI, "create_user", user_id=user.id)
+                raise Conflict(code="auth0_idp_error")  # after the change and its event
+        except Conflict:
+            ctx.record(EventType.FAILED_API_OPERATION, details={"error": "auth0_idp_error"})
+            raise
 
-    found = browser.call(client, record_flush_read)
+    with pytest.raises(Conflict):
+        store.in_context(client, refused_change)
 
-    assert [e.details for e in found] == [{"probe": "flush"}]
+    assert store.get_user(client, user_id) is None
+    assert store.find_user(client, EMAIL) is None
+    assert events_of(client, "sapi") == []
+    (refusal,) = events_of(client, "fapi")
+    assert refusal.details == {"error": "auth0_idp_error"}

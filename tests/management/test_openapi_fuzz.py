@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 from starlette.testclient import TestClient
 
 from keyturn.management.app import create_management_app
-from tests.management.conftest import API, PASSWORD, Api, assert_error, flush_events
+from tests.management.conftest import API, PASSWORD, Api, assert_error
 from tests.support import browser
 from tests.support.soft_authenticator import SoftAuthenticator
 
@@ -191,7 +191,6 @@ def _seed(client: TestClient, api: Api) -> dict[str, str]:
     methods = api.ok(api.get(f"/users/{user['user_id']}/authentication-methods"))
     passkey = next(m for m in methods if m["type"] == "passkey")
     hook = api.ok(api.post("/hooks", json={"url": "https://hooks.example/post-login"}), 201)
-    flush_events(client)
     log = api.ok(api.get("/logs", params={"per_page": 1}))[0]
     return {
         "user_id": user["user_id"],

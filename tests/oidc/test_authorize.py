@@ -40,6 +40,21 @@ def sign_up(client: TestClient, authenticator: SoftAuthenticator, email: str = E
     assert response.status_code == 200, response.text
 
 
+def parked_at(url: str, page: str = "/login") -> tuple[str, str]:
+    """The sign-in page `url` continues a parked request: (its id, the path that resumes it).
+
+    That page carries only the request's id (no return_to, no force): everything else, the
+    login_hint included, comes from the parked request itself."""
+    parts = urlsplit(url)
+    assert parts.path == page, url
+    query = query_of(url)
+    assert set(query) == {"authorization_request"}, query
+    request_id = query["authorization_request"]
+    resume = f"/oauth2/authorize/resume/{request_id}"
+    assert RESUME.match(resume), resume
+    return request_id, resume
+
+
 def location(response: Response) -> str:
     assert response.status_code in (302, 303), response.text
     url: str = response.headers["location"]
@@ -476,15 +491,11 @@ def test_prompt_login_forces_a_new_sign_in_and_the_id_token_carries_its_time(
     clock.advance(seconds=30)
 
     login_url = location(oidc.authorize(client, app, None, prompt="login"))
-    assert urlsplit(login_url).path == "/login"
-    query = query_of(login_url)
-    assert query["force"] == "1"
-    assert RESUME.match(query["return_to"]), query
+    _, resume = parked_at(login_url)
 
     clock.advance(seconds=45)
     second_sign_in = clock.now()
-    resume = passkey_login_at(client, authenticator, login_url)
-    assert resume == query["return_to"]
+    assert passkey_login_at(client, authenticator, login_url) == resume
 
     code = assert_code_redirect(client.get(resume, follow_redirects=False))
     claims = id_token_claims(client, clock, app, code)
@@ -498,11 +509,10 @@ def test_prompt_login_cannot_be_skipped_by_resuming_without_signing_in(
 ) -> None:
     clock.advance(seconds=30)
     login_url = location(oidc.authorize(client, app, None, prompt="login"))
-    resume = query_of(login_url)["return_to"]
+    request_id, resume = parked_at(login_url)
     clock.advance(seconds=5)
     again = location(client.get(resume, follow_redirects=False))
-    assert urlsplit(again).path == "/login"
-    assert query_of(again)["return_to"] == resume
+    assert parked_at(again) == (request_id, resume)
 
 
 def test_max_age_exceeded_forces_a_new_sign_in(
@@ -511,12 +521,11 @@ def test_max_age_exceeded_forces_a_new_sign_in(
     sign_up(client, authenticator)
     clock.advance(seconds=61)
     login_url = location(oidc.authorize(client, app, None, max_age="60"))
-    assert urlsplit(login_url).path == "/login"
-    assert query_of(login_url)["force"] == "1"
+    _, resume = parked_at(login_url)
 
     clock.advance(seconds=2)
     fresh = clock.now()
-    resume = passkey_login_at(client, authenticator, login_url)
+    assert passkey_login_at(client, authenticator, login_url) == resume
     code = assert_code_redirect(client.get(resume, follow_redirects=False))
     assert id_token_claims(client, clock, app, code)["auth_time"] == timestamp(fresh)
 
@@ -546,9 +555,7 @@ def test_malformed_max_age_is_invalid_request(
 
 def test_prompt_create_sends_the_browser_to_signup_and_back(client: TestClient, app: NewClient) -> None:
     signup_url = location(oidc.authorize(client, app, None, prompt="create"))
-    assert urlsplit(signup_url).path == "/signup"
-    resume = query_of(signup_url)["return_to"]
-    assert RESUME.match(resume)
+    _, resume = parked_at(signup_url, "/signup")
 
     newcomer = SoftAuthenticator()
     flow = browser.open_page(client, signup_url)
@@ -569,15 +576,34 @@ def test_prompt_create_sends_the_browser_to_signup_and_back(client: TestClient, 
     assert_code_redirect(client.get(resume, follow_redirects=False))
 
 
-def test_login_hint_reaches_the_login_page_and_prefills_the_email(client: TestClient, app: NewClient) -> None:
+def email_input(page: Response) -> str:
+    assert page.status_code == 200, page.text
+    found = re.search(r'<input id="email"[^>]*>', page.text)
+    assert found, page.text
+    return found.group(0)
+
+
+def test_login_hint_reaches_the_login_page_and_prefills_the_email(
+    client: TestClient, app: NewClient, clock: FrozenClock
+) -> None:
+    """The hint travels with the parked request, not in the login page's URL."""
     login_url = location(oidc.authorize(client, app, None, login_hint="a@b.c"))
-    assert urlsplit(login_url).path == "/login"
-    assert query_of(login_url)["login_hint"] == "a@b.c"
-    page = client.get(login_url)
-    assert page.status_code == 200
-    email_input = re.search(r'<input id="email"[^>]*>', page.text)
-    assert email_input, page.text
-    assert 'value="a@b.c"' in email_input.group(0)
+    request_id, _ = parked_at(login_url)
+    parked = store.read(client, lambda tx: tx.get_authorization_request(request_id, now=clock.now()))
+    assert parked is not None
+    assert parked.login_hint == "a@b.c"
+    assert 'value="a@b.c"' in email_input(client.get(login_url))
+
+
+def test_a_login_page_ignores_another_browsers_authorization_request(
+    client: TestClient, app: NewClient
+) -> None:
+    """An authorization_request that is unknown or belongs to another browser is ignored."""
+    login_url = location(oidc.authorize(client, app, None, login_hint="a@b.c"))
+    with another_browser(client) as other:
+        assert 'value="a@b.c"' not in email_input(other.get(login_url))
+        assert 'value="a@b.c"' not in email_input(other.get("/login?authorization_request=no-such-request"))
+    assert 'value="a@b.c"' in email_input(client.get(login_url))  # the browser that asked still sees it
 
 
 def test_ui_locales_is_accepted_and_ignored(client: TestClient, app: NewClient, signed_in: None) -> None:
@@ -612,24 +638,21 @@ def test_an_existing_session_is_reused_without_any_page(
 
 
 def test_without_a_session_the_request_is_parked_and_resumed_after_sign_in(
-    client: TestClient, app: NewClient, authenticator: SoftAuthenticator
+    client: TestClient, app: NewClient, authenticator: SoftAuthenticator, clock: FrozenClock
 ) -> None:
     sign_up(client, authenticator)
     browser.sign_out(client)
 
     login_url = location(oidc.authorize(client, app, None))
-    resume = query_of(login_url)["return_to"]
-    request_id = resume.rsplit("/", 1)[1]
-    parked = store.write(
-        client, lambda tx: tx.get_authorization_request(request_id, now=rt.clock.now())
-    )
+    request_id, resume = parked_at(login_url)
+    parked = store.read(client, lambda tx: tx.get_authorization_request(request_id, now=clock.now()))
     assert parked is not None
     assert parked.client_id == app.client.client_id
     assert parked.state == "state-123"
 
     assert passkey_login_at(client, authenticator, login_url) == resume
     assert_code_redirect(client.get(resume, follow_redirects=False))
-    gone = store.write(client, lambda tx: tx.get_authorization_request(request_id, now=rt.clock.now()))
+    gone = store.read(client, lambda tx: tx.get_authorization_request(request_id, now=clock.now()))
     assert gone is None
     assert_error_page(client.get(resume, follow_redirects=False))  # a parked request resumes once
 
@@ -638,7 +661,7 @@ def test_a_parked_request_cannot_be_resumed_from_another_browser(
     client: TestClient, app: NewClient, authenticator: SoftAuthenticator
 ) -> None:
     login_url = location(oidc.authorize(client, app, None))
-    resume = query_of(login_url)["return_to"]
+    _, resume = parked_at(login_url)
     with another_browser(client) as attacker:
         sign_up(attacker, SoftAuthenticator(), "mallory@example.com")
         response = attacker.get(resume, follow_redirects=False)

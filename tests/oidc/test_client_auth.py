@@ -197,7 +197,7 @@ def test_client_secrets_are_stored_hashed(client: TestClient) -> None:
     registered = machine_client(client)
     secret = secret_of(registered)
 
-    stored = store.write(client, lambda tx: tx.get_client(registered.client.client_id))
+    stored = store.read(client, lambda tx: tx.get_client(registered.client.client_id))
 
     assert stored is not None
     assert stored.secret_hash
@@ -258,7 +258,7 @@ def test_a_public_client_that_sends_a_secret_is_refused(client: TestClient) -> N
 def test_a_public_client_stores_no_secret(client: TestClient) -> None:
     registered = oidc.register(client, public=True)
 
-    stored = store.write(client, lambda tx: tx.get_client(registered.client.client_id))
+    stored = store.read(client, lambda tx: tx.get_client(registered.client.client_id))
 
     assert stored is not None
     assert stored.secret_hash is None
@@ -309,8 +309,8 @@ def assertion(
     return jwt.encode({"alg": alg, "kid": kid or key.kid}, claims, key, algorithms=[alg])
 
 
-def with_assertion(client: TestClient, token: str, *, client_id: str | None = None) -> Response:
-    form = {**CLIENT_CREDENTIALS, "client_assertion_type": ASSERTION_TYPE, "client_assertion": token}
+def with_assertion(client: TestClient, token: str, *, client_id: str | None = None, **extra: str) -> Response:
+    form = {**CLIENT_CREDENTIALS, "client_assertion_type": ASSERTION_TYPE, "client_assertion": token, **extra}
     if client_id is not None:
         form["client_id"] = client_id
     return client.post("/oauth2/token", data=form)
@@ -491,6 +491,41 @@ def test_a_private_key_jwt_client_has_no_secret_to_fall_back_on(client: TestClie
     assert_invalid_client(form, challenge=False)
     assert_invalid_client(basic, challenge=True)
     assert_invalid_client(bare, challenge=False)
+
+
+def test_presenting_two_authentication_methods_is_invalid_request(
+    client: TestClient, clock: FrozenClock
+) -> None:
+    """Two methods at once (a Basic header plus a secret or an assertion in the body, or a secret
+    beside an assertion) are refused outright (400), even when each credential is right."""
+    registered = machine_client(client)
+    client_id, secret = registered.client.client_id, secret_of(registered)
+    key = new_ec_key()
+    keyed = key_client(client, key)
+    keyed_id = keyed.client.client_id
+
+    basic_and_post = client.post(
+        "/oauth2/token",
+        data={**CLIENT_CREDENTIALS, "client_id": client_id, "client_secret": secret},
+        auth=(client_id, secret),
+    )
+    basic_and_assertion = client.post(
+        "/oauth2/token",
+        data={
+            **CLIENT_CREDENTIALS,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion(key, keyed_id, clock),
+        },
+        auth=(client_id, secret),
+    )
+    secret_and_assertion = with_assertion(
+        client, assertion(key, keyed_id, clock), client_id=keyed_id, client_secret=secret
+    )
+
+    for response in (basic_and_post, basic_and_assertion, secret_and_assertion):
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == "invalid_request"
+        assert "access_token" not in response.json()
 
 
 def test_garbage_assertions_are_invalid_client(client: TestClient) -> None:

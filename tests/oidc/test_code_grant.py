@@ -19,7 +19,7 @@ from keyturn.domain.identity import User
 from keyturn.ids import hash_token
 from keyturn.oidc.clients import NewClient
 from keyturn.runtime import Runtime
-from keyturn.store.sql.store import SqlStore
+from keyturn.store.sql.database import SqlDatabase
 from keyturn.store.sql.tables import authorization_codes
 from tests.support import browser, oidc, store
 from tests.support.oidc import Pkce
@@ -34,16 +34,10 @@ OFFLINE = "openid email offline_access"
 # --- local helpers -------------------------------------------------------------------
 
 
-def find_user(client: TestClient, email: str) -> User:
-    user = store.write(client, lambda tx: tx.find_user_by_email(email))
-    assert user is not None
-    return user
-
-
 def sign_up(client: TestClient, authenticator: SoftAuthenticator, email: str = EMAIL) -> User:
     response = browser.signup_with_passkey(client, authenticator, email)
     assert response.status_code == 200, response.text
-    return find_user(client, email)
+    return store.user_of(client, email)
 
 
 def assert_invalid_grant(response: Response) -> None:
@@ -108,9 +102,7 @@ def code_rows(client: TestClient) -> list[tuple[str, datetime | None]]:
     """(grant id, consumed_at) of every stored authorization code."""
 
     async def read(rt: Runtime) -> list[tuple[str, datetime | None]]:
-        store = rt.store
-        assert isinstance(store, SqlStore)
-        async with store.engine.connect() as conn:
+        async with cast(SqlDatabase, rt.db).engine.connect() as conn:
             rows = await conn.execute(
                 select(authorization_codes.c.grant_id, authorization_codes.c.consumed_at)
             )
@@ -155,10 +147,10 @@ def test_a_replayed_code_is_refused_and_revokes_what_it_gave(
     assert userinfo(client, first["access_token"]).status_code == 401
     assert_invalid_grant(refresh(client, app, first["refresh_token"]))
     [(grant_id, _)] = code_rows(client)
-    grant = store.write(client, lambda tx: tx.get_grant(grant_id))
+    grant = store.read(client, lambda tx: tx.get_grant(grant_id))
     assert grant is not None
     assert grant.revoked_at is not None
-    stored = store.write(client, lambda tx: tx.find_token(hash_token(first["access_token"])))
+    stored = store.read(client, lambda tx: tx.find_token(hash_token(first["access_token"])))
     assert stored is not None
     assert stored.revoked_at is not None
 

@@ -4,6 +4,7 @@ first-party clients that never ask."""
 from __future__ import annotations
 
 import re
+from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -14,7 +15,7 @@ from starlette.testclient import TestClient
 from keyturn.domain.identity import User
 from keyturn.oidc.clients import NewClient
 from keyturn.runtime import Runtime
-from keyturn.store.sql.store import SqlStore
+from keyturn.store.sql.database import SqlDatabase
 from keyturn.store.sql.tables import authorization_codes
 from tests.support import browser, oidc, store
 from tests.support.oidc import REDIRECT_URI, Pkce
@@ -29,16 +30,10 @@ CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 # --- local helpers -------------------------------------------------------------------
 
 
-def find_user(client: TestClient, email: str) -> User:
-    user = store.write(client, lambda tx: tx.find_user_by_email(email))
-    assert user is not None
-    return user
-
-
 def sign_up(client: TestClient, authenticator: SoftAuthenticator, email: str = EMAIL) -> User:
     response = browser.signup_with_passkey(client, authenticator, email)
     assert response.status_code == 200, response.text
-    return find_user(client, email)
+    return store.user_of(client, email)
 
 
 def location(response: Response) -> str:
@@ -72,14 +67,12 @@ def scopes_on(page: Response) -> list[str]:
 
 
 def granted(client: TestClient, user: User, registered: NewClient) -> tuple[str, ...]:
-    return store.write(client, lambda tx: tx.get_consent(user.id, registered.client.client_id))
+    return store.read(client, lambda tx: tx.get_consent(user.id, registered.client.client_id))
 
 
 def code_count(client: TestClient) -> int:
     async def count(rt: Runtime) -> int:
-        store = rt.store
-        assert isinstance(store, SqlStore)
-        async with store.engine.connect() as conn:
+        async with cast(SqlDatabase, rt.db).engine.connect() as conn:
             return int(await conn.scalar(select(func.count()).select_from(authorization_codes)) or 0)
 
     return browser.call(client, count)

@@ -15,11 +15,9 @@ from starlette.testclient import TestClient
 from keyturn.app import create_app
 from keyturn.clock import FrozenClock
 from keyturn.errors import ConfigError
-from keyturn.operations import tenant_config
-from keyturn.operations.tenant_config import PatchOperation
 from keyturn.settings import Settings
 from tests.conftest import BASE_URL
-from tests.support import browser, oidc
+from tests.support import oidc, store
 
 FINGERPRINT = ":".join(["AB"] * 32)
 OTHER_FINGERPRINT = ":".join(["0F"] * 32)
@@ -31,10 +29,6 @@ def metadata(client: TestClient) -> dict[str, Any]:
     assert response.headers["content-type"].startswith("application/json")
     body: dict[str, Any] = response.json()
     return body
-
-
-def patch(client: TestClient, *operations: PatchOperation) -> None:
-    browser.call(client, lambda rt: tenant_config.patch_tenant(rt, list(operations)))
 
 
 # --- OpenID provider metadata ----------------------------------------------------------------------
@@ -163,7 +157,7 @@ def test_the_association_documents_are_empty_by_default(client: TestClient) -> N
 def test_apple_app_site_association_lists_the_configured_apps(client: TestClient) -> None:
     apps = ["ABCDE12345.com.example.app", "ZYXWV98765.com.example.other"]
 
-    patch(client, PatchOperation("replace", "/native_apps/apple_app_ids", apps))
+    store.set_tenant(client, "/native_apps/apple_app_ids", apps)
 
     assert client.get("/.well-known/apple-app-site-association").json() == {"webcredentials": {"apps": apps}}
 
@@ -174,7 +168,7 @@ def test_assetlinks_lists_the_configured_android_apps(client: TestClient) -> Non
         {"package_name": "com.example.lite", "sha256_cert_fingerprints": [FINGERPRINT]},
     ]
 
-    patch(client, PatchOperation("replace", "/native_apps/android", android))
+    store.set_tenant(client, "/native_apps/android", android)
 
     statements = client.get("/.well-known/assetlinks.json").json()
     assert [s["target"] for s in statements] == [{"namespace": "android_app", **app} for app in android]
@@ -183,10 +177,7 @@ def test_assetlinks_lists_the_configured_android_apps(client: TestClient) -> Non
 
 
 def test_the_webauthn_document_lists_the_related_origins(client: TestClient) -> None:
-    patch(
-        client,
-        PatchOperation("replace", "/rp/related_origins", ["https://shop.example", "https://example.co.uk/"]),
-    )
+    store.set_tenant(client, "/rp/related_origins", ["https://shop.example", "https://example.co.uk/"])
 
     origins = client.get("/.well-known/webauthn").json()["origins"]
 
@@ -195,10 +186,10 @@ def test_the_webauthn_document_lists_the_related_origins(client: TestClient) -> 
 
 
 def test_the_documents_follow_every_change(client: TestClient) -> None:
-    patch(client, PatchOperation("replace", "/native_apps/apple_app_ids", ["ABCDE12345.com.example.app"]))
+    store.set_tenant(client, "/native_apps/apple_app_ids", ["ABCDE12345.com.example.app"])
     assert client.get("/.well-known/apple-app-site-association").json()["webcredentials"]["apps"]
 
-    patch(client, PatchOperation("replace", "/native_apps/apple_app_ids", []))
+    store.set_tenant(client, "/native_apps/apple_app_ids", [])
 
     assert client.get("/.well-known/apple-app-site-association").json() == {"webcredentials": {"apps": []}}
 
@@ -249,7 +240,7 @@ def test_invalid_app_and_origin_settings_are_refused(client: TestClient, path: s
     )
 
     with pytest.raises(ConfigError) as caught:
-        patch(client, PatchOperation("replace", path, value))
+        store.set_tenant(client, path, value)
 
     assert caught.value.code == "invalid_config"
     assert path.split("/")[-1] in caught.value.description

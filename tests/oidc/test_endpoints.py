@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 from keyturn.clock import FrozenClock
 from keyturn.errors import KeyturnError
 from keyturn.oidc.clients import NewClient
+from keyturn.runtime import Runtime
 from tests.support import browser, oidc, store
 from tests.support.oidc import b64url as _b64
 from tests.support.oidc import jwt_parts as _parts
@@ -273,7 +274,7 @@ def test_public_clients_cannot_be_registered_for_client_credentials(client: Test
         oidc.register(client, public=True, grant_types=["client_credentials"], redirect_uris=[])
 
     assert caught.value.code == "invalid_client_metadata"
-    assert store.write(client, lambda tx: tx.list_clients()) == []
+    assert store.read(client, lambda tx: tx.list_clients()) == []
 
 
 def test_a_client_credentials_token_is_introspected_without_a_user(client: TestClient) -> None:
@@ -474,10 +475,9 @@ def forge(client: TestClient, kind: str, genuine: str) -> str:
     if kind == "server-signed-but-never-issued-jti":
         never_issued = {**claims, "jti": secrets.token_hex(16)}
 
-        async def sign(rt: Any) -> str:
+        async def sign(rt: Runtime) -> str:
             ring = await rt.keys.ring(now=rt.clock.now())
-            token: str = ring.sign(never_issued, now=rt.clock.now(), typ="at+jwt")
-            return token
+            return ring.sign(never_issued, now=rt.clock.now(), typ="at+jwt")
 
         return browser.call(client, sign)
     raise AssertionError(kind)

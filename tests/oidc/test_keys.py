@@ -23,12 +23,12 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from joserfc import jwt
 from joserfc.jwk import KeySet, KeySetSerialization, RSAKey
-from keyturn.keys import ACTIVATION_DELAY
 from starlette.testclient import TestClient
 
 from keyturn.app import create_app
 from keyturn.clock import FrozenClock
 from keyturn.domain.oidc import SigningKey
+from keyturn.keys import ACTIVATION_DELAY
 from keyturn.oidc.clients import NewClient
 from keyturn.settings import Settings, SettingsError
 from tests.conftest import BASE_URL
@@ -61,7 +61,7 @@ def rotate(client: TestClient) -> dict[str, str]:
 
 
 def stored_keys(client: TestClient) -> list[SigningKey]:
-    return store.write(client, lambda tx: tx.list_signing_keys())
+    return store.read(client, lambda tx: tx.list_signing_keys())
 
 
 def header_of(token: str) -> dict[str, Any]:
@@ -252,7 +252,8 @@ def test_production_refuses_to_start_without_a_key_encryption_key(
 
 @pytest.mark.usefixtures("no_kek_env")
 def test_a_failed_start_closes_the_database_it_opened(clean_database: str, tmp_path: Path) -> None:
-    """The lifespan opens the store, then build_runtime raises: the store must still be closed."""
+    """The lifespan opens the database, then building the runtime raises: the database must still
+    be closed."""
     _, leaked = failed_start(_production(clean_database, tmp_path / "prod"))
 
     assert [str(w.message) for w in leaked] == []

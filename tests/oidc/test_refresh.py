@@ -150,7 +150,7 @@ def test_every_refresh_rotates_the_refresh_token(client: TestClient, app: NewCli
     assert second.refresh != first.refresh
     third = refreshed(client, app, second.refresh)
     assert third.refresh not in (first.refresh, second.refresh)
-    stored = store.write(client, lambda tx: tx.find_token(hash_token(first.refresh)))
+    stored = store.read(client, lambda tx: tx.find_token(hash_token(first.refresh)))
     assert stored is not None
     assert stored.consumed_at is not None
 
@@ -172,10 +172,10 @@ def test_reusing_a_rotated_refresh_token_revokes_the_family(
     assert_error(refresh(client, app, third.refresh), "invalid_grant")  # the newest one is dead too
     for access in (first.access, second.access, third.access):
         assert userinfo(client, access).status_code == 401
-    newest = store.write(client, lambda tx: tx.find_token(hash_token(third.refresh)))
+    newest = store.read(client, lambda tx: tx.find_token(hash_token(third.refresh)))
     assert newest is not None
     assert newest.revoked_at is not None
-    grant = store.write(client, lambda tx: tx.get_grant(newest.grant_id))
+    grant = store.read(client, lambda tx: tx.get_grant(newest.grant_id))
     assert grant is not None
     assert grant.revoked_at is not None
 

@@ -19,6 +19,14 @@ def _page(client: httpx2.Client, url: str) -> dict[str, Any]:
     return page_data(response)
 
 
+def _expect_ready(client: httpx2.Client, base_url: str) -> None:
+    """Both health checks answer: the process is up, and its database is there and migrated."""
+    for path in ("/health/live", "/health/ready"):
+        response = client.get(f"{base_url}{path}")
+        assert response.status_code == 200, f"{path}: {response.text}"
+        assert response.json() == {"status": "ok"}
+
+
 def test_ceremonies_cross_instances(clean_database: str, tmp_path: Path) -> None:
     """Two `keyturn serve` processes behind one public origin, as behind a load balancer."""
     port_a, port_b = free_port(), free_port()
@@ -36,6 +44,8 @@ def test_ceremonies_cross_instances(clean_database: str, tmp_path: Path) -> None
         httpx2.Client(headers={"origin": public}, timeout=10) as client,
     ):
         a, b = server_a.base_url, server_b.base_url
+        _expect_ready(client, a)
+        _expect_ready(client, b)
         # Sign-up: page and challenge from A, completion on B.
         page = _page(client, f"{a}/signup")
         headers = {"x-csrf-token": page["csrf"]}
@@ -80,6 +90,8 @@ def test_serve_with_several_workers(clean_database: str, tmp_path: Path) -> None
         ) as client,
     ):
         base = server.base_url
+        for _ in range(4):  # a new connection each time: whichever worker takes it is ready
+            _expect_ready(client, base)
         page = _page(client, f"{base}/signup")
         headers = {"x-csrf-token": page["csrf"]}
         options = client.post(

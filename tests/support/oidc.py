@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from keyturn.oidc.clients import NewClient
 from keyturn.operations.audit import CLI
 from keyturn.operations.clients import register_client
-from tests.support import browser, store
+from tests.support import store
 
 REDIRECT_URI = "https://app.example/callback"
 _CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')

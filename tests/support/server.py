@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx2
 
-STARTUP_SECONDS = 30
+STARTUP_SECONDS = 60
 
 
 def free_port() -> int:
@@ -29,6 +29,7 @@ class RunningServer:
     base_url: str
     env: dict[str, str]
     log_path: Path
+    pid: int = 0
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -43,7 +44,7 @@ def running_process(
         process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_healthy(f"{base_url}{health_path}", process, log_path)
-        yield RunningServer(base_url=base_url, env=env, log_path=log_path)
+        yield RunningServer(base_url=base_url, env=env, log_path=log_path, pid=process.pid)
     finally:
         process.terminate()
         try:

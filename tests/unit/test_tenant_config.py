@@ -13,9 +13,11 @@ import pytest
 from pydantic import ValidationError
 
 from keyturn.clock import FrozenClock
+from keyturn.domain.events import Event, EventType
 from keyturn.domain.identity import Passkey, User
 from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import ConfigError, Conflict
+from keyturn.operations.audit import CLI
 from keyturn.operations.tenant_config import (
     PatchOperation,
     apply_patch,
@@ -23,9 +25,9 @@ from keyturn.operations.tenant_config import (
     patch_tenant,
     read_path,
 )
-from keyturn.runtime import Runtime, build_runtime
+from keyturn.runtime import Runtime
 from keyturn.settings import Settings
-from keyturn.store.sql.store import open_store
+from keyturn.wiring import command_context, open_runtime
 
 T = TypeVar("T")
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -171,7 +173,7 @@ def test_an_ip_address_is_not_an_rp_id(rp_id: str, origin: str) -> None:
     """WebAuthn (L3 §5.1.3, §5.1.4) needs the origin's effective domain to be a *valid domain*,
     which excludes IP addresses: browsers refuse every ceremony for such an RP ID.
 
-    Fails today: the domain pattern in `RelyingParty._valid_domain` matches dotted digits.
+    Regression (fixed earlier): `RelyingParty._valid_domain` refuses an address of dotted digits.
     """
     with pytest.raises(ValidationError) as caught:
         tenant(rp={"id": rp_id, "origins": [origin]})
@@ -334,14 +336,36 @@ def test_removing_a_setting_restores_its_default() -> None:
 
 def with_runtime(database_url: str, tmp_path: Path, work: Callable[[Runtime], Awaitable[T]]) -> T:
     async def run() -> T:
-        store = await open_store(database_url)
+        settings = Settings(database_url=database_url, data_dir=tmp_path)
+        rt = await open_runtime(settings, clock=FrozenClock(NOW))
         try:
-            settings = Settings(database_url=database_url, data_dir=tmp_path)
-            return await work(await build_runtime(settings, store, FrozenClock(NOW)))
+            return await work(rt)
         finally:
-            await store.close()
+            await rt.db.close()
 
     return asyncio.run(run())
+
+
+async def patch(rt: Runtime, operations: list[PatchOperation], *, force: bool = False) -> TenantSettings:
+    """One `keyturn config patch`: its own Context, stored when it ends."""
+    async with command_context(rt) as ctx:
+        return await patch_tenant(ctx, operations, actor=CLI, force=force)
+
+
+async def stored_tenant(rt: Runtime) -> TenantSettings:
+    """The settings in the database, and what the next request or command sees."""
+    async with rt.db.read() as tx:
+        stored = await tx.load_tenant()
+    assert stored is not None
+    async with command_context(rt) as ctx:
+        assert ctx.tenant == stored
+    return stored
+
+
+async def sapi_events(rt: Runtime) -> list[Event]:
+    async with rt.db.read() as tx:
+        found, _ = await tx.query_events(types=(EventType.SUCCESS_API_OPERATION.value,), newest_first=False)
+    return found
 
 
 async def add_user_with_passkey(rt: Runtime, email: str) -> None:
@@ -370,39 +394,43 @@ async def add_user_with_passkey(rt: Runtime, email: str) -> None:
         last_used_at=None,
         user_agent="test",
     )
-    await rt.store.create_user(user, passkey=passkey)
+    async with rt.db.write() as tx:
+        await tx.create_user(user, passkey=passkey)
 
 
 def test_patch_tenant_saves_a_valid_patch(clean_database: str, tmp_path: Path) -> None:
-    async def work(rt: Runtime) -> tuple[TenantSettings, TenantSettings]:
-        updated = await patch_tenant(
-            rt, [PatchOperation("replace", "/passkey_options/challenge_ui", "button")]
-        )
-        return updated, await rt.tenant()
+    async def work(rt: Runtime) -> tuple[TenantSettings, TenantSettings, list[Event]]:
+        updated = await patch(rt, [PatchOperation("replace", "/passkey_options/challenge_ui", "button")])
+        return updated, await stored_tenant(rt), await sapi_events(rt)
 
-    updated, stored = with_runtime(clean_database, tmp_path, work)
+    updated, stored, recorded = with_runtime(clean_database, tmp_path, work)
 
     assert updated.passkey_options.challenge_ui == "button"
     assert stored == updated
+    [event] = recorded  # the operator's change is on record, with who made it
+    assert event.details["operation"] == "patch_settings"
+    assert event.details["actor"] == "cli"
+    assert event.details["paths"] == ["/passkey_options/challenge_ui"]
 
 
 def test_patch_tenant_saves_nothing_when_the_patch_is_bad(clean_database: str, tmp_path: Path) -> None:
-    async def work(rt: Runtime) -> tuple[TenantSettings, TenantSettings]:
-        before = await rt.tenant()
+    async def work(rt: Runtime) -> tuple[TenantSettings, TenantSettings, list[Event]]:
+        before = await stored_tenant(rt)
         with pytest.raises(ConfigError):
-            await patch_tenant(
+            await patch(
                 rt,
                 [
                     PatchOperation("replace", "/passkey_options/challenge_ui", "button"),
                     PatchOperation("replace", "/passkey_options/max_passkeys_per_user", 101),
                 ],
             )
-        return before, await rt.tenant()
+        return before, await stored_tenant(rt), await sapi_events(rt)
 
-    before, after = with_runtime(clean_database, tmp_path, work)
+    before, after, recorded = with_runtime(clean_database, tmp_path, work)
 
     assert after == before
     assert after.passkey_options.challenge_ui == "both"
+    assert recorded == []
 
 
 NEW_RP = [
@@ -418,10 +446,11 @@ def test_an_rp_id_change_that_would_orphan_passkeys_is_refused_unless_forced(
         await add_user_with_passkey(rt, "ada@example.com")
         await add_user_with_passkey(rt, "bob@example.com")
         with pytest.raises(Conflict) as caught:
-            await patch_tenant(rt, NEW_RP)
-        refused = await rt.tenant()
-        forced = await patch_tenant(rt, NEW_RP, force=True)
-        assert await rt.tenant() == forced
+            await patch(rt, NEW_RP)
+        refused = await stored_tenant(rt)
+        assert await sapi_events(rt) == []
+        forced = await patch(rt, NEW_RP, force=True)
+        assert await stored_tenant(rt) == forced
         return caught.value.description, refused, forced
 
     message, refused, forced = with_runtime(clean_database, tmp_path, work)
@@ -435,6 +464,10 @@ def test_an_rp_id_change_that_would_orphan_passkeys_is_refused_unless_forced(
 
 
 def test_an_rp_id_change_without_passkeys_needs_no_force(clean_database: str, tmp_path: Path) -> None:
-    updated = with_runtime(clean_database, tmp_path, lambda rt: patch_tenant(rt, NEW_RP))
+    async def work(rt: Runtime) -> tuple[TenantSettings, TenantSettings]:
+        return await patch(rt, NEW_RP), await stored_tenant(rt)
+
+    updated, stored = with_runtime(clean_database, tmp_path, work)
 
     assert updated.rp.id == "id.example.com"
+    assert stored == updated

@@ -5,6 +5,7 @@ An event never carries a password, token, secret or challenge: only ids, codes a
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -101,9 +102,13 @@ def _storable(value: Any) -> Any:
     return value
 
 
+_sequence = itertools.count()
+
+
 def new_log_id(event_time_ms: int) -> str:
-    """Millisecond time then randomness: sorts by time, unique across workers."""
-    return f"{event_time_ms:013d}{secrets.token_hex(8)}"
+    """Millisecond time, this process's sequence, then randomness: sorts by time (and within a
+    process by recording order, even within one millisecond), unique across workers."""
+    return f"{event_time_ms:013d}{next(_sequence) % 0x10000:04x}{secrets.token_hex(6)}"
 
 
 def new_event(

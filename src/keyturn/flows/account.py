@@ -15,8 +15,8 @@ from keyturn.domain.events import EventType
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import Passkey, User, clean_passkey_name
 from keyturn.errors import CeremonyError, Conflict, KeyturnError, NotFound
-from keyturn.flows.base import spend_challenge
 from keyturn.methods.base import require_enabled
+from keyturn.methods.challenges import spend_challenge
 from keyturn.methods.passkey import creation_options, new_passkey, verify_new_passkey
 from keyturn.methods.password import check_password_policy, hasher
 from keyturn.methods.registry import PASSKEY, PASSWORD

@@ -8,6 +8,7 @@ from keyturn import metrics
 from keyturn.context import Context
 from keyturn.domain.email import normalize_email
 from keyturn.domain.flow import Flow
+from keyturn.errors import KeyturnError
 from keyturn.flows.sessions import SignedIn, complete_sign_in
 from keyturn.methods.base import Payload
 from keyturn.methods.passkey import request_options
@@ -51,7 +52,13 @@ async def submit_login(
 ) -> SignedIn:
     """The chosen method verifies (and logs its own failures); the session is the flow's exit."""
     method = login_method(payload.get("method"), flow, ctx.tenant)
-    authenticated = await method.login(ctx, flow, payload)
+    try:
+        authenticated = await method.login(ctx, flow, payload)
+    except KeyturnError as error:
+        metrics.SIGN_INS.labels(method=method.id, result="failure").inc()
+        if method.id == "passkey":
+            metrics.CEREMONY_FAILURES.labels(code=error.code).inc()
+        raise
     return await complete_sign_in(
         ctx, flow, authenticated, binding_token=binding_token, previous_session=previous_session
     )

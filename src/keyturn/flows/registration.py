@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from keyturn import metrics
 from keyturn.context import Context
 from keyturn.domain.email import normalize_email
 from keyturn.domain.events import EventType
@@ -52,7 +53,11 @@ async def submit_registration(
             )
     except KeyturnError as error:
         ctx.record(EventType.FAILED_SIGNUP, details={"error": error.code, "authentication_method": method.id})
+        metrics.SIGN_UPS.labels(method=method.id, result="failure").inc()
+        if method.id == "passkey":
+            metrics.CEREMONY_FAILURES.labels(code=error.code).inc()
         raise
+    metrics.SIGN_UPS.labels(method=method.id, result="success").inc()
     authenticated = Authenticated(user=registered.user, method=registered.method)
     return await complete_sign_in(
         ctx, flow, authenticated, binding_token=binding_token, previous_session=previous_session

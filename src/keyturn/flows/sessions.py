@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from keyturn import metrics
 from keyturn.context import Context
 from keyturn.domain.events import EventType
 from keyturn.domain.flow import Flow
@@ -94,6 +95,7 @@ async def complete_sign_in(
         ctx, user, client=parked.client if parked else None, methods=session.authenticated
     )
     if not outcome.allowed:
+        metrics.SIGN_INS.labels(method=authenticated.method, result="denied").inc()
         details = {"error": "access_denied", "reason": "post-login hook"}
         ctx.record(EventType.FAILED_LOGIN, user_id=user.id, user_name=user.email, details=details)
         if parked:
@@ -129,7 +131,9 @@ async def complete_sign_in(
         ctx.record(
             EventType.FAILED_LOGIN, user_id=user.id, user_name=user.email, details={"error": error.code}
         )
+        metrics.SIGN_INS.labels(method=authenticated.method, result="failure").inc()
         raise
+    metrics.SIGN_INS.labels(method=authenticated.method, result="success").inc()
     return SignedIn(token=token, session=session, redirect_to=_redirect(flow, parked))
 
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx2
 
-from keyturn import messages
+from keyturn import messages, metrics
 from keyturn.context import Context
 from keyturn.domain.events import EventType, Requester
 from keyturn.domain.hooks import Hook
@@ -139,6 +139,7 @@ async def run_post_login(
             raw_message = answer.get("message")
             message = str(raw_message)[:500] if raw_message else DEFAULT_DENY_MESSAGE
             claims |= _namespaced(answer.get("claims"))
+        metrics.HOOK_CALLS.labels(result=result, outcome=outcome).inc()
         ctx.record(
             EventType.HOOK_CALLED,
             user_id=user.id,

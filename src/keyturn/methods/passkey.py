@@ -22,15 +22,15 @@ from keyturn.domain.identity import Passkey, User
 from keyturn.domain.methods import MethodId
 from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import CeremonyError, KeyturnError
-from keyturn.flows.base import (
+from keyturn.ids import new_id
+from keyturn.methods.base import Authenticated, Payload, Registered
+from keyturn.methods.challenges import (
     keep_challenge_spent,
     new_challenge,
     open_challenge,
     refuse_spent_challenge,
     spend_challenge,
 )
-from keyturn.ids import new_id
-from keyturn.methods.base import Authenticated, Payload, Registered
 from keyturn.passkeys import options as webauthn_options
 from keyturn.passkeys.aaguid import default_passkey_name
 from keyturn.passkeys.response import CredentialResponse, parse_credential_response

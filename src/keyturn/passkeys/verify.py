@@ -15,6 +15,7 @@ from webauthn.helpers.structs import CredentialDeviceType
 
 from keyturn.domain.identity import Passkey
 from keyturn.errors import CeremonyError
+from keyturn.passkeys.cose import CBOR_ERRORS, check_public_key, decode_single_item
 from keyturn.passkeys.options import SUPPORTED_ALGORITHMS
 from keyturn.passkeys.response import MAX_CREDENTIAL_ID_BYTES, CredentialResponse, malformed
 
@@ -45,7 +46,13 @@ def _failure(code: str, detail: str) -> CeremonyError:
 
 
 def check_context(response: CredentialResponse, *, origins: list[str]) -> None:
-    """Keyturn's checks on where the ceremony ran: exact origin, never framed or cross-origin."""
+    """Keyturn's checks on where the ceremony ran: exact origin, never framed or cross-origin.
+
+    Raises:
+        `cross_origin_refused`: clientDataJSON has `crossOrigin: true` or any `topOrigin`.
+        `origin_mismatch`: the origin is not exactly one of `origins`.
+        `invalid_response`: the credential id is longer than 1023 bytes (WebAuthn L3 §5.1).
+    """
     client = response.client_data
     if client.cross_origin or client.top_origin is not None:
         raise _failure(
@@ -69,6 +76,21 @@ def verify_registration(
     origins: list[str],
     require_user_verification: bool,
 ) -> RegisteredCredential:
+    """§7.1: `check_context`, the library's checks, then the attestation object and the key.
+
+    Any attestation format that verifies is accepted (Keyturn asks for "none").
+
+    Raises:
+        `cross_origin_refused`, `origin_mismatch`: as `check_context`.
+        `invalid_response`: credential id over 1023 bytes; an attestation object that is not
+            exactly {fmt: text, attStmt: map, authData: bytes} with nothing after it, or a
+            "none" one whose attStmt is not empty (§6.5); rawId not the attested credential id.
+        `passkey_verification_failed`: the library refused it: client data type or challenge,
+            RP ID hash, UP or UV flag, undecodable CBOR or authenticator data, an algorithm
+            not offered, an attestation statement that does not verify.
+        `invalid_public_key`: the credential public key is not a valid ES256, EdDSA or RS256
+            key (`keyturn.passkeys.cose.check_public_key`).
+    """
     check_context(response, origins=origins)
     try:
         verified = verify_registration_response(
@@ -81,9 +103,12 @@ def verify_registration(
         )
     except _LIBRARY_ERRORS as exc:
         raise _failure("passkey_verification_failed", repr(exc)) from exc
+    # After the library, so what it refuses keeps its code; these are what it lets through.
+    check_attestation_object(verified.attestation_object)
     if verified.credential_id != response.credential_id:
         # "none" attestation signs nothing: rawId must be the id inside the authenticator data.
         raise malformed("rawId is not the attested credential id")
+    check_public_key(verified.credential_public_key)
     transports = response.raw["response"].get("transports") or []
     return RegisteredCredential(
         credential_id=verified.credential_id,
@@ -96,10 +121,39 @@ def verify_registration(
     )
 
 
+def check_attestation_object(attestation_object: bytes) -> None:
+    """WebAuthn L3 §6.5: one CBOR map of exactly fmt (text), attStmt (map), authData (bytes).
+
+    Raises:
+        `invalid_response`: anything else, bytes after the map, or "none" with a non-empty attStmt.
+    """
+    try:
+        document = decode_single_item(attestation_object)
+    except CBOR_ERRORS as exc:
+        raise malformed(f"attestationObject: {exc!r}") from exc
+    if not isinstance(document, dict) or set(document) != {"fmt", "attStmt", "authData"}:
+        keys = sorted(map(str, document)) if isinstance(document, dict) else type(document).__name__
+        raise malformed(f"attestationObject is not {{fmt, attStmt, authData}}: {keys}")
+    if type(document["fmt"]) is not str:
+        raise malformed("attestationObject.fmt is not text")
+    if type(document["attStmt"]) is not dict:
+        raise malformed("attestationObject.attStmt is not a map")
+    if type(document["authData"]) is not bytes:
+        raise malformed("attestationObject.authData is not a byte string")
+    if document["fmt"] == "none" and document["attStmt"]:
+        raise malformed("none attestation with a non-empty attStmt")
+
+
 def check_assertion_owner(
     response: CredentialResponse, *, passkey: Passkey, allowed: tuple[bytes, ...]
 ) -> None:
-    """§7.2 steps 5–6: the credential was offered, and the user handle is its owner's."""
+    """§7.2 steps 5–6: the credential was offered, and the user handle is its owner's.
+
+    Raises:
+        `credential_not_allowed`: `allowed` is not empty and lacks the passkey's id.
+        `invalid_response`: no userHandle in a discoverable sign-in (`allowed` empty).
+        `user_handle_mismatch`: a userHandle that is not the passkey owner's.
+    """
     if allowed and passkey.credential_id not in allowed:
         raise _failure(
             "credential_not_allowed",
@@ -125,7 +179,17 @@ def verify_assertion(
     passkey: Passkey,
     require_user_verification: bool,
 ) -> VerifiedAssertion:
-    """Signature, flags, then Keyturn's sign-count (§7.2 step 21) and backup-eligibility rules."""
+    """Signature, flags, then Keyturn's sign-count (§7.2 step 21) and backup-eligibility rules.
+
+    The caller runs `check_context` and `check_assertion_owner` first.
+
+    Raises:
+        `passkey_verification_failed`: the library refused it: client data type or challenge,
+            origin, RP ID hash, UP or UV flag, malformed authenticator data, the signature.
+        `backup_eligibility_changed`: the BE flag differs from the one registered.
+        `possible_cloned_passkey`: a sign count that is not above the stored one (unless both
+            are 0, as synced passkeys report).
+    """
     try:
         verified = verify_authentication_response(
             credential=response.raw,

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+from keyturn import metrics
 from keyturn.domain.events import Event
 from keyturn.store.protocols import Database, ReadTx, WriteTx
 
@@ -71,6 +72,8 @@ class UnitOfWork:
             raise
         finally:
             self._writing = False
+        for event in self._events:
+            metrics.EVENTS.labels(type=event.type.value).inc()
         self._events.clear()
         self._kept.clear()
         self.writes += 1

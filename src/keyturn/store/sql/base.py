@@ -38,8 +38,21 @@ def is_data_error(exc: DBAPIError) -> bool:
     return str(sqlstate or "").startswith("22")
 
 
-def unavailable(exc: BaseException) -> Unavailable:
-    return Unavailable(detail=f"{type(exc).__name__}: {exc}"[:500])
+# Errors that mean the database cannot be reached at all (not one statement's trouble, such
+# as a full disk): for a moment after one, every call fails at once instead of waiting.
+_CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    InterfaceError,
+    PoolTimeout,
+    asyncio.TimeoutError,
+    TimeoutError,
+    ConnectionError,
+)
+
+
+def unavailable(exc: BaseException, *, connection_lost: bool = True) -> Unavailable:
+    error = Unavailable(detail=f"{type(exc).__name__}: {exc}"[:500])
+    error.connection_lost = connection_lost
+    return error
 
 
 def translate(exc: BaseException, *, conflict: str = "conflict") -> BaseException:
@@ -48,8 +61,9 @@ def translate(exc: BaseException, *, conflict: str = "conflict") -> BaseExceptio
         return Conflict(code=conflict, detail=str(exc.orig))
     if isinstance(exc, DBAPIError) and is_data_error(exc):
         return KeyturnError(code="invalid_characters", detail=str(exc.orig))
-    if isinstance(exc, OUTAGE_ERRORS) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
-        return unavailable(exc)
+    lost = isinstance(exc, _CONNECTION_LOST) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+    if lost or isinstance(exc, OUTAGE_ERRORS):
+        return unavailable(exc, connection_lost=lost)
     return exc
 
 

@@ -105,8 +105,9 @@ class SqlDatabase:
             async with self._connection(self._reader) as conn:
                 tx = SqlTx(conn)
                 yield tx
-        except Unavailable:
-            self._saw_outage()
+        except Unavailable as error:
+            if error.connection_lost:
+                self._saw_outage()
             raise
         finally:
             self._observe("read", tx, started, True)
@@ -139,8 +140,9 @@ class SqlDatabase:
                     await _quietly_rollback(conn)
                     raise translate(exc) from exc
                 committed = True
-        except Unavailable:
-            self._saw_outage()
+        except Unavailable as error:
+            if error.connection_lost:
+                self._saw_outage()
             raise
         finally:
             self._observe("write", tx, started, committed)

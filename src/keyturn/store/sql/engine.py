@@ -13,6 +13,13 @@ WRITE = "keyturn_write"
 RECYCLE_SECONDS = 1800  # connections are replaced by age, never pinged per checkout
 
 
+def _count_pool_use(engine: AsyncEngine) -> None:
+    from keyturn import metrics  # metrics are optional for callers that only migrate
+
+    event.listen(engine.sync_engine, "checkout", lambda *_: metrics.DB_POOL_CHECKED_OUT.inc())
+    event.listen(engine.sync_engine, "checkin", lambda *_: metrics.DB_POOL_CHECKED_OUT.dec())
+
+
 def create_engine(
     database_url: str, *, connect_timeout: float = 3.0, statement_timeout: float = 5.0
 ) -> AsyncEngine:
@@ -26,7 +33,7 @@ def create_engine(
     """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_async_engine(
+        pg = create_async_engine(
             url,
             pool_size=10,
             max_overflow=10,
@@ -42,6 +49,8 @@ def create_engine(
                 },
             },
         )
+        _count_pool_use(pg)
+        return pg
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
@@ -50,6 +59,7 @@ def create_engine(
     busy_ms = int(statement_timeout * 1000)
     event.listen(engine.sync_engine, "connect", lambda conn, _rec: _sqlite_on_connect(conn, busy_ms))
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+    _count_pool_use(engine)
     return engine
 
 
