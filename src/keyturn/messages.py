@@ -82,7 +82,7 @@ MESSAGES: dict[str, str] = {
     "invalid_grant_type": "Unknown grant type {grant!r}: use one of {known}.",
     "invalid_scope_token": "{scope!r} is not a valid scope: a scope is one word of printable ASCII.",
     "client_exists": "A client with this id already exists.",
-    "invalid_trigger": "Unknown trigger {trigger!r}: use post-login.",
+    "invalid_trigger": "Unknown trigger {trigger!r}: use post-login or pre-user-registration.",
     "invalid_hook_url": "{url!r} is not an http(s) URL.",
     "invalid_timeout": "The timeout must be between 0.1 and 10 seconds.",
     "invalid_failure_policy": "The failure policy must be deny or allow.",

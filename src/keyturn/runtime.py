@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from keyturn.clock import Clock
 from keyturn.keys import KeyManager
 from keyturn.settings import Settings
-from keyturn.store.cache import ConfigCache
+from keyturn.store.cache import ConfigCache, PasskeyShapeCache
 from keyturn.store.protocols import Database
 
 
@@ -29,3 +29,4 @@ class Runtime:
     keys: KeyManager  # token signing keys
     kek: bytes  # key-encryption key for secrets at rest (keyturn.sealing)
     secrets: InstanceSecrets
+    passkey_shapes: PasskeyShapeCache  # what stand-in passkeys must look like

@@ -21,7 +21,7 @@ from keyturn.errors import KeyturnError
 from keyturn.keys import KeyManager, load_key_encryption_key
 from keyturn.runtime import InstanceSecrets, Runtime
 from keyturn.settings import Settings
-from keyturn.store.cache import ConfigCache
+from keyturn.store.cache import ConfigCache, PasskeyShapeCache
 from keyturn.store.protocols import Database
 from keyturn.store.sql.store import open_database
 
@@ -48,6 +48,7 @@ async def build_runtime(settings: Settings, db: Database, clock: Clock) -> Runti
         keys=keys,
         kek=kek,
         secrets=InstanceSecrets(enumeration_key=enumeration_key, flow_key=flow_key),
+        passkey_shapes=PasskeyShapeCache(),
     )
 
 

@@ -28,7 +28,7 @@ from keyturn.oidc.clients import build_client
 from keyturn.settings import Settings
 from keyturn.store.sql.store import open_database
 from tests.conftest import BASE_URL
-from tests.support import browser, oidc, store
+from tests.support import oidc, store
 
 API = "https://api.example/"
 

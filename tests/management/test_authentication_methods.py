@@ -16,8 +16,8 @@ from keyturn.domain.identity import User
 from tests.management.conftest import PASSWORD, Api, assert_error
 from tests.support import browser
 from tests.support.browser import storage
-from tests.support.store import passkeys_of, user_of
 from tests.support.soft_authenticator import SoftAuthenticator
+from tests.support.store import passkeys_of, user_of
 
 EMAIL = "ada@example.com"
 BASES = ["/users/{user_id}/authentication-methods", "/users/{user_id}/authentication_methods"]

@@ -32,8 +32,8 @@ from tests.management.conftest import (
 )
 from tests.support import browser, oidc, store
 from tests.support.browser import storage
-from tests.support.store import events_of, user_of
 from tests.support.soft_authenticator import SoftAuthenticator
+from tests.support.store import events_of, user_of
 
 EMAIL = "ada@example.com"
 EVENT_FIELDS = {
@@ -585,7 +585,9 @@ def _stored_events(settings: Settings, clock: FrozenClock) -> list[Event]:
         return events_of(reader)
 
 
-def test_each_event_is_stored_by_the_time_its_response_arrives(settings: Settings, clock: FrozenClock) -> None:
+def test_each_event_is_stored_by_the_time_its_response_arrives(
+    settings: Settings, clock: FrozenClock
+) -> None:
     app = create_app(settings, clock=clock)
     with TestClient(app, base_url=BASE_URL, headers={"origin": BASE_URL}) as first:
         flow, options = browser.signup_options(first, "ada@example.com")

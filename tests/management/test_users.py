@@ -13,8 +13,8 @@ from keyturn.clock import FrozenClock
 from tests.management.conftest import PASSWORD, Api, assert_error
 from tests.support import browser, oidc
 from tests.support.browser import storage
-from tests.support.store import get_user, passkeys_of, user_of
 from tests.support.soft_authenticator import SoftAuthenticator
+from tests.support.store import get_user, passkeys_of, user_of
 
 EMAIL = "ada@example.com"
 OTHER = "bob@example.com"

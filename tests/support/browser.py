@@ -159,3 +159,23 @@ async def _all_rows(rt: Runtime) -> dict[str, list[tuple[Any, ...]]]:
 def storage(client: TestClient) -> dict[str, list[tuple[Any, ...]]]:
     """A snapshot of everything stored: what "a refusal changes nothing" is checked against."""
     return call(client, _all_rows)
+
+
+def statement_counter(client: TestClient) -> Callable[[], int]:
+    """Count the SQL statements the app runs from now on; calling the result stops and reads it."""
+    db = cast(SqlDatabase, runtime(client).db)
+    previous = db.observer
+    counted = [0]
+
+    def observe(kind: str, statements: int, seconds: float, committed: bool) -> None:
+        counted[0] += statements
+        if previous is not None:
+            previous(kind, statements, seconds, committed)
+
+    db.observer = observe
+
+    def stop() -> int:
+        db.observer = previous
+        return counted[0]
+
+    return stop

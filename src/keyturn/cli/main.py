@@ -282,7 +282,9 @@ def keys_rotate(config: ConfigOption = None) -> None:
         typer.echo(f"new {key.alg} key {key.kid}")
 
 
-hooks_app = typer.Typer(help="Post-login hooks: URLs called after each sign-in.", no_args_is_help=True)
+hooks_app = typer.Typer(
+    help="Hooks: URLs called before a sign-up and after each sign-in.", no_args_is_help=True
+)
 logs_app = typer.Typer(help="The event log.", no_args_is_help=True)
 app.add_typer(hooks_app, name="hooks")
 app.add_typer(logs_app, name="logs")
@@ -291,7 +293,9 @@ app.add_typer(logs_app, name="logs")
 @hooks_app.command("add")
 def hooks_add(
     url: Annotated[str, typer.Option("--url", help="Where Keyturn POSTs the signed event.")],
-    trigger: Annotated[str, typer.Option("--trigger", help="post-login")] = "post-login",
+    trigger: Annotated[
+        str, typer.Option("--trigger", help="post-login or pre-user-registration")
+    ] = "post-login",
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for an answer.")] = 2.0,
     on_failure: Annotated[
         str, typer.Option("--on-failure", help="deny or allow when the hook fails.")

@@ -1,4 +1,4 @@
-"""Post-login hooks (what Auth0 calls Actions): URLs Keyturn calls after each sign-in."""
+"""Hooks (what Auth0 calls Actions): URLs Keyturn calls before a sign-up and after each sign-in."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-HookTrigger = Literal["post-login"]
+HookTrigger = Literal["post-login", "pre-user-registration"]
+TRIGGERS: tuple[HookTrigger, ...] = ("post-login", "pre-user-registration")
 FailurePolicy = Literal["deny", "allow"]
 
 

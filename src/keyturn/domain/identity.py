@@ -11,6 +11,7 @@ from keyturn.errors import KeyturnError
 CredentialDeviceType = Literal["single_device", "multi_device"]
 USER_HANDLE_BYTES = 64  # WebAuthn user.id: random, never the email or a row id (L3 §14.6.1)
 MAX_PASSKEY_NAME_LENGTH = 64
+PasskeyShape = tuple[int, tuple[str, ...]]  # (credential id length, transports): what a passkey looks like
 
 
 def clean_passkey_name(name: object) -> str:

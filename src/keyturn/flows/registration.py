@@ -11,9 +11,12 @@ from keyturn.domain.email import normalize_email
 from keyturn.domain.events import EventType
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import USER_HANDLE_BYTES
+from keyturn.domain.session import AuthEvent
 from keyturn.errors import KeyturnError
+from keyturn.flows.parked import load_parked
 from keyturn.flows.sessions import SignedIn, complete_sign_in
-from keyturn.methods.base import Authenticated, Payload
+from keyturn.hooks.executor import run_pre_user_registration
+from keyturn.methods.base import Authenticated, Payload, Registered
 from keyturn.methods.passkey import creation_options
 from keyturn.methods.registry import PASSKEY, registration_method
 
@@ -30,17 +33,38 @@ def passkey_options(ctx: Context, flow: Flow, *, email: object) -> dict[str, Any
     return options
 
 
+class SignUpDenied(KeyturnError):
+    """A pre-user-registration hook refused the sign-up; nothing was stored."""
+
+    status = 403
+    code = "access_denied"
+
+
+async def _pre_user_registration(
+    ctx: Context, flow: Flow, registered: Registered, *, binding_token: str | None
+) -> None:
+    parked = await load_parked(ctx, flow.authorization_request_id, binding_token=binding_token)
+    methods = (AuthEvent(method=registered.method, at=ctx.now()),)
+    outcome = await run_pre_user_registration(
+        ctx, registered.user, client=parked.client if parked else None, methods=methods
+    )
+    if not outcome.allowed:
+        raise SignUpDenied(message="access_denied.hook_message", text=outcome.message or "")
+
+
 async def submit_registration(
     ctx: Context, flow: Flow, payload: Payload, *, binding_token: str | None, previous_session: str | None
 ) -> SignedIn:
-    """Create the account (nothing is stored unless every check passed), then sign in.
+    """Create the account (nothing is stored unless every check passed, pre-user-registration
+    hooks included), then sign in.
 
-    The account exists before the post-login hooks run (as in Auth0): a hook's denial
-    refuses the session, not the sign-up.
+    The account exists before the post-login hooks run (as in Auth0): a post-login denial
+    refuses the session, not the sign-up; refusing sign-ups is pre-user-registration's job.
     """
     method = registration_method(payload.get("method"), flow, ctx.tenant)
     try:
         registered = await method.register(ctx, flow, payload)
+        await _pre_user_registration(ctx, flow, registered, binding_token=binding_token)
         async with ctx.writing() as tx:
             if registered.complete is not None:
                 await registered.complete(tx)

@@ -1,6 +1,11 @@
-"""Running post-login hooks in order: each may allow, deny (with a message for the user) or
-add namespaced custom claims. A timeout, an error status or a malformed answer counts as
-the hook's failure policy. Every call and its outcome is logged."""
+"""Running hooks in order: each may allow or deny (with a message for the user); post-login
+hooks may also add namespaced custom claims. A timeout, an error status or a malformed
+answer counts as the hook's failure policy. Every call and its outcome is logged.
+
+Two triggers, as Auth0 has them: `pre-user-registration` runs before a sign-up stores
+anything (a denial leaves no account), `post-login` after every sign-in, the sign-up's
+own included (the account exists by then: its denial refuses the session, not the account).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import httpx2
 from keyturn import messages, metrics
 from keyturn.context import Context
 from keyturn.domain.events import EventType, Requester
-from keyturn.domain.hooks import Hook
+from keyturn.domain.hooks import Hook, HookTrigger
 from keyturn.domain.identity import User
 from keyturn.domain.methods import HOOK_NAME
 from keyturn.domain.oidc import Client
@@ -71,17 +76,23 @@ def _namespaced(claims: object) -> dict[str, Any]:
 
 
 def _event_body(
-    user: User, *, client: Client | None, requester: Requester, methods: tuple[AuthEvent, ...]
+    trigger: HookTrigger,
+    user: User,
+    *,
+    client: Client | None,
+    requester: Requester,
+    methods: tuple[AuthEvent, ...],
 ) -> dict[str, Any]:
+    described: dict[str, Any] = {
+        "email": user.email,
+        "email_verified": user.email_verified,
+        "name": user.name,
+    }
+    if trigger == "post-login":
+        described = {"user_id": user.id, **described, "created_at": user.created_at.isoformat()}
     return {
-        "trigger": "post-login",
-        "user": {
-            "user_id": user.id,
-            "email": user.email,
-            "email_verified": user.email_verified,
-            "name": user.name,
-            "created_at": user.created_at.isoformat(),
-        },
+        "trigger": trigger,
+        "user": described,
         "client": {"client_id": client.client_id, "name": client.name} if client else None,
         "connection": {"id": CONNECTION_ID, "name": CONNECTION_NAME, "strategy": "auth0"},
         "request": {"ip": requester.ip, "user_agent": requester.user_agent},
@@ -120,12 +131,29 @@ async def _call(ctx: Context, hook: Hook, body: bytes) -> tuple[str, dict[str, A
 async def run_post_login(
     ctx: Context, user: User, *, client: Client | None, methods: tuple[AuthEvent, ...]
 ) -> HookOutcome:
-    """Call the post-login hooks in order; no database connection is held while they answer."""
-    hooks = await ctx.rt.config.hooks(await ctx.read(), "post-login")
+    """After a sign-in, before its session: allow, deny, or add claims."""
+    return await _run(ctx, "post-login", user, client=client, methods=methods)
+
+
+async def run_pre_user_registration(
+    ctx: Context, user: User, *, client: Client | None, methods: tuple[AuthEvent, ...]
+) -> HookOutcome:
+    """Before a sign-up stores anything: allow or deny (claims are not taken here)."""
+    outcome = await _run(ctx, "pre-user-registration", user, client=client, methods=methods)
+    return HookOutcome(allowed=outcome.allowed, message=outcome.message)
+
+
+async def _run(
+    ctx: Context, trigger: HookTrigger, user: User, *, client: Client | None, methods: tuple[AuthEvent, ...]
+) -> HookOutcome:
+    """Call the trigger's hooks in order; no database connection is held while they answer."""
+    hooks = await ctx.rt.config.hooks(await ctx.read(), trigger)
     if not hooks:
         return HookOutcome()
     await ctx.uow.release()
-    body = json.dumps(_event_body(user, client=client, requester=ctx.requester, methods=methods)).encode()
+    event = _event_body(trigger, user, client=client, requester=ctx.requester, methods=methods)
+    body = json.dumps(event).encode()
+    registered = trigger == "post-login"  # before registration there is no user id to log
     claims: dict[str, Any] = {}
     for hook in hooks:
         started = time.monotonic()
@@ -142,10 +170,11 @@ async def run_post_login(
         metrics.HOOK_CALLS.labels(result=result, outcome=outcome).inc()
         ctx.record(
             EventType.HOOK_CALLED,
-            user_id=user.id,
+            user_id=user.id if registered else None,
             user_name=user.email,
             client_id=client.client_id if client else None,
             details={
+                "trigger": trigger,
                 "hook_id": hook.id,
                 "url": hook.url,
                 "status": status,

@@ -1,4 +1,5 @@
-"""/api/v2/hooks: post-login hooks (Keyturn's shape; Auth0's Actions API is not mirrored)."""
+"""/api/v2/hooks: post-login and pre-user-registration hooks (Keyturn's shape; Auth0's Actions
+API is not mirrored)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ router = APIRouter(
 
 class HookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    trigger: Literal["post-login"] = "post-login"
+    trigger: Literal["post-login", "pre-user-registration"] = "post-login"
     url: str = Field(max_length=2048)
     timeout_seconds: float = Field(2.0, ge=0.1, le=10)
     failure_policy: Literal["deny", "allow"] = "deny"

@@ -7,8 +7,6 @@ its result, so two concurrent uses cannot both succeed.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -31,6 +29,7 @@ from keyturn.methods.challenges import (
     refuse_spent_challenge,
     spend_challenge,
 )
+from keyturn.methods.stand_ins import stand_in_credentials
 from keyturn.passkeys import options as webauthn_options
 from keyturn.passkeys.aaguid import default_passkey_name
 from keyturn.passkeys.response import CredentialResponse, parse_credential_response
@@ -49,12 +48,6 @@ Descriptor = tuple[bytes, tuple[str, ...]]
 
 def descriptors(passkeys: Sequence[Passkey]) -> list[Descriptor]:
     return [(p.credential_id, p.transports) for p in passkeys]
-
-
-def stand_in_credentials(ctx: Context, email: str) -> list[Descriptor]:
-    """A stable made-up credential for an email with no passkeys, so answers do not differ."""
-    digest = hmac.new(ctx.rt.secrets.enumeration_key, email.encode(), hashlib.sha256).digest()
-    return [(digest[:16], ("internal", "hybrid"))]
 
 
 def request_options(
@@ -151,11 +144,14 @@ class PasskeyMethod:
     async def identify(
         self, ctx: Context, flow: Flow, *, address: str, user: User | None
     ) -> dict[str, object]:
-        # Query even for an unknown email, so both cost the same time.
-        passkeys = await (await ctx.read()).list_passkeys(user.id if user else "")
+        # The same queries for every email: its passkeys (none for an unknown one), and what
+        # stand-ins must look like (re-read now and then, by whichever request comes first).
+        reader = await ctx.read()
+        await ctx.rt.passkey_shapes.current(reader)
+        passkeys = await reader.list_passkeys(user.id if user else "")
         allow = descriptors(passkeys)
         if not allow and not ctx.tenant.login.reveal_account_existence:
-            allow = stand_in_credentials(ctx, address)
+            allow = await stand_in_credentials(ctx, address)
         if not allow:
             return {"passkey": None}
         ctx.record(

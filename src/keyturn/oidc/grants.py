@@ -253,6 +253,14 @@ EVENTS: dict[str, tuple[EventType, EventType]] = {
 }
 
 
+def record_unauthenticated_exchange(ctx: Context, form: Mapping[str, str], error: OAuthError) -> None:
+    """The failure event of an exchange whose client did not authenticate."""
+    events = EVENTS.get(form.get("grant_type", ""))
+    if events is not None:
+        claimed = (form.get("client_id") or "")[:64] or None
+        ctx.record(events[1], client_id=claimed, details={"error": error.code, "authenticated": False})
+
+
 async def token_response(
     ctx: Context, ring: KeyRing, client: Client, form: Mapping[str, str]
 ) -> TokenResponse:

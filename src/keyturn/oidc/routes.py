@@ -46,7 +46,7 @@ from keyturn.oidc.authorization import (
 from keyturn.oidc.client_auth import authenticate_client
 from keyturn.oidc.clients import redirect_uri_matches
 from keyturn.oidc.errors import InvalidClient, InvalidRequest, OAuthError, UnregisteredRedirect
-from keyturn.oidc.grants import token_response
+from keyturn.oidc.grants import record_unauthenticated_exchange, token_response
 
 router = APIRouter(route_class=ContextRoute)
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
@@ -201,13 +201,24 @@ async def consent_decision(
 
 
 async def _client_call(
-    request: Request, ctx: Context, work: Callable[[Client, dict[str, str]], Awaitable[Response]]
+    request: Request,
+    ctx: Context,
+    work: Callable[[Client, dict[str, str]], Awaitable[Response]],
+    *,
+    exchange: bool = False,
 ) -> Response:
-    """Authenticate the calling client, run `work`, and render OAuth errors as JSON (RFC 6749 §5.2)."""
+    """Authenticate the calling client, run `work`, and render OAuth errors as JSON (RFC 6749 §5.2).
+    At the token endpoint (`exchange`), a client that fails to authenticate is logged as a
+    failed exchange of the grant it asked for, naming the client id it claimed."""
     form = await read_form(request)
     authorization = request.headers.get("authorization")
     try:
-        client = await authenticate_client(ctx, form, authorization=authorization)
+        try:
+            client = await authenticate_client(ctx, form, authorization=authorization)
+        except OAuthError as error:
+            if exchange:
+                record_unauthenticated_exchange(ctx, form, error)
+            raise
         return await work(client, form)
     except InvalidClient as error:
         challenge = {"www-authenticate": 'Basic realm="keyturn"'} if authorization else {}
@@ -222,7 +233,7 @@ async def token(request: Request, ctx: ContextDep) -> Response:
         ring = await ctx.rt.keys.ring(now=ctx.now())
         return _json(await token_response(ctx, ring, client, form))
 
-    return await _client_call(request, ctx, work)
+    return await _client_call(request, ctx, work, exchange=True)
 
 
 @router.post("/oauth2/revoke")

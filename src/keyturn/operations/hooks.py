@@ -1,4 +1,4 @@
-"""Registering and deleting post-login hooks (`keyturn hooks …`, /api/v2/hooks)."""
+"""Registering and deleting hooks (`keyturn hooks …`, /api/v2/hooks)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from keyturn.context import Context
-from keyturn.domain.hooks import FailurePolicy, Hook
+from keyturn.domain.hooks import TRIGGERS, FailurePolicy, Hook
 from keyturn.errors import KeyturnError, NotFound
 from keyturn.ids import new_id
 from keyturn.operations.audit import Actor, record_change
 from keyturn.sealing import seal
-
-TRIGGERS = ("post-login",)
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,7 @@ async def add_hook(
     secret = secrets.token_urlsafe(32)
     hook = Hook(
         id=hook_id,
-        trigger="post-login",
+        trigger=trigger,
         url=url,
         secret_sealed=seal(ctx.rt.kek, secret.encode(), bound_to=hook_id),
         timeout_ms=round(timeout_seconds * 1000),

@@ -8,9 +8,12 @@ rotation made by another process reaches this one at its next request.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from keyturn.domain.hooks import Hook
+from keyturn.domain.identity import PasskeyShape
 from keyturn.domain.oidc import Client
 from keyturn.domain.tenant import TenantSettings
 from keyturn.store.protocols import ReadTx
@@ -60,3 +63,35 @@ class ConfigCache:
                 self._clients.clear()
             self._clients[client_id] = await reader.get_client(client_id)
         return self._clients[client_id]
+
+
+# Until enough accounts exist to learn from: common shapes (ids of platform and synced
+# passkeys are 16–32 bytes; security keys' are often 64), one passkey most often.
+PRIOR_COUNTS = {1: 70, 2: 20, 3: 10}
+PRIOR_SHAPES: list[PasskeyShape] = [
+    (20, ("hybrid", "internal")),
+    (16, ("hybrid", "internal")),
+    (32, ("internal",)),
+    (64, ("nfc", "usb")),
+]
+MIN_ACCOUNTS = 20  # below this many accounts with passkeys, the prior stands in for the data
+
+
+@dataclass
+class PasskeyShapeCache:
+    """What stored passkeys look like (see `keyturn.methods.stand_ins`), re-read every few minutes."""
+
+    refresh_seconds: float = 600.0
+    sample: int = 500
+    counts: dict[int, int] = field(default_factory=lambda: dict(PRIOR_COUNTS))
+    shapes: list[PasskeyShape] = field(default_factory=lambda: list(PRIOR_SHAPES))
+    loaded_at: float = float("-inf")
+
+    async def current(self, reader: ReadTx) -> PasskeyShapeCache:
+        if time.monotonic() - self.loaded_at > self.refresh_seconds:
+            histogram, sample = await reader.passkey_shapes(sample=self.sample)
+            learned = sum(histogram.values()) >= MIN_ACCOUNTS and bool(sample)
+            self.counts = histogram if learned else dict(PRIOR_COUNTS)
+            self.shapes = sample if learned else list(PRIOR_SHAPES)
+            self.loaded_at = time.monotonic()
+        return self

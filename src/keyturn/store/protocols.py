@@ -80,6 +80,13 @@ class PasskeyReads(Protocol):
         """All passkeys of all users (a change of RP id would orphan these)."""
         ...
 
+    async def passkey_shapes(
+        self, *, sample: int
+    ) -> tuple[dict[int, int], list[tuple[int, tuple[str, ...]]]]:
+        """What stored passkeys look like, for stand-ins that look the same: how many accounts
+        have 1, 2, 3… passkeys, and (credential id length, transports) of a random sample."""
+        ...
+
 
 class PasskeyWrites(Protocol):
     async def add_passkey(self, passkey: Passkey, *, limit: int) -> None:
@@ -125,7 +132,8 @@ class SessionWrites(Protocol):
 
 class ConfigReads(Protocol):
     async def config_version(self) -> int:
-        """Bumped by every change to tenant settings, hooks, clients or keys: caches compare it."""
+        """A new value at every change to tenant settings, hooks, clients or keys (never one seen
+        before, even after a restore): caches compare it."""
         ...
 
     async def load_tenant(self) -> TenantSettings | None: ...

@@ -111,7 +111,7 @@ tenant_settings = Table(
     Column("id", Integer, primary_key=True),
     Column("settings", JSON, nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
-    Column("version", Integer, nullable=False, server_default="1"),  # bumped by any config change
+    Column("version", BigInteger, nullable=False, server_default="1"),  # new at any config change
 )
 
 secrets = Table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from secrets import randbelow
 
 from sqlalchemy import insert, select, update
 
@@ -11,6 +12,11 @@ from keyturn.store.sql.base import SqlTxBase
 from keyturn.store.sql.tables import instance_facts, secrets, tenant_settings
 
 _TENANT_ROW = 1
+
+
+def new_version() -> int:
+    """A version no earlier state had: random, so a restored or re-created row cannot repeat one."""
+    return randbelow(2**62) + 1
 
 
 class SqlConfig(SqlTxBase):
@@ -31,11 +37,13 @@ class SqlConfig(SqlTxBase):
         result = await self._run(
             update(tenant_settings)
             .where(tenant_settings.c.id == _TENANT_ROW)
-            .values(settings=data, updated_at=now, version=tenant_settings.c.version + 1)
+            .values(settings=data, updated_at=now, version=new_version())
         )
         if result.rowcount == 0:
             await self._run(
-                insert(tenant_settings).values(id=_TENANT_ROW, settings=data, updated_at=now, version=1)
+                insert(tenant_settings).values(
+                    id=_TENANT_ROW, settings=data, updated_at=now, version=new_version()
+                )
             )
 
     async def seed_tenant(self, tenant: TenantSettings, *, now: datetime) -> None:
@@ -45,14 +53,12 @@ class SqlConfig(SqlTxBase):
             id=_TENANT_ROW,
             settings=tenant.model_dump(mode="json"),
             updated_at=now,
-            version=1,
+            version=new_version(),
         )
 
     async def bump_config_version(self) -> None:
         await self._run(
-            update(tenant_settings)
-            .where(tenant_settings.c.id == _TENANT_ROW)
-            .values(version=tenant_settings.c.version + 1)
+            update(tenant_settings).where(tenant_settings.c.id == _TENANT_ROW).values(version=new_version())
         )
 
     async def get_secret(self, name: str) -> bytes | None:

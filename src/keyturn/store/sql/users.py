@@ -178,6 +178,23 @@ class SqlPasskeys(SqlUsers):
     async def count_passkeys(self) -> int:
         return int(await self._scalar(select(func.count()).select_from(passkeys)) or 0)
 
+    async def passkey_shapes(
+        self, *, sample: int
+    ) -> tuple[dict[int, int], list[tuple[int, tuple[str, ...]]]]:
+        per_user = (
+            select(func.count().label("n")).select_from(passkeys).group_by(passkeys.c.user_id).subquery()
+        )
+        histogram = {
+            int(n): int(users_with_n)
+            for n, users_with_n in await self._run(select(per_user.c.n, func.count()).group_by(per_user.c.n))
+        }
+        rows = await self._run(
+            select(func.length(passkeys.c.credential_id), passkeys.c.transports)
+            .order_by(func.random())
+            .limit(sample)
+        )
+        return histogram, [(int(length), tuple(transports)) for length, transports in rows]
+
     async def add_passkey(self, passkey: Passkey, *, limit: int) -> None:
         await self._lock_owner(passkey.user_id)  # two registrations cannot both pass the limit
         if await self._count_user_passkeys(passkey.user_id) >= limit:

@@ -27,7 +27,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_spent_challenges_expires_at", "spent_challenges", ["expires_at"])
     with op.batch_alter_table("tenant_settings") as batch:
-        batch.add_column(sa.Column("version", sa.Integer, nullable=False, server_default="1"))
+        batch.add_column(sa.Column("version", sa.BigInteger, nullable=False, server_default="1"))
     op.create_table(
         "instance_facts",
         sa.Column("name", sa.String(64), primary_key=True),
