@@ -16,7 +16,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -128,10 +128,15 @@ class KeyRing:
             f"application/{typ}".lower(),
         }:
             raise InvalidToken(detail=f"typ {decoded.header.get('typ')!r} is not {typ!r}")
-        exp = decoded.claims.get("exp")
-        if not isinstance(exp, int) or (exp <= now.timestamp() and not allow_expired):
+        claims = dict(decoded.claims)
+        exp = claims.get("exp")
+        if not _numeric_date(exp) or (exp <= now.timestamp() and not allow_expired):
             raise InvalidToken(detail="expired or no exp")
-        return dict(decoded.claims)
+        for name in ("iat", "nbf"):
+            value = claims.get(name)
+            if value is not None and (not _numeric_date(value) or value > now.timestamp() + _CLOCK_SKEW):
+                raise InvalidToken(detail=f"{name} out of range or in the future")
+        return claims
 
 
 class KeyManager:
@@ -226,6 +231,15 @@ def _signer(keys: list[SigningKey], alg: SigningAlg, *, now: datetime) -> Signin
     if mature:
         return max(mature, key=lambda k: k.created_at)
     return max((k for k in keys if k.alg == alg and k.retired_at is None), key=lambda k: k.created_at)
+
+
+_CLOCK_SKEW = 60
+_LATEST_NUMERIC_DATE = 253_402_300_799  # 9999-12-31: the last second a datetime holds
+
+
+def _numeric_date(value: object) -> TypeGuard[int]:
+    """An integer NumericDate (RFC 7519 §2) a datetime can hold: what Keyturn's tokens carry."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _LATEST_NUMERIC_DATE
 
 
 def _kid_of(token: str) -> str | None:
