@@ -28,6 +28,7 @@ from keyturn.http.edge import Edge
 from keyturn.http.errors import keyturn_error_handler, send_error, unexpected_error_handler
 from keyturn.http.input import InputGuard
 from keyturn.http.security import SecurityHeaders
+from keyturn.mail.outbox import OutboxSender
 from keyturn.management import errors as management_errors
 from keyturn.management.app import create_management_app
 from keyturn.oidc import routes as oidc_routes
@@ -79,13 +80,18 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         runtime = await open_runtime(settings, clock=clock)
         app.state.runtime = runtime
         management.state.runtime = runtime
-        purger = asyncio.create_task(purge_expired_periodically(runtime))
+        background = [
+            asyncio.create_task(purge_expired_periodically(runtime)),
+            asyncio.create_task(OutboxSender(runtime).run_forever()),
+        ]
         try:
             yield
         finally:
-            purger.cancel()
-            with suppress(asyncio.CancelledError):
-                await purger
+            for task in background:
+                task.cancel()
+            for task in background:
+                with suppress(asyncio.CancelledError):
+                    await task
             await runtime.db.close()
 
     app = FastAPI(title="Keyturn", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

@@ -86,6 +86,8 @@ MESSAGES: dict[str, str] = {
     "invalid_hook_url": "{url!r} is not an http(s) URL.",
     "invalid_timeout": "The timeout must be between 0.1 and 10 seconds.",
     "invalid_failure_policy": "The failure policy must be deny or allow.",
+    # --- email
+    "email_not_sent": "The message was not sent: {reason}",
     # --- OAuth 2.0 / OpenID Connect (RFC 6749 §4.1.2.1, §5.2; OIDC Core §3.1.2.6)
     "invalid_request.missing_parameter": "The parameter {name} is required.",
     "invalid_request.repeated": "Parameters given more than once: {names}.",

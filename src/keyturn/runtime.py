@@ -3,7 +3,8 @@ down inside each request's `Context`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from keyturn.clock import Clock
 from keyturn.keys import KeyManager
@@ -30,3 +31,4 @@ class Runtime:
     kek: bytes  # key-encryption key for secrets at rest (keyturn.sealing)
     secrets: InstanceSecrets
     passkey_shapes: PasskeyShapeCache  # what stand-in passkeys must look like
+    outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)  # mail was queued here

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from keyturn.domain.tenant import TenantSettings
@@ -23,8 +23,50 @@ class SettingsError(Exception):
     """A bad setting: the message names the key, and the start stops."""
 
 
+class EmailSettings(BaseModel):
+    """How Keyturn sends email. The SMTP password comes from the environment or a file, never
+    from the database, and never reaches a log."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transport: Literal["file", "smtp"] = Field(
+        "file",
+        description="file: each message as an .eml under outbox_dir (development); smtp: a mail server.",
+    )
+    outbox_dir: Path | None = Field(
+        None, description="Where the file transport writes; default <data_dir>/outbox."
+    )
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="starttls (587), tls (465) or none (only for a local relay)."
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = Field(None, description="Or smtp_password_file.")
+    smtp_password_file: Path | None = None
+    smtp_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    from_address: str = Field("keyturn@localhost", description="The From address of every message.")
+    from_name: str | None = Field(None, description="The From name; default the tenant's display name.")
+    templates_dir: Path | None = Field(
+        None,
+        description="Templates overriding the built-in ones (name.subject.txt, name.txt, name.html).",
+    )
+
+    def password(self) -> str | None:
+        if self.smtp_password is not None:
+            return self.smtp_password.get_secret_value()
+        if self.smtp_password_file is not None:
+            try:
+                return self.smtp_password_file.read_text().strip()
+            except OSError as exc:
+                raise SettingsError(
+                    f"email.smtp_password_file {self.smtp_password_file}: {exc.strerror}"
+                ) from exc
+        return None
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KEYTURN_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="KEYTURN_", env_nested_delimiter="__", extra="forbid")
 
     environment: Literal["development", "production"] = Field(
         "development", description="production refuses http origins other than localhost."
@@ -70,6 +112,7 @@ class Settings(BaseSettings):
         default_factory=lambda: ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
         description="Addresses (CIDR) that may read /metrics.",
     )
+    email: EmailSettings = Field(default_factory=EmailSettings, description="How email is sent.")
     tenant: TenantSettings | None = Field(
         None, description="Seed for the tenant settings on first start (then use `config patch`)."
     )
@@ -99,6 +142,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'keyturn.db'}"
+
+    @property
+    def resolved_outbox_dir(self) -> Path:
+        return self.email.outbox_dir or self.data_dir / "outbox"
 
     @property
     def secure_cookies(self) -> bool:

@@ -16,9 +16,13 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from keyturn.context import Context
+from keyturn.domain.email import normalize_email
 from keyturn.domain.events import Event
 from keyturn.errors import KeyturnError, NotFound
 from keyturn.log_config import configure_logging
+from keyturn.mail.outbox import send_now
+from keyturn.mail.render import render
+from keyturn.mail.transports import DeliveryError
 from keyturn.management.shapes import log_out
 from keyturn.operations import clients, hooks, tenant_config
 from keyturn.operations.audit import CLI
@@ -280,6 +284,32 @@ def keys_rotate(config: ConfigOption = None) -> None:
     created = _run(_settings(config), lambda ctx: ctx.rt.keys.rotate(now=ctx.now()))
     for key in created:
         typer.echo(f"new {key.alg} key {key.kid}")
+
+
+mail_app = typer.Typer(help="Email: check that Keyturn can send it.", no_args_is_help=True)
+app.add_typer(mail_app, name="mail")
+
+
+@mail_app.command("test")
+def mail_test(
+    to: Annotated[str, typer.Option("--to", help="Where to send the test message.")],
+    config: ConfigOption = None,
+) -> None:
+    """Send a test message now (not through the outbox) and print the outcome."""
+    settings = _settings(config)
+
+    async def send(ctx: Context) -> str:
+        address = normalize_email(to)
+        mail = render(ctx, "test", to_address=address)
+        try:
+            await send_now(ctx.rt, mail, display_name=ctx.tenant.rp.display_name)
+        except DeliveryError as error:
+            raise KeyturnError(code="email_not_sent", reason=str(error)) from error
+        return address
+
+    address = _run(settings, send)
+    where = settings.resolved_outbox_dir if settings.email.transport == "file" else settings.email.smtp_host
+    typer.echo(f"sent a test message to {address} through {settings.email.transport} ({where})")
 
 
 hooks_app = typer.Typer(

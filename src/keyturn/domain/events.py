@@ -38,6 +38,8 @@ class EventType(StrEnum):
     FAILED_API_OPERATION = "fapi"
     BLOCKED_ACCOUNT = "limit_wc"
     HOOK_CALLED = "hook_called"
+    EMAIL_SENT = "email_sent"
+    EMAIL_FAILED = "email_failed"
 
 
 DESCRIPTIONS: dict[EventType, str] = {
@@ -64,7 +66,9 @@ DESCRIPTIONS: dict[EventType, str] = {
     EventType.SUCCESS_API_OPERATION: "Successful management API operation",
     EventType.FAILED_API_OPERATION: "Failed management API operation",
     EventType.BLOCKED_ACCOUNT: "Too many failed attempts: the account is blocked for a while",
-    EventType.HOOK_CALLED: "Post-login hook called",
+    EventType.HOOK_CALLED: "Hook called",
+    EventType.EMAIL_SENT: "Email sent",
+    EventType.EMAIL_FAILED: "Email could not be sent",
 }
 
 

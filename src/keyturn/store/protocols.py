@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from keyturn.domain.events import Event
 from keyturn.domain.hooks import Hook
 from keyturn.domain.identity import Passkey, User
+from keyturn.domain.mail import OutboxEntry
 from keyturn.domain.oidc import (
     AuthorizationCode,
     AuthorizationRequest,
@@ -253,6 +254,27 @@ class EventWrites(Protocol):
     async def append_events(self, batch: list[Event]) -> None: ...
 
 
+class MailReads(Protocol):
+    async def list_mail(self, *, to_address: str | None = None, limit: int = 100) -> list[OutboxEntry]: ...
+
+    async def mail_waiting(self) -> int: ...
+
+
+class MailWrites(Protocol):
+    async def enqueue_mail(self, entry: OutboxEntry) -> None:
+        """Queue a message in the transaction of what caused it: it is sent once that commits."""
+
+    async def claim_mail(self, *, now: datetime, lease_until: datetime, limit: int) -> list[OutboxEntry]:
+        """Due messages, claimed by this worker until `lease_until` (others skip them)."""
+        ...
+
+    async def mark_mail_sent(self, mail_id: str, *, now: datetime) -> bool: ...
+
+    async def retry_mail(
+        self, mail_id: str, *, next_attempt_at: datetime, error: str, give_up: bool
+    ) -> None: ...
+
+
 class HookReads(Protocol):
     async def list_hooks(self, *, trigger: str | None = None) -> list[Hook]:
         """Hooks in the order they run (oldest first)."""
@@ -280,6 +302,7 @@ class ReadTx(
     OidcReads,
     EventReads,
     HookReads,
+    MailReads,
     Protocol,
 ):
     """Queries; no locks are taken and nothing can be changed."""
@@ -295,6 +318,7 @@ class WriteTx(
     OidcWrites,
     EventWrites,
     HookWrites,
+    MailWrites,
     MaintenanceWrites,
     Protocol,
 ):

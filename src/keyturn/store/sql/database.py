@@ -26,6 +26,7 @@ from keyturn.errors import Unavailable
 from keyturn.store.sql.base import DATABASE_ERRORS, translate, unavailable
 from keyturn.store.sql.events import SqlEvents
 from keyturn.store.sql.hooks import SqlHooks
+from keyturn.store.sql.mail import SqlMail
 from keyturn.store.sql.oidc import SqlOidc
 from keyturn.store.sql.sessions import SqlChallenges, SqlSessions
 from keyturn.store.sql.tables import (
@@ -45,7 +46,7 @@ TransactionObserver = Callable[[str, int, float, bool], None]
 OUTAGE_HOLD_SECONDS = 1.0  # after an outage is seen, fail at once for this long
 
 
-class SqlTx(SqlPasskeys, SqlSessions, SqlChallenges, SqlConfig, SqlOidc, SqlEvents, SqlHooks):
+class SqlTx(SqlPasskeys, SqlSessions, SqlChallenges, SqlConfig, SqlOidc, SqlEvents, SqlHooks, SqlMail):
     """Every repository on one transaction's connection (`ReadTx` / `WriteTx`)."""
 
     async def purge_expired(self, *, now: datetime, events_before: datetime) -> int:

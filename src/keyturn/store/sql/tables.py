@@ -260,3 +260,22 @@ hooks = Table(
     Column("enabled", Boolean, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
 )
+
+outbox = Table(
+    "outbox",  # email waiting to be sent, written in the transaction of what caused it
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("template", String(64), nullable=False),
+    Column("to_address", String(320), nullable=False),
+    Column("user_id", String(36), nullable=True),
+    Column(
+        "sealed", LargeBinary, nullable=False
+    ),  # subject and bodies, sealed under the KEK (links hold tokens)
+    Column("state", String(8), nullable=False),  # queued | sending | sent | failed
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("sent_at", UtcDateTime(), nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Index("ix_outbox_due", "state", "next_attempt_at"),
+)
