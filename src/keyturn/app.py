@@ -92,7 +92,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             for task in background:
                 with suppress(asyncio.CancelledError):
                     await task
-            await runtime.db.close()
+            await runtime.close()
 
     app = FastAPI(title="Keyturn", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(InputGuard, send_error=send_error)

@@ -11,6 +11,7 @@ from keyturn.keys import KeyManager
 from keyturn.settings import Settings
 from keyturn.store.cache import ConfigCache, PasskeyShapeCache
 from keyturn.store.protocols import Database
+from keyturn.throttles import Throttles
 
 
 @dataclass(frozen=True)
@@ -31,4 +32,12 @@ class Runtime:
     kek: bytes  # key-encryption key for secrets at rest (keyturn.sealing)
     secrets: InstanceSecrets
     passkey_shapes: PasskeyShapeCache  # what stand-in passkeys must look like
+    throttles: Throttles  # rate counters shared by every worker and instance
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)  # mail was queued here
+
+    async def close(self) -> None:
+        """Let go of every connection (database pool, Redis)."""
+        try:
+            await self.throttles.close()
+        finally:
+            await self.db.close()

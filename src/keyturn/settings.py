@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     database_statement_timeout_seconds: float = Field(
         5.0, gt=0, le=300, description="How long one SQL statement may take before answering 503."
     )
+    redis_url: str | None = Field(
+        None,
+        description="redis://host:port/db for the rate counters of several instances; default the database.",
+    )
     log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per log line.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = Field(True, description="One log line per request (method, path, status, duration).")

@@ -24,6 +24,7 @@ from keyturn.settings import Settings
 from keyturn.store.cache import ConfigCache, PasskeyShapeCache
 from keyturn.store.protocols import Database
 from keyturn.store.sql.store import open_database
+from keyturn.throttles import throttles_for
 
 PUBLIC_URL_FACT = "public_url"
 ISSUER_FACT = "issuer"
@@ -49,6 +50,7 @@ async def build_runtime(settings: Settings, db: Database, clock: Clock) -> Runti
         kek=kek,
         secrets=InstanceSecrets(enumeration_key=enumeration_key, flow_key=flow_key),
         passkey_shapes=PasskeyShapeCache(),
+        throttles=throttles_for(db, redis_url=settings.redis_url),
     )
 
 

@@ -118,7 +118,10 @@ def test_authentication_challenge_is_sealed_fresh_and_long_enough(client: TestCl
     _, first = browser.login_options(client)
     _, second = browser.login_options(client)
 
-    first_bytes, second_bytes = base64url_to_bytes(first["challenge"]), base64url_to_bytes(second["challenge"])
+    first_bytes, second_bytes = (
+        base64url_to_bytes(first["challenge"]),
+        base64url_to_bytes(second["challenge"]),
+    )
     assert len(first_bytes) >= 32 and len(second_bytes) >= 32
     assert first_bytes[:12] != second_bytes[:12]  # fresh nonces
     assert first_bytes != second_bytes

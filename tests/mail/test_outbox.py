@@ -54,7 +54,7 @@ def run(settings: Settings, clock: FrozenClock, work: Callable[[Runtime], Awaita
         try:
             return await work(rt)
         finally:
-            await rt.db.close()
+            await rt.close()
 
     return asyncio.run(main())
 

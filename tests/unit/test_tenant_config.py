@@ -341,7 +341,7 @@ def with_runtime(database_url: str, tmp_path: Path, work: Callable[[Runtime], Aw
         try:
             return await work(rt)
         finally:
-            await rt.db.close()
+            await rt.close()
 
     return asyncio.run(run())
 

@@ -65,7 +65,7 @@ def _run(settings: Settings, work: Callable[[Context], Awaitable[T]]) -> T:
             async with command_context(rt) as ctx:
                 return await work(ctx)
         finally:
-            await rt.db.close()
+            await rt.close()
 
     try:
         return asyncio.run(run())
@@ -104,7 +104,7 @@ def serve(
             async with command_context(rt) as ctx:
                 return _origin_warning(ctx)
         finally:
-            await rt.db.close()
+            await rt.close()
 
     try:
         warning = asyncio.run(prepare())

@@ -275,6 +275,22 @@ class MailWrites(Protocol):
     ) -> None: ...
 
 
+class CounterReads(Protocol):
+    async def counter(self, key: str, *, now: datetime) -> tuple[int, datetime | None]:
+        """A live window counter's value and expiry ((0, None) when there is none)."""
+        ...
+
+
+class CounterWrites(Protocol):
+    async def add_to_counter(self, key: str, amount: int, *, lives_seconds: int, now: datetime) -> int:
+        """Add to a counter (a fresh one living `lives_seconds` if none is live); its new value."""
+        ...
+
+    async def clear_counters(self, *keys: str) -> None: ...
+
+    async def clear_all_counters(self) -> int: ...
+
+
 class HookReads(Protocol):
     async def list_hooks(self, *, trigger: str | None = None) -> list[Hook]:
         """Hooks in the order they run (oldest first)."""
@@ -303,6 +319,7 @@ class ReadTx(
     EventReads,
     HookReads,
     MailReads,
+    CounterReads,
     Protocol,
 ):
     """Queries; no locks are taken and nothing can be changed."""
@@ -319,6 +336,7 @@ class WriteTx(
     EventWrites,
     HookWrites,
     MailWrites,
+    CounterWrites,
     MaintenanceWrites,
     Protocol,
 ):

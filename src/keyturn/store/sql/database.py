@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyturn.errors import Unavailable
 from keyturn.store.sql.base import DATABASE_ERRORS, translate, unavailable
+from keyturn.store.sql.counters import SqlCounters
 from keyturn.store.sql.events import SqlEvents
 from keyturn.store.sql.hooks import SqlHooks
 from keyturn.store.sql.mail import SqlMail
@@ -35,6 +36,7 @@ from keyturn.store.sql.tables import (
     client_assertions,
     events,
     oauth_tokens,
+    rate_limits,
     sessions,
     spent_challenges,
 )
@@ -46,7 +48,9 @@ TransactionObserver = Callable[[str, int, float, bool], None]
 OUTAGE_HOLD_SECONDS = 1.0  # after an outage is seen, fail at once for this long
 
 
-class SqlTx(SqlPasskeys, SqlSessions, SqlChallenges, SqlConfig, SqlOidc, SqlEvents, SqlHooks, SqlMail):
+class SqlTx(
+    SqlPasskeys, SqlSessions, SqlChallenges, SqlConfig, SqlOidc, SqlEvents, SqlHooks, SqlMail, SqlCounters
+):
     """Every repository on one transaction's connection (`ReadTx` / `WriteTx`)."""
 
     async def purge_expired(self, *, now: datetime, events_before: datetime) -> int:
@@ -58,6 +62,7 @@ class SqlTx(SqlPasskeys, SqlSessions, SqlChallenges, SqlConfig, SqlOidc, SqlEven
             authorization_codes,
             oauth_tokens,
             client_assertions,
+            rate_limits,
         ):
             removed += int((await self._run(delete(table).where(table.c.expires_at <= now))).rowcount)
         removed += int((await self._run(delete(events).where(events.c.date < events_before))).rowcount)

@@ -279,3 +279,12 @@ outbox = Table(
     Column("last_error", String(500), nullable=True),
     Index("ix_outbox_due", "state", "next_attempt_at"),
 )
+
+rate_limits = Table(
+    "rate_limits",  # window counters of the throttles when Redis is not configured
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Index("ix_rate_limits_expires_at", "expires_at"),
+)

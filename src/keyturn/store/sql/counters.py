@@ -1,0 +1,49 @@
+"""Window counters in SQL (the throttles' storage without Redis): one row per window, expiring."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, delete, literal, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from keyturn.store.sql.base import SqlTxBase
+from keyturn.store.sql.tables import rate_limits
+
+
+class SqlCounters(SqlTxBase):
+    async def counter(self, key: str, *, now: datetime) -> tuple[int, datetime | None]:
+        row = await self._first(
+            select(rate_limits.c.count, rate_limits.c.expires_at).where(
+                rate_limits.c.key == key, rate_limits.c.expires_at > now
+            )
+        )
+        return (int(row.count), row.expires_at) if row else (0, None)
+
+    async def add_to_counter(self, key: str, amount: int, *, lives_seconds: int, now: datetime) -> int:
+        """Add `amount` (may be negative) to a counter, starting a fresh one that lives
+        `lives_seconds` if there is none or it expired; its new value, in one statement."""
+        expires = now + timedelta(seconds=lives_seconds)
+        dialect_insert = postgresql_insert if self.dialect == "postgresql" else sqlite_insert
+        at = rate_limits.c.expires_at.type
+        stale = rate_limits.c.expires_at <= literal(now, type_=at)
+        statement = (
+            dialect_insert(rate_limits)
+            .values(key=key, count=max(amount, 0), expires_at=expires)
+            .on_conflict_do_update(
+                index_elements=["key"],
+                set_={
+                    "count": case((stale, max(amount, 0)), else_=rate_limits.c.count + amount),
+                    "expires_at": case((stale, literal(expires, type_=at)), else_=rate_limits.c.expires_at),
+                },
+            )
+            .returning(rate_limits.c.count)
+        )
+        return int(await self._scalar(statement))
+
+    async def clear_counters(self, *keys: str) -> None:
+        await self._run(delete(rate_limits).where(rate_limits.c.key.in_(keys)))
+
+    async def clear_all_counters(self) -> int:
+        return int((await self._run(delete(rate_limits))).rowcount)

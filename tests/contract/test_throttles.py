@@ -1,0 +1,81 @@
+"""The throttles' counters, on the configured database and on Redis (127.0.0.1:6379).
+
+Both storages must agree: a rate admits exactly its limit, a look does not count, clearing
+forgets, and concurrent hits (separate connections, as separate workers would use) never
+admit more than the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
+
+import pytest
+
+from keyturn.store.sql.store import open_database
+from keyturn.throttles import Rate, Throttles, throttles_for
+
+T = TypeVar("T")
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture(params=["database", "redis"])
+def counting(request: pytest.FixtureRequest, clean_database: str) -> Iterator[Callable[..., object]]:
+    """Run a coroutine with a Throttles on the database or Redis, fresh keys per test."""
+    backend = request.param
+
+    def run(work: Callable[[Throttles, str], Awaitable[T]]) -> T:
+        async def main() -> T:
+            db = await open_database(clean_database)
+            try:
+                throttles = throttles_for(db, redis_url=REDIS_URL if backend == "redis" else None)
+                try:
+                    return await work(throttles, f"test-{secrets.token_hex(6)}")
+                finally:
+                    await throttles.close()
+            finally:
+                await db.close()
+
+        return asyncio.run(main())
+
+    yield run
+
+
+def test_a_rate_admits_its_limit_then_refuses_with_a_retry_after(counting: Callable[..., object]) -> None:
+    rate = Rate(limit=3, per_seconds=60)
+
+    async def work(throttles: Throttles, key: str) -> tuple[list[tuple[bool, int]], int]:
+        verdicts = [await throttles.hit(rate, key, "198.51.100.7") for _ in range(4)]
+        return [(v.allowed, v.remaining) for v in verdicts], verdicts[-1].retry_after
+
+    outcome = counting(work)
+    assert isinstance(outcome, tuple)
+    seen, retry_after = outcome
+    assert seen == [(True, 2), (True, 1), (True, 0), (False, 0)]
+    assert isinstance(retry_after, int) and 1 <= retry_after <= 120
+
+
+def test_looking_does_not_count_and_clearing_forgets(counting: Callable[..., object]) -> None:
+    rate = Rate(limit=2, per_seconds=60)
+
+    async def work(throttles: Throttles, key: str) -> list[bool]:
+        seen = [(await throttles.peek(rate, key)).allowed for _ in range(5)]
+        seen += [(await throttles.hit(rate, key)).allowed for _ in range(3)]
+        await throttles.clear(rate, key)
+        seen.append((await throttles.hit(rate, key)).allowed)
+        other = (await throttles.hit(rate, key, "another")).allowed  # keys are independent
+        return [*seen, other]
+
+    assert counting(work) == [True] * 5 + [True, True, False, True, True]
+
+
+def test_concurrent_hits_never_admit_more_than_the_limit(counting: Callable[..., object]) -> None:
+    rate = Rate(limit=10, per_seconds=60)
+
+    async def work(throttles: Throttles, key: str) -> int:
+        verdicts = await asyncio.gather(*(throttles.hit(rate, key) for _ in range(40)))
+        return sum(v.allowed for v in verdicts)
+
+    assert counting(work) == 10
