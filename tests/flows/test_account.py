@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from webauthn.helpers import bytes_to_base64url
 
 from keyturn.clock import FrozenClock
-from keyturn.domain.identity import Passkey, User
+from keyturn.domain.identity import Passkey
 from tests.support import browser, store
 from tests.support.browser import storage
 from tests.support.soft_authenticator import DEFAULT_AAGUID, SoftAuthenticator
@@ -28,14 +28,8 @@ APPLE = bytes.fromhex("fbfc3007154e4ecc8c0b6e020557d7bd")  # "Apple Passwords" i
 GOOGLE = bytes.fromhex("ea9b8d664d011d213ce4b6b48cb575d4")  # "Google Password Manager"
 
 
-def find_user(client: TestClient, email: str) -> User:
-    user = store.write(client, lambda tx: tx.find_user_by_email(email))
-    assert user is not None, email
-    return user
-
-
 def passkeys_of(client: TestClient, email: str) -> list[Passkey]:
-    user = find_user(client, email)
+    user = store.user_of(client, email)
     return store.write(client, lambda tx: tx.list_passkeys(user.id))
 
 
@@ -255,7 +249,7 @@ def test_remove_a_passkey_and_signal_the_remaining_ones(client: TestClient, cloc
     assert data["signal_user"] is False
     assert data["credential_ids"] == [bytes_to_base64url(second.credential_id)]
     assert data["rp_id"] == "localhost"
-    assert data["user_id"] == bytes_to_base64url(find_user(client, EMAIL).user_handle)
+    assert data["user_id"] == bytes_to_base64url(store.user_of(client, EMAIL).user_handle)
     assert [p["id"] for p in listed_passkeys(page.text)] == [second.id]
 
 
@@ -314,13 +308,13 @@ def test_set_a_password_on_a_passkey_only_account(
     client: TestClient, authenticator: SoftAuthenticator
 ) -> None:
     passkey_account(client, authenticator)
-    assert find_user(client, EMAIL).password_hash is None
+    assert store.user_of(client, EMAIL).password_hash is None
 
     response = post_form(client, "/account/password", new_password=PASSWORD)
 
     assert response.status_code == 303, response.text
     assert response.headers["location"] == "/account?notice=password_set"
-    password_hash = find_user(client, EMAIL).password_hash
+    password_hash = store.user_of(client, EMAIL).password_hash
     assert password_hash is not None and password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert argon2.PasswordHasher().verify(password_hash, PASSWORD)
     browser.sign_out(client)
@@ -346,7 +340,7 @@ def test_a_new_password_must_meet_the_length_policy(
 @pytest.mark.parametrize("current", [None, "", "not the password", PASSWORD + " "])
 def test_changing_a_password_needs_the_current_one(client: TestClient, current: str | None) -> None:
     password_account(client)
-    original = find_user(client, EMAIL).password_hash
+    original = store.user_of(client, EMAIL).password_hash
     csrf = account(client)[1]["csrf"]
     before = storage(client)
 
@@ -358,7 +352,7 @@ def test_changing_a_password_needs_the_current_one(client: TestClient, current: 
     assert response.status_code == 400, response.text
     assert shown_error(response) == "Your current password is not right."
     assert storage(client) == before
-    assert find_user(client, EMAIL).password_hash == original
+    assert store.user_of(client, EMAIL).password_hash == original
 
 
 def test_change_a_password_with_the_current_one(client: TestClient) -> None:
@@ -399,7 +393,7 @@ def test_remove_the_password_when_a_passkey_remains(
 
     assert response.status_code == 303, response.text
     assert response.headers["location"] == "/account?notice=password_removed"
-    assert find_user(client, EMAIL).password_hash is None
+    assert store.user_of(client, EMAIL).password_hash is None
     browser.sign_out(client)
     assert browser.login_with_password(client, EMAIL, PASSWORD).status_code == 401
     assert browser.login_with_passkey(client, authenticator).status_code == 200
@@ -410,13 +404,13 @@ def test_remove_the_password_when_a_passkey_remains(
 
 def test_change_email_and_signal_the_new_name(client: TestClient, authenticator: SoftAuthenticator) -> None:
     passkey_account(client, authenticator)
-    user = find_user(client, EMAIL)
+    user = store.user_of(client, EMAIL)
 
     response = post_form(client, "/account/email", email="  Ada.Lovelace@Example.ORG ")
 
     assert response.status_code == 303, response.text
     assert response.headers["location"] == "/account?notice=email_changed"
-    moved = find_user(client, "ada.lovelace@example.org")
+    moved = store.user_of(client, "ada.lovelace@example.org")
     assert moved.id == user.id
     assert store.write(client, lambda tx: tx.find_user_by_email(EMAIL)) is None
     page, data = account(client, "?notice=email_changed")
@@ -456,4 +450,4 @@ def test_change_email_refuses_an_address_of_another_account(
     assert response.status_code == 409, response.text
     assert shown_error(response) == "That email is used by another account."
     assert storage(client) == before
-    assert find_user(client, EMAIL).email == EMAIL
+    assert store.user_of(client, EMAIL).email == EMAIL

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from keyturn.clock import FrozenClock
-from keyturn.domain.identity import Passkey, User
+from keyturn.domain.identity import Passkey
 from tests.support import browser, store
 from tests.support.browser import ORIGIN, PageFlow
 from tests.support.soft_authenticator import SoftAuthenticator
@@ -48,26 +48,18 @@ def set_tenant(client: TestClient, path: str, value: object) -> None:
     store.set_tenant(client, path, value)
 
 
-def find_user(client: TestClient, email: str) -> User | None:
-    return store.write(client, lambda tx: tx.find_user_by_email(email))
-
-
-def find_passkey(client: TestClient, credential_id: bytes) -> Passkey | None:
-    return store.write(client, lambda tx: tx.find_passkey(credential_id))
-
-
 def passkeys_of(client: TestClient, user_id: str) -> list[Passkey]:
     return store.write(client, lambda tx: tx.list_passkeys(user_id))
 
 
 def assert_no_account(client: TestClient, email: str, credential: dict[str, Any]) -> None:
-    assert find_user(client, email) is None
-    assert find_passkey(client, base64url_to_bytes(credential["rawId"])) is None
+    assert store.find_user(client, email) is None
+    assert store.find_passkey(client, base64url_to_bytes(credential["rawId"])) is None
 
 
 def assert_unchanged(client: TestClient, passkey: Passkey) -> None:
     """Sign count, backup state and last use exactly as before the refused attempt."""
-    assert find_passkey(client, passkey.credential_id) == passkey
+    assert store.find_passkey(client, passkey.credential_id) == passkey
 
 
 def only_credential(authenticator: SoftAuthenticator) -> bytes:
@@ -80,7 +72,7 @@ def registered(client: TestClient, authenticator: SoftAuthenticator, email: str)
     response = browser.signup_with_passkey(client, authenticator, email)
     assert response.status_code == 200, response.text
     browser.sign_out(client)
-    passkey = find_passkey(client, next(reversed(authenticator.credentials)))
+    passkey = store.find_passkey(client, next(reversed(authenticator.credentials)))
     assert passkey is not None
     return passkey
 
@@ -382,7 +374,7 @@ def test_a_replayed_assertion_is_refused(
 ) -> None:
     flow, credential = new_assertion(client, authenticator)
     assert browser.submit_passkey_login(client, flow, credential).status_code == 200
-    after_first = find_passkey(client, ada.credential_id)
+    after_first = store.find_passkey(client, ada.credential_id)
     assert after_first is not None
     browser.sign_out(client)
 
@@ -393,7 +385,7 @@ def test_a_replayed_assertion_is_refused(
 def test_a_replayed_registration_is_refused(client: TestClient) -> None:
     flow, credential = new_registration(client)
     assert submit_signup(client, flow, credential).status_code == 200
-    user = find_user(client, NEWCOMER)
+    user = store.find_user(client, NEWCOMER)
     assert user is not None
 
     assert_error(submit_signup(client, flow, credential), 400, "challenge_invalid")
@@ -619,9 +611,9 @@ def test_a_registration_whose_raw_id_is_not_the_attested_credential_id_is_refuse
 
     assert 400 <= response.status_code < 500, response.text
     assert response.json()["error"] in {"invalid_response", "passkey_verification_failed"}
-    assert find_user(client, NEWCOMER) is None
-    assert find_passkey(client, b"\x07" * 1024) is None
-    assert find_passkey(client, b"\x08" * 16) is None
+    assert store.find_user(client, NEWCOMER) is None
+    assert store.find_passkey(client, b"\x07" * 1024) is None
+    assert store.find_passkey(client, b"\x08" * 16) is None
 
 
 # --- whose passkey is it ----------------------------------------------------------------
@@ -677,7 +669,7 @@ def test_a_deleted_passkey_is_reported_as_unknown_for_the_signal_api(client: Tes
     laptop, phone = SoftAuthenticator(), SoftAuthenticator()
     assert browser.signup_with_passkey(client, laptop, ADA).status_code == 200
     assert add_passkey(client, phone).status_code == 200
-    old = find_passkey(client, only_credential(laptop))
+    old = store.find_passkey(client, only_credential(laptop))
     assert old is not None
     delete_passkey(client, old.id)
     browser.sign_out(client)
@@ -686,7 +678,7 @@ def test_a_deleted_passkey_is_reported_as_unknown_for_the_signal_api(client: Tes
 
     assert body["credential_id"] == bytes_to_base64url(old.credential_id)
     assert body["rp_id"] == "localhost"
-    assert find_passkey(client, old.credential_id) is None
+    assert store.find_passkey(client, old.credential_id) is None
 
 
 def test_a_passkey_never_registered_here_is_reported_as_unknown(client: TestClient, ada: Passkey) -> None:
@@ -698,7 +690,7 @@ def test_a_passkey_never_registered_here_is_reported_as_unknown(client: TestClie
 
     assert body["credential_id"] == bytes_to_base64url(credential_id)
     assert body["rp_id"] == "localhost"
-    assert find_passkey(client, credential_id) is None
+    assert store.find_passkey(client, credential_id) is None
 
 
 # --- sign count and backup eligibility -----------------------------------------------------
@@ -710,7 +702,7 @@ def test_a_sign_count_not_above_the_stored_one_is_refused_as_a_possible_clone(
 ) -> None:
     assert browser.login_with_passkey(client, authenticator, sign_count_override=5).status_code == 200
     browser.sign_out(client)
-    stored = find_passkey(client, ada.credential_id)
+    stored = store.find_passkey(client, ada.credential_id)
     assert stored is not None and stored.sign_count == 5
 
     response = sign_in(client, authenticator, sign_count_override=received)
@@ -726,7 +718,7 @@ def test_a_non_zero_count_for_a_passkey_stored_at_zero_must_still_grow(client: T
     assert passkey.sign_count == 0
     assert browser.login_with_passkey(client, counting).status_code == 200
     browser.sign_out(client)
-    stored = find_passkey(client, passkey.credential_id)
+    stored = store.find_passkey(client, passkey.credential_id)
     assert stored is not None and stored.sign_count == 1
 
     assert_error(sign_in(client, counting, sign_count_override=0), 400, "possible_cloned_passkey")
@@ -775,7 +767,7 @@ def test_signup_for_an_email_that_has_an_account_is_refused(client: TestClient, 
     flow, credential = new_registration(client, email=ADA)
 
     assert_error(submit_signup(client, flow, credential), 409, "account_exists")
-    assert find_passkey(client, base64url_to_bytes(credential["rawId"])) is None
+    assert store.find_passkey(client, base64url_to_bytes(credential["rawId"])) is None
     assert len(passkeys_of(client, ada.user_id)) == 1
 
 
@@ -787,7 +779,7 @@ def test_signup_reusing_a_registered_credential_id_is_refused_as_such(
     flow, credential = new_registration(client, credential_id=ada.credential_id)
 
     assert_error(submit_signup(client, flow, credential), 409, "credential_exists")
-    assert find_user(client, NEWCOMER) is None
+    assert store.find_user(client, NEWCOMER) is None
     assert_unchanged(client, ada)
 
 
@@ -795,7 +787,7 @@ def test_adding_a_credential_id_the_account_already_has_is_refused(
     client: TestClient, authenticator: SoftAuthenticator
 ) -> None:
     assert browser.signup_with_passkey(client, authenticator, ADA).status_code == 200
-    passkey = find_passkey(client, only_credential(authenticator))
+    passkey = store.find_passkey(client, only_credential(authenticator))
     assert passkey is not None
     started = start_add_passkey(client)
     options = {**started["options"], "excludeCredentials": []}  # an authenticator that ignores it
@@ -807,7 +799,7 @@ def test_adding_a_credential_id_the_account_already_has_is_refused(
 
 def test_adding_another_users_credential_id_is_refused(client: TestClient, ada: Passkey) -> None:
     assert browser.signup_with_passkey(client, SoftAuthenticator(), GRACE).status_code == 200
-    grace = find_user(client, GRACE)
+    grace = store.find_user(client, GRACE)
     assert grace is not None
     started = start_add_passkey(client)
 
@@ -826,7 +818,7 @@ def test_adding_another_users_credential_id_is_refused(client: TestClient, ada: 
 def fill_up_to(client: TestClient, count: int) -> str:
     """Sign up with one passkey, then add passkeys from /account until the user has `count`."""
     assert browser.signup_with_passkey(client, SoftAuthenticator(), ADA).status_code == 200
-    user = find_user(client, ADA)
+    user = store.find_user(client, ADA)
     assert user is not None
     for _ in range(count - 1):
         assert add_passkey(client, SoftAuthenticator()).status_code == 200
@@ -854,7 +846,7 @@ def test_the_21st_passkey_is_refused_when_the_limit_was_reached_during_the_cerem
 
     assert_error(finish_add_passkey(client, slow_tab, credential), 409, "passkey_limit_reached")
     assert len(passkeys_of(client, user_id)) == 20
-    assert find_passkey(client, base64url_to_bytes(credential["rawId"])) is None
+    assert store.find_passkey(client, base64url_to_bytes(credential["rawId"])) is None
 
 
 def test_the_limit_follows_the_tenant_setting(client: TestClient) -> None:
@@ -899,7 +891,7 @@ def test_adding_a_passkey_needs_the_flows_csrf_token(
     response = finish_add_passkey(client, started, credential, csrf="forged")
 
     assert_error(response, 403, "csrf_failed")
-    assert find_passkey(client, base64url_to_bytes(credential["rawId"])) is None
+    assert store.find_passkey(client, base64url_to_bytes(credential["rawId"])) is None
 
 
 def test_adding_a_passkey_from_another_origin_is_refused(
@@ -910,7 +902,7 @@ def test_adding_a_passkey_from_another_origin_is_refused(
     credential = SoftAuthenticator().create(started["options"], origin="http://localhost:8001")
 
     assert_error(finish_add_passkey(client, started, credential), 400, "origin_mismatch")
-    assert find_passkey(client, base64url_to_bytes(credential["rawId"])) is None
+    assert store.find_passkey(client, base64url_to_bytes(credential["rawId"])) is None
 
 
 def test_a_passkey_cannot_be_added_through_another_accounts_flow(client: TestClient) -> None:
@@ -921,7 +913,7 @@ def test_a_passkey_cannot_be_added_through_another_accounts_flow(client: TestCli
     credential = SoftAuthenticator().create(adas_flow["options"], origin=ORIGIN)
 
     assert_error(finish_add_passkey(client, adas_flow, credential), 403, "flow_user_mismatch")
-    assert find_passkey(client, base64url_to_bytes(credential["rawId"])) is None
+    assert store.find_passkey(client, base64url_to_bytes(credential["rawId"])) is None
 
 
 # --- passkeys turned off ----------------------------------------------------------------------

@@ -18,7 +18,7 @@ from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from keyturn.clock import FrozenClock
 from keyturn.domain.email import normalize_email
-from keyturn.domain.identity import Passkey, User
+from keyturn.domain.identity import User
 from tests.support import browser, store
 from tests.support.soft_authenticator import (
     DEFAULT_AAGUID,
@@ -36,14 +36,6 @@ GOOGLE_PASSWORD_MANAGER = uuid.UUID("ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4")
 # --- small local helpers -------------------------------------------------------------
 
 
-def find_user(client: TestClient, email: str) -> User | None:
-    return store.write(client, lambda tx: tx.find_user_by_email(email))
-
-
-def passkeys_of(client: TestClient, user_id: str) -> list[Passkey]:
-    return store.write(client, lambda tx: tx.list_passkeys(user_id))
-
-
 def set_tenant(client: TestClient, path: str, value: object) -> None:
     store.set_tenant(client, path, value)
 
@@ -51,7 +43,7 @@ def set_tenant(client: TestClient, path: str, value: object) -> None:
 def signed_up(client: TestClient, authenticator: SoftAuthenticator, email: str = EMAIL) -> User:
     response = browser.signup_with_passkey(client, authenticator, email)
     assert response.status_code == 200, response.text
-    user = find_user(client, normalize_email(email))
+    user = store.find_user(client, normalize_email(email))
     assert user is not None
     return user
 
@@ -106,17 +98,17 @@ def test_passkey_signup_creates_the_account_and_signs_in(
     assert response.status_code == 200, response.text
     assert response.json() == {"redirect_to": "/account"}
     assert "keyturn_session" in response.cookies
-    user = find_user(client, EMAIL)
+    user = store.find_user(client, EMAIL)
     assert user is not None
     assert user.password_hash is None
-    assert [p.credential_id for p in passkeys_of(client, user.id)] == list(authenticator.credentials)
+    assert [p.credential_id for p in store.passkeys_of(client, user.id)] == list(authenticator.credentials)
     assert EMAIL in client.get("/account").text
 
 
 def test_signup_stores_the_email_in_normal_form(client: TestClient, authenticator: SoftAuthenticator) -> None:
     signed_up(client, authenticator, "  Ada.Lovelace@Example.COM ")
 
-    assert find_user(client, "ada.lovelace@example.com") is not None
+    assert store.find_user(client, "ada.lovelace@example.com") is not None
 
 
 @pytest.mark.parametrize("alg", [EDDSA, ES256, RS256], ids=["EdDSA", "ES256", "RS256"])
@@ -128,7 +120,7 @@ def test_signup_and_sign_in_work_with_each_offered_algorithm(client: TestClient,
     response = browser.login_with_passkey(client, authenticator)
 
     assert response.status_code == 200, response.text
-    [passkey] = passkeys_of(client, user.id)
+    [passkey] = store.passkeys_of(client, user.id)
     assert cbor2.loads(passkey.public_key)[3] == alg
 
 
@@ -207,7 +199,7 @@ def test_user_handle_is_64_random_bytes_not_the_email_nor_the_database_id(
         headers=flow.headers,
     )
     assert response.status_code == 200, response.text
-    user = find_user(client, EMAIL)
+    user = store.find_user(client, EMAIL)
     assert user is not None
 
     handle = b64(options["user"]["id"])
@@ -232,7 +224,7 @@ def test_user_verification_preferred_accepts_an_authenticator_without_uv(client:
     response = browser.signup_with_passkey(client, SoftAuthenticator(user_verified=False), EMAIL)
 
     assert response.status_code == 200, response.text
-    assert find_user(client, EMAIL) is not None
+    assert store.find_user(client, EMAIL) is not None
 
 
 def test_a_credential_id_of_1023_bytes_is_accepted(
@@ -289,10 +281,10 @@ def test_signup_stores_every_passkey_field(client: TestClient, clock: FrozenCloc
         headers={**flow.headers, "user-agent": user_agent},
     )
     assert response.status_code == 200, response.text
-    user = find_user(client, EMAIL)
+    user = store.find_user(client, EMAIL)
     assert user is not None
 
-    [passkey] = passkeys_of(client, user.id)
+    [passkey] = store.passkeys_of(client, user.id)
     [(credential_id, held)] = authenticator.credentials.items()
     assert passkey.user_id == user.id
     assert passkey.credential_id == credential_id
@@ -320,7 +312,7 @@ def test_signup_stores_every_passkey_field(client: TestClient, clock: FrozenCloc
 def test_passkey_is_named_after_the_provider_its_aaguid_names(client: TestClient) -> None:
     user = signed_up(client, SoftAuthenticator(aaguid=GOOGLE_PASSWORD_MANAGER.bytes))
 
-    [passkey] = passkeys_of(client, user.id)
+    [passkey] = store.passkeys_of(client, user.id)
     assert passkey.aaguid == str(GOOGLE_PASSWORD_MANAGER)
     assert passkey.name == "Google Password Manager"
 
@@ -328,7 +320,7 @@ def test_passkey_is_named_after_the_provider_its_aaguid_names(client: TestClient
 def test_device_bound_passkey_is_stored_as_not_backup_eligible(client: TestClient) -> None:
     user = signed_up(client, SoftAuthenticator(backup_eligible=False, backup_state=False))
 
-    [passkey] = passkeys_of(client, user.id)
+    [passkey] = store.passkeys_of(client, user.id)
     assert passkey.backup_eligible is False
     assert passkey.backup_state is False
     assert passkey.device_type == "single_device"
@@ -337,7 +329,7 @@ def test_device_bound_passkey_is_stored_as_not_backup_eligible(client: TestClien
 def test_synced_passkey_not_yet_backed_up_is_stored_as_such(client: TestClient) -> None:
     user = signed_up(client, SoftAuthenticator(backup_eligible=True, backup_state=False))
 
-    [passkey] = passkeys_of(client, user.id)
+    [passkey] = store.passkeys_of(client, user.id)
     assert passkey.backup_eligible is True
     assert passkey.backup_state is False
 
@@ -353,7 +345,7 @@ def test_add_passkey_options_exclude_the_users_existing_passkeys(client: TestCli
     options = add_passkey_options(client)["options"]
 
     excluded = {b64(d["id"]) for d in options["excludeCredentials"]}
-    assert excluded == {p.credential_id for p in passkeys_of(client, user.id)}
+    assert excluded == {p.credential_id for p in store.passkeys_of(client, user.id)}
     assert len(excluded) == 2
 
 
@@ -396,7 +388,7 @@ def test_adding_a_passkey_stores_it_for_the_signed_in_user(
     body = response.json()
     assert body["name"] == "Google Password Manager"
     assert body["redirect_to"] == "/account?notice=passkey_added"
-    first, added = passkeys_of(client, user.id)
+    first, added = store.passkeys_of(client, user.id)
     assert added.id == body["id"]
     assert added.credential_id == next(iter(phone.credentials))
     assert added.user_handle == user.user_handle == first.user_handle

@@ -77,23 +77,19 @@ def add(
     return new
 
 
-def find_user(client: TestClient, email: str = EMAIL) -> User:
-    return store.user_of(client, email)
-
-
 def passkey_user(client: TestClient, authenticator: SoftAuthenticator, email: str = EMAIL) -> User:
     """Signed up with a passkey, then signed out (sign-up runs the hooks too: add them after)."""
     response = browser.signup_with_passkey(client, authenticator, email)
     assert response.status_code == 200, response.text
     browser.sign_out(client)
-    return find_user(client, email)
+    return store.user_of(client, email)
 
 
 def password_user(client: TestClient, email: str = EMAIL) -> User:
     response = browser.signup_with_password(client, email, PASSWORD)
     assert response.status_code == 200, response.text
     browser.sign_out(client)
-    return find_user(client, email)
+    return store.user_of(client, email)
 
 
 def session_count(client: TestClient) -> int:
