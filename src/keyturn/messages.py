@@ -70,14 +70,14 @@ MESSAGES: dict[str, str] = {
     "invalid_config.reason": "{reason}",
     "invalid_patch": "The patch does not apply: {reason}",
     "invalid_patch.syntax": "{text!r}: write {op} operations as /json/pointer=value",
-    "unknown_setting": "No setting at {path}.",
+    "unknown_setting": "no setting at {path}",
     "rp_id_change_orphans_passkeys": (
         "Changing rp.id from {old!r} to {new!r} would stop {count} passkey{plural} from working: each "
         "passkey is bound to the domain it was created for, and browsers will not offer it to another. "
         "Confirm with --force (CLI) or ?force=true (management API) to change it anyway."
     ),
     # --- clients and hooks (operators)
-    "invalid_redirect_uri": "Redirect URI {uri!r} {problem}.",
+    "invalid_redirect_uri": "redirect URI {uri!r} {problem}",
     "invalid_client_metadata": "The client's registration is not valid: {reason}.",
     "invalid_grant_type": "Unknown grant type {grant!r}: use one of {known}.",
     "invalid_scope_token": "{scope!r} is not a valid scope: a scope is one word of printable ASCII.",

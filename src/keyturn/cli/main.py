@@ -377,8 +377,8 @@ def logs_tail(
                 window, _ = await _query(db, since=newest - LATE_WRITE_WINDOW, limit=1000)
                 printed |= {e.log_id: e.date for e in window}
             while True:
-                # Workers write their events up to a moment after recording them, so an older
-                # event can arrive after a newer one: re-read a trailing window, skip the printed.
+                # An event is dated when recorded but visible when its transaction commits, and
+                # workers commit out of order: re-read a trailing window, skip the printed.
                 since = newest - LATE_WRITE_WINDOW if newest else None
                 fresh, _ = await _query(db, since=since, limit=1000, newest_first=False)
                 for event in fresh:
