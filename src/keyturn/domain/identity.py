@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from keyturn.errors import KeyturnError
+from keyturn.ids import new_id
 
 CredentialDeviceType = Literal["single_device", "multi_device"]
 USER_HANDLE_BYTES = 64  # WebAuthn user.id: random, never the email or a row id (L3 §14.6.1)
@@ -40,6 +42,28 @@ class User:
     @property
     def has_password(self) -> bool:
         return self.password_hash is not None
+
+
+def new_user(
+    email: str,
+    *,
+    now: datetime,
+    password_hash: str | None = None,
+    user_handle: bytes | None = None,
+    name: str | None = None,
+    email_verified: bool = False,
+) -> User:
+    """A new account: a fresh id and, unless a ceremony already chose one, a random user handle."""
+    return User(
+        id=new_id(),
+        email=email,
+        user_handle=user_handle if user_handle is not None else secrets.token_bytes(USER_HANDLE_BYTES),
+        password_hash=password_hash,
+        created_at=now,
+        updated_at=now,
+        name=name,
+        email_verified=email_verified,
+    )
 
 
 @dataclass(frozen=True)

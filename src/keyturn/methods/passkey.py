@@ -16,7 +16,7 @@ from webauthn.helpers import bytes_to_base64url
 from keyturn.context import Context
 from keyturn.domain.events import EventType
 from keyturn.domain.flow import Challenge, Flow
-from keyturn.domain.identity import Passkey, User
+from keyturn.domain.identity import Passkey, User, new_user
 from keyturn.domain.methods import MethodId
 from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import CeremonyError, KeyturnError
@@ -224,15 +224,7 @@ class PasskeyMethod:
         challenge, registered = await verify_new_passkey(ctx, flow, payload.get("credential"))
         if challenge.user_id is not None or challenge.email is None or challenge.user_handle is None:
             raise CeremonyError(code="challenge_invalid", detail="not a sign-up challenge")
-        now = ctx.now()
-        user = User(
-            id=new_id(),
-            email=challenge.email,
-            user_handle=challenge.user_handle,
-            password_hash=None,
-            created_at=now,
-            updated_at=now,
-        )
+        user = new_user(challenge.email, now=ctx.now(), user_handle=challenge.user_handle)
         passkey = new_passkey(ctx, user, registered, user_agent=ctx.requester.user_agent)
 
         async def complete(tx: WriteTx) -> None:

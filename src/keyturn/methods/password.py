@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 from functools import cache
 
 from argon2 import PasswordHasher as Argon2Hasher
@@ -14,11 +13,10 @@ from keyturn.context import Context
 from keyturn.domain.email import normalize_email
 from keyturn.domain.events import EventType
 from keyturn.domain.flow import Flow
-from keyturn.domain.identity import USER_HANDLE_BYTES, User
+from keyturn.domain.identity import User, new_user
 from keyturn.domain.methods import MethodId
 from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import KeyturnError
-from keyturn.ids import new_id
 from keyturn.methods.base import Authenticated, Payload, Registered, text_field
 from keyturn.store.protocols import WriteTx
 
@@ -110,13 +108,5 @@ class PasswordMethod:
         email, password = text_field(payload, "email"), text_field(payload, "password")
         address = normalize_email(email)
         check_password_policy(password)
-        now = ctx.now()
-        user = User(
-            id=new_id(),
-            email=address,
-            user_handle=secrets.token_bytes(USER_HANDLE_BYTES),
-            password_hash=await hasher().hash(password),
-            created_at=now,
-            updated_at=now,
-        )
+        user = new_user(address, now=ctx.now(), password_hash=await hasher().hash(password))
         return Registered(user=user, method=self.id)

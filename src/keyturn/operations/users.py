@@ -3,14 +3,11 @@ with the same rules as self-service."""
 
 from __future__ import annotations
 
-import secrets
-
 from keyturn.context import Context
 from keyturn.domain.email import normalize_email
-from keyturn.domain.identity import USER_HANDLE_BYTES, Passkey, User, clean_passkey_name
+from keyturn.domain.identity import Passkey, User, clean_passkey_name, new_user
 from keyturn.domain.tenant import CONNECTION_NAME
 from keyturn.errors import Conflict, KeyturnError, NotFound
-from keyturn.ids import new_id
 from keyturn.methods.password import check_password_policy, hasher
 from keyturn.operations.audit import Actor, record_change
 
@@ -55,14 +52,10 @@ async def create_user(
     address = normalize_email(email)
     if password is not None:
         check_password_policy(password)
-    now = ctx.now()
-    user = User(
-        id=new_id(),
-        email=address,
-        user_handle=secrets.token_bytes(USER_HANDLE_BYTES),
+    user = new_user(
+        address,
+        now=ctx.now(),
         password_hash=await hasher().hash(password) if password is not None else None,
-        created_at=now,
-        updated_at=now,
         name=name,
         email_verified=email_verified,
     )
