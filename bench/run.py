@@ -564,6 +564,8 @@ async def bench(args: argparse.Namespace, data_dir: Path, floor: float) -> dict[
             except (StepFailed, HttpError) as exc:
                 log = (data_dir / "server.log").read_text()[-2000:]
                 raise SystemExit(f"setup failed: {exc}\n{log}") from exc
+            if args.probe:  # what a request costs that reaches no database
+                results["baseline"] = await probe(server, people[0], scenarios.health, args.probe)
             for scenario in wanted:
                 operation = scenarios.operation(scenario, clients)
                 total = args.operations or DEFAULT_OPERATIONS[scenario]
@@ -682,6 +684,11 @@ def print_table(f: dict[str, Any]) -> None:
         f"  floor: {f['floor_ms']:.3f} ms, {f['floor_cpu_ms']:.3f} ms CPU "
         "(ES256 assertion signed + webauthn.verify_authentication_response)",
     ]
+    for row in f.get("baseline", []):
+        lines.append(
+            f"  baseline, one request at a time: {row['request']} "
+            f"{row['cpu_ms']:.2f}/{row['cpu_ms_median']:.2f} ms server CPU (mean/median)"
+        )
     for scenario in SCENARIOS:
         if scenario in f:
             lines += _scenario_lines(scenario, f[scenario])

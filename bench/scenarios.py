@@ -168,6 +168,15 @@ async def client_credentials_grant(person: Person, client: OidcClient) -> None:
         raise StepFailed("POST /oauth2/token (client_credentials): no access_token")
 
 
+async def health(person: Person) -> None:
+    """GET /health/live: a request that touches no database, the web stack's own cost (/health on
+    a Keyturn from before issue 8, which had no /health/live)."""
+    answer = await person.browser.get("/health/live")
+    if answer.status == 404:
+        answer = await person.browser.get("/health")
+    _expect(answer, "GET /health/live")
+
+
 Operation = Callable[[Person], Awaitable[None]]
 
 

@@ -2,8 +2,8 @@
 
     python -m bench.summarize results/new-sqlite-w1-*.json results/old-sqlite-w1-*.json ...
 
-Files are grouped by (served code, database, workers); each figure is the median over its
-group's runs, and `n` says how many runs that was.
+Files are grouped by served code (its commit, or the folder given as --keyturn-src), database
+and workers; each figure is the median over its group's runs, and `n` says how many runs that was.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def summarize(paths: list[Path]) -> str:
         if not text.strip():
             continue  # a run still going, or one that failed
         run = json.loads(text)
-        code = "old" if run["commit"].startswith("/") else "new"
+        code = str(run["commit"]).removesuffix("/src").rsplit("/", 1)[-1]  # a --keyturn-src: its folder
         groups[(code, run["database"], run["workers"])].append(run)
     header = ["database", "workers", "code", "n", "floor ms", *(name for name, _, _ in FIGURES)]
     lines = []
