@@ -1,5 +1,7 @@
-"""Start `keyturn serve`, drive sign-ins, OIDC code flows and client_credentials grants from
-concurrent clients, and print what each operation costs the server.
+"""Keyturn's benchmark: what a passkey sign-in, an OIDC code flow and a client_credentials grant cost.
+
+It starts `keyturn serve`, drives each operation from concurrent clients and prints, per
+operation, the rate, latency, server and PostgreSQL CPU and the SQL it ran.
 
 A benchmark, not a test: it prints figures and asserts nothing about speed. See bench/README.md.
 """
@@ -699,7 +701,9 @@ def print_table(f: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--database-url", help="PostgreSQL URL (postgresql+asyncpg://…): EMPTIED first")
+    parser.add_argument(
+        "--database-url", help="PostgreSQL URL (postgresql+asyncpg://…): its public schema is DROPPED first"
+    )
     parser.add_argument("--workers", type=int, default=1, help="keyturn serve --workers (default 1)")
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
