@@ -265,3 +265,24 @@ def test_mail_test_sends_a_message_and_says_so(clean_database: str, tmp_path: Pa
     )  # fmt: skip
     assert failed.returncode == 1
     assert "The message was not sent: cannot reach the mail server" in failed.stderr
+
+
+def test_mail_due_says_whether_a_claim_would_find_anything(
+    settings: Settings, clock: FrozenClock, smtp: SmtpServer
+) -> None:
+    configured = settings.model_copy(update={"email": email_settings(smtp)})
+
+    async def due(rt: Runtime) -> bool:
+        async with rt.db.read() as reader:
+            return await reader.mail_due(now=rt.clock.now())
+
+    async def work(rt: Runtime) -> list[bool]:
+        seen = [await due(rt)]
+        await queue(rt)
+        seen.append(await due(rt))
+        await OutboxSender(rt).send_due()
+        seen.append(await due(rt))
+        return seen
+
+    assert run(configured, clock, work) == [False, True, False]
+    assert len(smtp.inbox.messages) == 1

@@ -100,6 +100,9 @@ class OutboxSender:
     async def send_due(self) -> int:
         """Claim and deliver what is due now; how many were claimed."""
         now = self.rt.clock.now()
+        async with self.rt.db.read() as reader:  # the usual answer is "nothing": no write for it
+            if not await reader.mail_due(now=now):
+                return 0
         async with self.rt.db.write() as tx:
             claimed = await tx.claim_mail(now=now, lease_until=now + LEASE, limit=BATCH)
         if claimed:

@@ -259,6 +259,10 @@ class MailReads(Protocol):
 
     async def mail_waiting(self) -> int: ...
 
+    async def mail_due(self, *, now: datetime) -> bool:
+        """Whether claim_mail would find anything: a read, so an idle sender never writes."""
+        ...
+
 
 class MailWrites(Protocol):
     async def enqueue_mail(self, entry: OutboxEntry) -> None:

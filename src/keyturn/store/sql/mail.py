@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 
 from keyturn.domain.mail import OutboxEntry
 from keyturn.store.sql.base import SqlTxBase
@@ -19,18 +19,25 @@ def _entry(row: Any) -> OutboxEntry:
     return OutboxEntry(**values)
 
 
+def _due(now: datetime) -> ColumnElement[bool]:
+    """Queued, or claimed by a worker whose lease ran out, and its time has come."""
+    return and_(or_(outbox.c.state == "queued", outbox.c.state == "sending"), outbox.c.next_attempt_at <= now)
+
+
 class SqlMail(SqlTxBase):
     async def enqueue_mail(self, entry: OutboxEntry) -> None:
         await self._run(insert(outbox).values(**asdict(entry)))
+
+    async def mail_due(self, *, now: datetime) -> bool:
+        due = select(outbox.c.id).where(_due(now)).limit(1)
+        return await self._scalar(due) is not None
 
     async def claim_mail(self, *, now: datetime, lease_until: datetime, limit: int) -> list[OutboxEntry]:
         """Due messages (queued, or claimed by a worker whose lease ran out), now claimed by this
         one until `lease_until`; other workers skip rows another is claiming (SKIP LOCKED)."""
         due = (
             select(outbox.c.id)
-            .where(
-                or_(outbox.c.state == "queued", outbox.c.state == "sending"), outbox.c.next_attempt_at <= now
-            )
+            .where(_due(now))
             .order_by(outbox.c.created_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
