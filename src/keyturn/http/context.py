@@ -57,9 +57,14 @@ class ContextRoute(APIRoute):
         return handler
 
 
-def get_context(request: Request) -> Context:
+def context_of(request: Request) -> Context:
     ctx: Context = request.state.ctx
     return ctx
+
+
+async def get_context(request: Request) -> Context:
+    """The dependency; async on purpose, since FastAPI runs a plain `def` one in a worker thread."""
+    return context_of(request)
 
 
 ContextDep = Annotated[Context, Depends(get_context)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -14,7 +15,15 @@ from keyturn.http.errors import error_headers
 from keyturn.passkeys.aaguid import provider_name
 
 TEMPLATES_DIR = Path(__file__).parent.parent / "web" / "templates"
-templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+# The templates ship with the package and never change under a running process: no mtime
+# check on every render (auto_reload), as Starlette's default environment does.
+templates = Jinja2Templates(
+    env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=jinja2.select_autoescape(),
+        auto_reload=False,
+    )
+)
 templates.env.filters["provider"] = lambda aaguid: provider_name(aaguid) or "Unknown provider"
 
 

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from keyturn import messages
 from keyturn.domain.oidc import MANAGEMENT_SCOPES, management_audience
 from keyturn.errors import Forbidden, Unauthenticated
-from keyturn.http.context import get_context
+from keyturn.http.context import context_of
 from keyturn.http.errors import auth0_body
 from keyturn.keys import InvalidToken
 from keyturn.oidc.tokens import resolve_token
@@ -69,7 +69,7 @@ def require(scope: str, *alternatives: str) -> Callable[[Request], Awaitable[Cal
     accepted = {scope, *alternatives}
 
     async def dependency(request: Request) -> Caller:
-        ctx = get_context(request)
+        ctx = context_of(request)
         token = _bearer(request)
         if token.count(".") != 2:  # only JWT access tokens carry an audience
             raise Unauthenticated(code="invalid_token", message="invalid_token.audience")

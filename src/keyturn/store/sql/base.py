@@ -7,6 +7,7 @@ transaction it belongs to (`keyturn.store.sql.database`).
 from __future__ import annotations
 
 import asyncio
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Executable, Table
@@ -67,6 +68,13 @@ def translate(exc: BaseException, *, conflict: str = "conflict") -> BaseExceptio
     return exc
 
 
+@lru_cache(maxsize=64)
+def _insert_if_new(table: Table, key: str, dialect: str) -> Executable:
+    """Built once per table: the values come as parameters (building costs more than running)."""
+    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=[key])
+
+
 class SqlTxBase:
     """One transaction's connection; every statement goes through `_run` for error mapping."""
 
@@ -99,12 +107,11 @@ class SqlTxBase:
 
     async def _insert_new(self, table: Table, *, key: str, **values: Any) -> bool:
         """INSERT … ON CONFLICT DO NOTHING: True if this call inserted the row (its key was new)."""
-        dialect_insert = postgresql_insert if self.dialect == "postgresql" else sqlite_insert
-        statement = dialect_insert(table).values(**values).on_conflict_do_nothing(index_elements=[key])
-        return bool((await self._run(statement)).rowcount == 1)
+        statement = _insert_if_new(table, key, self.dialect)
+        return bool((await self._run(statement, values)).rowcount == 1)
 
-    async def _scalar(self, statement: Executable) -> Any:
-        return (await self._run(statement)).scalar()
+    async def _scalar(self, statement: Executable, params: Any = None) -> Any:
+        return (await self._run(statement, params)).scalar()
 
-    async def _first(self, statement: Executable) -> Any:
-        return (await self._run(statement)).first()
+    async def _first(self, statement: Executable, params: Any = None) -> Any:
+        return (await self._run(statement, params)).first()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 
 from keyturn.domain.identity import User
 from keyturn.domain.session import AuthEvent, Session
@@ -18,6 +18,14 @@ from keyturn.store.sql.tables import sessions, spent_challenges, users
 from keyturn.store.sql.users import user_from_row
 
 _USER_COLUMNS = [c.label(f"u_{c.name}") for c in users.c]
+# The statements every sign-in runs, built once (a statement is immutable; values are parameters).
+_FIND_SESSION = (
+    select(sessions, *_USER_COLUMNS)
+    .join(users, users.c.id == sessions.c.user_id)
+    .where(sessions.c.token_hash == bindparam("b_token_hash"), sessions.c.expires_at > bindparam("b_now"))
+)
+_INSERT_SESSION = insert(sessions)
+_CHALLENGE_SPENT = select(spent_challenges.c.id).where(spent_challenges.c.id == bindparam("b_id"))
 
 
 def session_from_row(row: Any) -> Session:
@@ -37,26 +45,25 @@ def session_from_row(row: Any) -> Session:
 
 class SqlSessions(SqlTxBase):
     async def find_session(self, token_hash: str, *, now: datetime) -> tuple[Session, User] | None:
-        row = await self._first(
-            select(sessions, *_USER_COLUMNS)
-            .join(users, users.c.id == sessions.c.user_id)
-            .where(sessions.c.token_hash == token_hash, sessions.c.expires_at > now)
-        )
+        row = await self._first(_FIND_SESSION, {"b_token_hash": token_hash, "b_now": now})
         return (session_from_row(row), user_from_row(row, "u_")) if row else None
 
     async def create_session(self, session: Session, *, token_hash: str) -> None:
         await self._run(
-            insert(sessions).values(
-                id=session.id,
-                token_hash=token_hash,
-                user_id=session.user_id,
-                csrf_token=session.csrf_token,
-                authenticated=[{"method": e.method, "at": e.at.isoformat()} for e in session.authenticated],
-                created_at=session.created_at,
-                expires_at=session.expires_at,
-                user_agent=session.user_agent,
-                ip=session.ip,
-            )
+            _INSERT_SESSION,
+            {
+                "id": session.id,
+                "token_hash": token_hash,
+                "user_id": session.user_id,
+                "csrf_token": session.csrf_token,
+                "authenticated": [
+                    {"method": e.method, "at": e.at.isoformat()} for e in session.authenticated
+                ],
+                "created_at": session.created_at,
+                "expires_at": session.expires_at,
+                "user_agent": session.user_agent,
+                "ip": session.ip,
+            },
         )
 
     async def delete_session(self, session_id: str) -> bool:
@@ -66,7 +73,7 @@ class SqlSessions(SqlTxBase):
 
 class SqlChallenges(SqlTxBase):
     async def challenge_spent(self, challenge_id: bytes) -> bool:
-        found = await self._scalar(select(spent_challenges.c.id).where(spent_challenges.c.id == challenge_id))
+        found = await self._scalar(_CHALLENGE_SPENT, {"b_id": challenge_id})
         return found is not None
 
     async def spend_challenge(self, challenge_id: bytes, *, expires_at: datetime) -> bool:

@@ -12,6 +12,8 @@ from keyturn.store.sql.base import SqlTxBase
 from keyturn.store.sql.tables import instance_facts, secrets, tenant_settings
 
 _TENANT_ROW = 1
+# Read by every request: built once (a statement is immutable; building it costs more than running it).
+_VERSION = select(tenant_settings.c.version).where(tenant_settings.c.id == _TENANT_ROW)
 
 
 def new_version() -> int:
@@ -21,9 +23,7 @@ def new_version() -> int:
 
 class SqlConfig(SqlTxBase):
     async def config_version(self) -> int:
-        version = await self._scalar(
-            select(tenant_settings.c.version).where(tenant_settings.c.id == _TENANT_ROW)
-        )
+        version = await self._scalar(_VERSION)
         return int(version or 0)
 
     async def load_tenant(self) -> TenantSettings | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, true, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, true, update
 
 from keyturn.domain.identity import Passkey, User
 from keyturn.errors import Conflict
@@ -13,6 +13,20 @@ from keyturn.store.sql.base import SqlTxBase
 from keyturn.store.sql.tables import passkeys, users
 
 _USER_COLUMNS = [c.label(f"u_{c.name}") for c in users.c]
+# The statements every passkey sign-in runs, built once (values are parameters).
+_PASSKEY_WITH_OWNER = (
+    select(passkeys, *_USER_COLUMNS)
+    .join(users, users.c.id == passkeys.c.user_id)
+    .where(passkeys.c.credential_id == bindparam("b_credential_id"))
+)
+_LIST_PASSKEYS = (
+    select(passkeys)
+    .where(passkeys.c.user_id == bindparam("b_user_id"))
+    .order_by(passkeys.c.created_at, passkeys.c.id)
+)
+_RECORD_PASSKEY_USE = update(passkeys).where(
+    passkeys.c.id == bindparam("b_id"), passkeys.c.sign_count == bindparam("b_previous_count")
+)
 
 
 def user_from_row(row: Any, prefix: str = "") -> User:
@@ -156,11 +170,7 @@ class SqlUsers(SqlTxBase):
 
 class SqlPasskeys(SqlUsers):
     async def list_passkeys(self, user_id: str) -> list[Passkey]:
-        rows = await self._run(
-            select(passkeys)
-            .where(passkeys.c.user_id == user_id)
-            .order_by(passkeys.c.created_at, passkeys.c.id)
-        )
+        rows = await self._run(_LIST_PASSKEYS, {"b_user_id": user_id})
         return [_passkey(row) for row in rows]
 
     async def find_passkey(self, credential_id: bytes) -> Passkey | None:
@@ -168,11 +178,7 @@ class SqlPasskeys(SqlUsers):
         return _passkey(row) if row else None
 
     async def find_passkey_with_owner(self, credential_id: bytes) -> tuple[Passkey, User] | None:
-        row = await self._first(
-            select(passkeys, *_USER_COLUMNS)
-            .join(users, users.c.id == passkeys.c.user_id)
-            .where(passkeys.c.credential_id == credential_id)
-        )
+        row = await self._first(_PASSKEY_WITH_OWNER, {"b_credential_id": credential_id})
         return (_passkey(row), user_from_row(row, "u_")) if row else None
 
     async def count_passkeys(self) -> int:
@@ -207,9 +213,14 @@ class SqlPasskeys(SqlUsers):
         # WebAuthn L3 §7.2 step 21, decided by the database: a concurrent sign-in that stored
         # another count since this one was verified makes this update match no row.
         result = await self._run(
-            update(passkeys)
-            .where(passkeys.c.id == passkey_id, passkeys.c.sign_count == previous_count)
-            .values(sign_count=sign_count, backup_state=backup_state, last_used_at=used_at)
+            _RECORD_PASSKEY_USE,
+            {
+                "b_id": passkey_id,
+                "b_previous_count": previous_count,
+                "sign_count": sign_count,
+                "backup_state": backup_state,
+                "last_used_at": used_at,
+            },
         )
         return bool(result.rowcount == 1)
 
