@@ -25,6 +25,11 @@ from keyturn.store.sql.migrate import upgrade_to_head
 from keyturn.store.sql.tables import metadata
 from tests.support.soft_authenticator import SoftAuthenticator
 
+# Tests change the configuration from "another process" (the CLI, a second runtime) and look
+# at once: every process of the suite checks the config version on every request. The default
+# interval has its own test (tests/flows/test_config_freshness.py).
+os.environ.setdefault("KEYTURN_CONFIG_CHECK_SECONDS", "0")
+
 BASE_URL = "http://localhost:8000"
 BACKEND = os.environ.get("KEYTURN_TEST_DATABASE", "sqlite")
 POSTGRES_URL = os.environ.get(

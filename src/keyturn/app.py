@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
+from keyturn.background import first_of, stop
 from keyturn.clock import Clock
 from keyturn.errors import KeyturnError
 from keyturn.http.cors import ProtocolCors
@@ -52,14 +53,14 @@ async def purge_expired(rt: Runtime) -> int:
     return removed + await rt.keys.purge(now=now)
 
 
-async def purge_expired_periodically(rt: Runtime) -> None:
-    """Now and every ten minutes; a failure (an outage) waits for the next round."""
-    while True:
+async def purge_expired_periodically(rt: Runtime, stopping: asyncio.Event) -> None:
+    """Now and every ten minutes until `stopping`; a failure (an outage) waits for the next round."""
+    while not stopping.is_set():
         try:
             log.debug("purged expired rows", extra={"removed": await purge_expired(rt)})
         except Exception:
             log.exception("purging expired rows failed; will retry")
-        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+        await first_of(stopping, seconds=PURGE_INTERVAL_SECONDS)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -80,18 +81,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         runtime = await open_runtime(settings, clock=clock)
         app.state.runtime = runtime
         management.state.runtime = runtime
+        stopping = asyncio.Event()
         background = [
-            asyncio.create_task(purge_expired_periodically(runtime)),
-            asyncio.create_task(OutboxSender(runtime).run_forever()),
+            asyncio.create_task(purge_expired_periodically(runtime, stopping)),
+            asyncio.create_task(OutboxSender(runtime).run_until(stopping)),
         ]
         try:
             yield
         finally:
-            for task in background:
-                task.cancel()
-            for task in background:
-                with suppress(asyncio.CancelledError):
-                    await task
+            await stop(background, stopping)
             await runtime.close()
 
     app = FastAPI(title="Keyturn", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

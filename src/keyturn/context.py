@@ -73,9 +73,8 @@ class Context:
 async def open_context(rt: Runtime, requester: Requester) -> AsyncIterator[Context]:
     uow = UnitOfWork(rt.db)
     try:
-        reader = await uow.reader()
-        await rt.config.refresh(reader)
-        ctx = Context(rt=rt, uow=uow, requester=requester, tenant=await rt.config.tenant(reader))
+        await rt.config.refresh(uow.reader)  # no read at all while the last look is fresh
+        ctx = Context(rt=rt, uow=uow, requester=requester, tenant=await rt.config.tenant(uow.reader))
     except BaseException:
         await uow.abandon()
         raise

@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     database_statement_timeout_seconds: float = Field(
         5.0, gt=0, le=300, description="How long one SQL statement may take before answering 503."
     )
+    config_check_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="How often a process checks the config version (0: every request); a change made "
+        "elsewhere reaches it within this time.",
+    )
     redis_url: str | None = Field(
         None,
         description="redis://host:port/db for the rate counters of several instances; default the database.",

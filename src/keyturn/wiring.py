@@ -39,7 +39,11 @@ async def build_runtime(settings: Settings, db: Database, clock: Clock) -> Runti
     longest_token = max(settings.access_token_ttl_seconds, settings.id_token_ttl_seconds)
     kek = load_key_encryption_key(settings)
     keys = KeyManager(db, kek=kek, publish_retired_for=timedelta(seconds=longest_token))
-    config = ConfigCache(settings.default_tenant)
+    config = ConfigCache(
+        settings.default_tenant,
+        check_seconds=settings.config_check_seconds,
+        monotonic=lambda: clock.now().timestamp(),  # the runtime's clock, so tests can move it
+    )
     config.on_change(keys.forget)
     return Runtime(
         settings=settings,

@@ -64,6 +64,7 @@ def keyturn_env(
         "KEYTURN_DATA_DIR": str(data_dir),
         "KEYTURN_DATABASE_URL": database_url,
         "KEYTURN_PORT": str(port),
+        "KEYTURN_CONFIG_CHECK_SECONDS": "0",  # the CLI's changes reach the server at once (conftest.py)
         "PYTHONUNBUFFERED": "1",
         **(extra or {}),
     }

@@ -14,12 +14,12 @@ when its lease runs out, so nothing queued is lost to a restart.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from keyturn.background import first_of
 from keyturn.context import Context
 from keyturn.domain.events import EventType, Requester, new_event
 from keyturn.domain.mail import Mail, OutboxEntry
@@ -29,6 +29,7 @@ from keyturn.mail.transports import DeliveryError, Transport, new_message_id, se
 from keyturn.runtime import Runtime
 from keyturn.sealing import seal, unseal
 from keyturn.store.protocols import WriteTx
+from keyturn.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger("keyturn.mail")
 LEASE = timedelta(seconds=60)
@@ -85,16 +86,17 @@ class OutboxSender:
             rt.settings.email, outbox_dir=rt.settings.resolved_outbox_dir
         )
 
-    async def run_forever(self) -> None:
-        while True:
+    async def run_until(self, stopping: asyncio.Event) -> None:
+        """Send what is due, then wait for mail queued here (at once) or elsewhere (within
+        POLL_SECONDS); return between two rounds once `stopping` is set, never mid-delivery."""
+        wakeup = self.rt.outbox_wakeup
+        while not stopping.is_set():
             try:
-                while await self.send_due() == BATCH:
+                while await self.send_due() == BATCH and not stopping.is_set():
                     pass
             except Exception:
                 log.exception("sending email failed; will retry")
-            wakeup = self.rt.outbox_wakeup
-            with contextlib.suppress(TimeoutError):  # queued here: at once; elsewhere: within POLL_SECONDS
-                await asyncio.wait_for(wakeup.wait(), POLL_SECONDS)
+            await first_of(wakeup, stopping, seconds=POLL_SECONDS)
             wakeup.clear()
 
     async def send_due(self) -> int:
@@ -111,9 +113,12 @@ class OutboxSender:
         return len(claimed)
 
     async def _display_name(self) -> str:
-        async with self.rt.db.read() as reader:
-            await self.rt.config.refresh(reader)
-            return (await self.rt.config.tenant(reader)).rp.display_name
+        uow = UnitOfWork(self.rt.db)
+        try:
+            await self.rt.config.refresh(uow.reader)
+            return (await self.rt.config.tenant(uow.reader)).rp.display_name
+        finally:
+            await uow.release()
 
     async def _deliver(self, entry: OutboxEntry, display_name: str) -> None:
         mail = _opened(self.rt, entry)

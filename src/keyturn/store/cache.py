@@ -1,15 +1,17 @@
 """What this process knows of the tenant's configuration: settings, hooks and clients, read
 once and kept until the config version in the database moves.
 
-Every change to any of them bumps that version in the same transaction, and every request
-reads it (one primary-key lookup), so a `keyturn config patch`, a new client or a key
-rotation made by another process reaches this one at its next request.
+Every change to any of them bumps that version in the same transaction, and a request reads
+it (one primary-key lookup) when the last look is `check_seconds` old, so a `keyturn config
+patch`, a new client or a key rotation made by another process reaches this one within that
+time (a second by default), while most requests do no read for it at all. A change this
+process makes itself (`forget`) applies at its next request.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from keyturn.domain.hooks import Hook
@@ -18,10 +20,22 @@ from keyturn.domain.oidc import Client
 from keyturn.domain.tenant import TenantSettings
 from keyturn.store.protocols import ReadTx
 
+ReaderSource = Callable[[], Awaitable[ReadTx]]
+"""Opens (or reuses) a read connection only when one is needed: `UnitOfWork.reader`."""
+
 
 class ConfigCache:
-    def __init__(self, default_tenant: Callable[[], TenantSettings]) -> None:
+    def __init__(
+        self,
+        default_tenant: Callable[[], TenantSettings],
+        *,
+        check_seconds: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,  # seconds; a step back means "look now"
+    ) -> None:
         self._default_tenant = default_tenant
+        self._check_seconds = check_seconds
+        self._monotonic = monotonic
+        self._checked_at = float("-inf")
         self._version: int | None = None
         self._tenant: TenantSettings | None = None
         self._hooks: dict[str, list[Hook]] = {}
@@ -32,9 +46,14 @@ class ConfigCache:
         """Call `listener` whenever another version is seen (the key manager forgets its ring)."""
         self._listeners.append(listener)
 
-    async def refresh(self, reader: ReadTx) -> None:
-        """Compare the stored version with ours; forget everything cached if it moved."""
-        version = await reader.config_version()
+    async def refresh(self, read: ReaderSource) -> None:
+        """Compare the stored version with ours, unless we did so less than `check_seconds`
+        ago; forget everything cached if it moved."""
+        now = self._monotonic()
+        if self._version is not None and 0 <= now - self._checked_at < self._check_seconds:
+            return
+        version = await (await read()).config_version()
+        self._checked_at = now
         if version != self._version:
             self._version = version
             self._tenant = None
@@ -47,9 +66,9 @@ class ConfigCache:
         """This process changed something: do not wait for the version read to notice."""
         self._version = None
 
-    async def tenant(self, reader: ReadTx) -> TenantSettings:
+    async def tenant(self, read: ReaderSource) -> TenantSettings:
         if self._tenant is None:
-            self._tenant = await reader.load_tenant() or self._default_tenant()
+            self._tenant = await (await read()).load_tenant() or self._default_tenant()
         return self._tenant
 
     async def hooks(self, reader: ReadTx, trigger: str) -> list[Hook]:

@@ -35,6 +35,11 @@ class UnitOfWork:
         self._writing = False
         self.writes = 0  # write transactions committed (for tests and metrics)
 
+    @property
+    def has_reader(self) -> bool:
+        """Whether this unit of work has opened a read connection (so far)."""
+        return self._reader is not None
+
     async def reader(self) -> ReadTx:
         if self._reader is None:
             cm = self._db.read()

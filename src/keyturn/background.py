@@ -1,0 +1,38 @@
+"""Background loops of a serving process (the outbox sender, the purge): they stop between
+two rounds, never in the middle of a statement or a delivery.
+
+A task cancelled while its database call runs in a driver thread (aiosqlite) leaves that
+thread to answer an event loop that is gone; so shutdown sets `stopping`, gives the loops a
+grace period to finish their round, and cancels only what is still running after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from contextlib import suppress
+
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+async def first_of(*events: asyncio.Event, seconds: float) -> None:
+    """Wait until one of `events` is set, or `seconds` pass."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def stop(tasks: Sequence[asyncio.Task[None]], stopping: asyncio.Event) -> None:
+    """Ask the loops to stop, wait for their round to end, then cancel what is left."""
+    stopping.set()
+    if not tasks:
+        return
+    _, late = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_SECONDS)
+    for task in late:
+        task.cancel()
+    for task in late:
+        with suppress(asyncio.CancelledError):
+            await task
