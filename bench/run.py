@@ -194,7 +194,10 @@ async def _wait_for_workers(server: Server, workers: int) -> None:
 
 
 async def reset_database(url: str) -> None:
-    """An empty public schema: `keyturn serve` migrates and seeds it, so every run starts clean."""
+    """An empty public schema: `keyturn serve` migrates and seeds it, so every run starts clean.
+    Never the database named `test`, which the test suites use."""
+    if make_url(url).database == "test":
+        raise SystemExit("refusing to empty the database named test: other runs use it")
     engine = create_async_engine(url, poolclass=NullPool)
     try:
         async with engine.begin() as conn:
@@ -597,8 +600,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.client_cpu is not None:
         os.sched_setaffinity(0, {args.client_cpu})
     if args.database_url:
-        if make_url(args.database_url).database == "test":
-            raise SystemExit("refusing to empty the database named test: other runs use it")
         asyncio.run(reset_database(args.database_url))
     floor, floor_cpu = measure_floor(args.floor_iterations)  # before the server starts
     with tempfile.TemporaryDirectory(prefix="keyturn-bench-") as tmp:
