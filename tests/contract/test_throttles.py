@@ -8,6 +8,7 @@ admit more than the limit.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
@@ -18,7 +19,7 @@ from keyturn.store.sql.store import open_database
 from keyturn.throttles import Rate, Throttles, throttles_for
 
 T = TypeVar("T")
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = os.environ.get("KEYTURN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")  # one db per backend run
 
 
 @pytest.fixture(params=["database", "redis"])
