@@ -101,8 +101,19 @@ sessions = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
     Column("user_agent", String(512), nullable=False),
     Column("ip", String(64), nullable=False),
+    Column("last_active_at", UtcDateTime(), nullable=True),  # moved at most once a minute
     Index("ix_sessions_user_id", "user_id"),
     Index("ix_sessions_expires_at", "expires_at"),
+)
+
+# A user's answer to the progressive passkey prompt: "Not now" (until) or "Don't ask again".
+enrollment_prompts = Table(
+    "enrollment_prompts",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("snoozed_until", UtcDateTime(), nullable=True),
+    Column("declined", Boolean, nullable=False, server_default=false()),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 tenant_settings = Table(
