@@ -106,16 +106,6 @@ sessions = Table(
     Index("ix_sessions_expires_at", "expires_at"),
 )
 
-# A user's answer to the progressive passkey prompt: "Not now" (until) or "Don't ask again".
-enrollment_prompts = Table(
-    "enrollment_prompts",
-    metadata,
-    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    Column("snoozed_until", UtcDateTime(), nullable=True),
-    Column("declined", Boolean, nullable=False, server_default=false()),
-    Column("updated_at", UtcDateTime(), nullable=False),
-)
-
 tenant_settings = Table(
     "tenant_settings",
     metadata,
