@@ -61,6 +61,9 @@ MESSAGES: dict[str, str] = {
     ),
     "passkey_not_found": "No such passkey.",
     "invalid_name": "Give the passkey a name of 1 to {max} characters.",
+    # --- sessions and re-authentication
+    "session_not_found": "That session has already ended.",
+    "reauthentication_required": "Confirm it's you to make this change.",
     # --- sign-in outcomes
     "access_denied": "The user or the server denied the request.",
     "access_denied.hook": "Access to this application was denied.",

@@ -420,6 +420,34 @@ def test_sessions_are_found_by_token_hash_until_they_expire(with_store: Run) -> 
     assert (wrong, expired, deleted) == (None, None, None)
 
 
+def test_a_users_sessions_are_listed_touched_and_ended_only_by_their_owner(with_store: Run) -> None:
+    ada, bob = make_user(), make_user("bob@example.com")
+    first, second, bobs = make_session(ada), make_session(ada), make_session(bob)
+    later = NOW + timedelta(minutes=5)
+
+    async def work(store: Store) -> tuple[Any, ...]:
+        for user in (ada, bob):
+            await store.create_user(user)
+        for number, session in enumerate((first, second, bobs)):
+            await store.create_session(session, token_hash=hash_token(f"cookie {number}"))
+        await store.touch_session(second.id, at=later, before=later - timedelta(minutes=1))
+        await store.touch_session(second.id, at=later + timedelta(seconds=1), before=NOW)  # too soon
+        listed = [s.id for s in await store.list_user_sessions(ada.id, now=NOW)]
+        touched = (await store.list_user_sessions(ada.id, now=NOW))[0].last_active_at
+        foreign = await store.delete_user_session(ada.id, bobs.id)
+        ended_others = await store.delete_user_sessions(ada.id, keep=first.id)
+        left = [s.id for s in await store.list_user_sessions(ada.id, now=NOW)]
+        bobs_left = [s.id for s in await store.list_user_sessions(bob.id, now=NOW)]
+        return listed, touched, foreign, ended_others, left, bobs_left
+
+    listed, touched, foreign, ended_others, left, bobs_left = with_store(work)
+
+    assert listed == [second.id, first.id]  # most recently active first
+    assert touched == later
+    assert foreign is False and bobs_left == [bobs.id]
+    assert ended_others == 1 and left == [first.id]
+
+
 def test_purge_expired_removes_expired_state_and_old_events_only(with_store: Run) -> None:
     user = make_user(password_hash="$argon2id$stand-in")
     passkey = make_passkey(user)

@@ -224,6 +224,8 @@ ENDPOINTS = [
     Endpoint("PATCH", "/users/{user_id}", "update:users", 200, json={"name": "Ada"}),
     Endpoint("DELETE", "/users/{user_id}", "delete:users", 204),
     Endpoint("GET", "/users/{user_id}/logs", "read:logs", 200),
+    Endpoint("GET", "/users/{user_id}/sessions", "read:sessions", 200),
+    Endpoint("DELETE", "/users/{user_id}/sessions", "delete:sessions", 202),
     Endpoint("GET", "/connections", "read:connections", 200),
     Endpoint("POST", "/connections", "create:connections", 409, json={"name": "Other"}),
     Endpoint("GET", "/connections/{connection_id}", "read:connections", 200),

@@ -68,6 +68,8 @@ EXPECTED_OPERATIONS = {
     ("patch", "/users/{user_id}"): "users-update",
     ("delete", "/users/{user_id}"): "users-delete",
     ("get", "/users/{user_id}/logs"): "users-logs",
+    ("get", "/users/{user_id}/sessions"): "users-sessions-list",
+    ("delete", "/users/{user_id}/sessions"): "users-sessions-delete",
     ("get", "/connections"): "connections-list",
     ("post", "/connections"): "connections-create",
     ("get", "/connections/{connection_id}"): "connections-get",

@@ -25,6 +25,8 @@ MANAGEMENT_SCOPES = (
     "read:hooks",
     "create:hooks",
     "delete:hooks",
+    "read:sessions",
+    "delete:sessions",
 )
 
 

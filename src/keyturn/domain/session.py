@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from ua_parser import parse
 
 from keyturn.domain.methods import AMR, MethodId
+
+# A session's last-active time is stored only when it is this much older than the request:
+# at most one write a minute per session, never one per page view.
+ACTIVITY_STEP = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,7 @@ class Session:
     expires_at: datetime
     user_agent: str
     ip: str
+    last_active_at: datetime | None = None  # moved at most once a minute (`ACTIVITY_STEP`)
 
     @property
     def amr(self) -> list[str]:
@@ -38,3 +46,22 @@ class Session:
     @property
     def auth_time(self) -> datetime:
         return max(event.at for event in self.authenticated)
+
+    @property
+    def last_active(self) -> datetime:
+        return self.last_active_at or self.created_at
+
+
+@lru_cache(maxsize=1024)
+def device_name(user_agent: str) -> str:
+    """What a person recognises a session by: "Chrome on macOS", "Safari on iOS"."""
+    parsed = parse(user_agent)
+    browser = parsed.user_agent.family if parsed.user_agent else ""
+    system = parsed.os.family if parsed.os else ""
+    browser = {"HeadlessChrome": "Chrome", "Mobile Safari": "Safari", "Chrome Mobile": "Chrome"}.get(
+        browser, browser
+    )
+    system = {"Mac OS X": "macOS"}.get(system, system)
+    if browser and browser != "Other":
+        return f"{browser} on {system}" if system and system != "Other" else browser
+    return "Unknown device" if not user_agent else user_agent[:40]

@@ -156,6 +156,15 @@ class TenantSettings(_Strict):
     passkey_options: PasskeyOptions = PasskeyOptions()
     login: LoginOptions = LoginOptions()
     native_apps: NativeApps = NativeApps()
+    privileged_session_max_age: int = Field(
+        900,
+        ge=0,
+        le=86_400,
+        description=(
+            "Seconds after a sign-in during which sensitive account changes need no "
+            "re-authentication (Confirm it's you)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_method_enabled(self) -> TenantSettings:

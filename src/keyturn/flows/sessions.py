@@ -18,8 +18,8 @@ from keyturn.domain.flow import Flow
 from keyturn.domain.identity import User
 from keyturn.domain.methods import AMR
 from keyturn.domain.oidc import AuthorizationRequest, resume_path
-from keyturn.domain.session import AuthEvent, Session
-from keyturn.errors import KeyturnError
+from keyturn.domain.session import ACTIVITY_STEP, AuthEvent, Session
+from keyturn.errors import KeyturnError, NotFound
 from keyturn.flows.parked import Parked, load_parked
 from keyturn.hooks.executor import run_post_login
 from keyturn.ids import hash_token, new_id, new_token
@@ -48,9 +48,21 @@ class SignedIn:
 
 
 async def resolve_session(ctx: Context, token: str | None) -> tuple[Session, User] | None:
+    """The browser's live session; its last-active time moves at most once a minute (a kept
+    change, written with the request's own write or in one small transaction at its end)."""
     if not token or len(token) > 128:
         return None
-    return await (await ctx.read()).find_session(hash_token(token), now=ctx.now())
+    found = await (await ctx.read()).find_session(hash_token(token), now=ctx.now())
+    if found is not None:
+        now = ctx.now()
+        session_id, before = found[0].id, now - ACTIVITY_STEP
+        if found[0].last_active <= before:
+
+            async def touch(tx: WriteTx) -> None:
+                await tx.touch_session(session_id, at=now, before=before)
+
+            ctx.uow.keep(touch)
+    return found
 
 
 def _new_session(ctx: Context, user: User, authenticated: Authenticated) -> tuple[str, Session]:
@@ -64,6 +76,7 @@ def _new_session(ctx: Context, user: User, authenticated: Authenticated) -> tupl
         expires_at=now + timedelta(seconds=ctx.settings.session_lifespan_seconds),
         user_agent=ctx.requester.user_agent[:MAX_USER_AGENT],
         ip=ctx.requester.ip[:64],
+        last_active_at=now,
     )
     return new_token(), session
 
@@ -142,3 +155,37 @@ async def end_session(ctx: Context, session: Session, user: User) -> None:
     async with ctx.writing() as tx:
         await tx.delete_session(session.id)
         ctx.record(EventType.SUCCESS_LOGOUT, user_id=user.id, user_name=user.email)
+
+
+# --- a user's sessions ------------------------------------------------------------------------
+
+
+async def list_sessions(ctx: Context, user: User) -> list[Session]:
+    """The user's live sessions, most recently active first."""
+    return await (await ctx.read()).list_user_sessions(user.id, now=ctx.now())
+
+
+async def revoke_session(ctx: Context, user: User, session_id: str) -> None:
+    """End one of the user's sessions at once (the next request with its cookie is signed out)."""
+    async with ctx.writing() as tx:
+        if not await tx.delete_user_session(user.id, session_id):
+            raise NotFound(code="session_not_found")
+        ctx.record(
+            EventType.SUCCESS_LOGOUT,
+            user_id=user.id,
+            user_name=user.email,
+            details={"revoked_sessions": [session_id]},
+        )
+
+
+async def revoke_other_sessions(ctx: Context, user: User, *, keep: str | None) -> int:
+    """End every session of the user but `keep` (None: all of them); how many ended."""
+    async with ctx.writing() as tx:
+        ended = await tx.delete_user_sessions(user.id, keep=keep)
+        ctx.record(
+            EventType.SUCCESS_LOGOUT,
+            user_id=user.id,
+            user_name=user.email,
+            details={"revoked_sessions": ended, "kept_current": keep is not None},
+        )
+    return ended

@@ -146,6 +146,46 @@ class LogsPage(_Out):
     logs: list[LogOut]
 
 
+class SessionDevice(_Out):
+    initial_user_agent: str
+    initial_ip: str
+    last_user_agent: str
+    last_ip: str
+
+
+class SessionAuthenticationMethod(_Out):
+    name: str
+    timestamp: str
+
+
+class SessionAuthentication(_Out):
+    methods: list[SessionAuthenticationMethod]
+
+
+class SessionCookie(_Out):
+    mode: Literal["persistent", "non-persistent"] = "persistent"
+
+
+class SessionOut(_Out):
+    id: str
+    user_id: str
+    created_at: str
+    updated_at: str
+    authenticated_at: str
+    expires_at: str
+    last_interacted_at: str
+    device: SessionDevice
+    clients: list[dict[str, str]] = []
+    authentication: SessionAuthentication
+    cookie: SessionCookie = SessionCookie()
+    session_metadata: dict[str, Any] = {}
+
+
+class SessionsPage(_Out):
+    sessions: list[SessionOut]
+    next: str | None = None
+
+
 class ErrorOut(_Out):
     statusCode: int
     error: str

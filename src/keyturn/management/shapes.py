@@ -9,6 +9,8 @@ from webauthn.helpers import bytes_to_base64url
 
 from keyturn.domain.events import Event
 from keyturn.domain.identity import Passkey, User
+from keyturn.domain.methods import HOOK_NAME
+from keyturn.domain.session import Session
 from keyturn.domain.tenant import TenantSettings
 from keyturn.management.schemas import (
     CONNECTION_ID,
@@ -17,6 +19,10 @@ from keyturn.management.schemas import (
     ConnectionOut,
     Identity,
     LogOut,
+    SessionAuthentication,
+    SessionAuthenticationMethod,
+    SessionDevice,
+    SessionOut,
     UserOut,
 )
 from keyturn.operations.users import PASSWORD_METHOD_PREFIX
@@ -92,4 +98,30 @@ def log_out(event: Event) -> LogOut:
         user_name=event.user_name,
         client_id=event.client_id,
         details=event.details,
+    )
+
+
+def session_out(session: Session) -> SessionOut:
+    """Auth0's session: times, the device (Keyturn keeps the user agent and IP it began with),
+    and the methods that authenticated it (Auth0's names: "passkey", "pwd")."""
+    return SessionOut(
+        id=session.id,
+        user_id=session.user_id,
+        created_at=iso(session.created_at),
+        updated_at=iso(session.last_active),
+        authenticated_at=iso(session.auth_time),
+        expires_at=iso(session.expires_at),
+        last_interacted_at=iso(session.last_active),
+        device=SessionDevice(
+            initial_user_agent=session.user_agent,
+            initial_ip=session.ip,
+            last_user_agent=session.user_agent,
+            last_ip=session.ip,
+        ),
+        authentication=SessionAuthentication(
+            methods=[
+                SessionAuthenticationMethod(name=HOOK_NAME[e.method], timestamp=iso(e.at))
+                for e in session.authenticated
+            ]
+        ),
     )

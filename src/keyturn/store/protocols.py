@@ -30,7 +30,7 @@ from keyturn.domain.oidc import (
     SigningKey,
     StoredToken,
 )
-from keyturn.domain.session import Session
+from keyturn.domain.session import AuthEvent, Session
 from keyturn.domain.tenant import TenantSettings
 
 
@@ -124,11 +124,31 @@ class SessionReads(Protocol):
         """The live session for this cookie token and its user, in one query."""
         ...
 
+    async def list_user_sessions(self, user_id: str, *, now: datetime) -> list[Session]:
+        """The user's live sessions, most recently active first."""
+        ...
+
 
 class SessionWrites(Protocol):
     async def create_session(self, session: Session, *, token_hash: str) -> None: ...
 
     async def delete_session(self, session_id: str) -> bool: ...
+
+    async def delete_user_session(self, user_id: str, session_id: str) -> bool:
+        """End one of this user's sessions; False when it is not theirs (or already gone)."""
+        ...
+
+    async def delete_user_sessions(self, user_id: str, *, keep: str | None = None) -> int:
+        """End every session of the user but `keep`; how many ended."""
+        ...
+
+    async def touch_session(self, session_id: str, *, at: datetime, before: datetime) -> None:
+        """Set the last-active time to `at` unless it was already moved since `before`."""
+        ...
+
+    async def add_session_auth(self, session_id: str, authenticated: tuple[AuthEvent, ...]) -> None:
+        """Replace the methods (and times) that authenticated the session: a re-authentication."""
+        ...
 
 
 class ConfigReads(Protocol):

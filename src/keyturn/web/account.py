@@ -11,12 +11,15 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from webauthn.helpers import bytes_to_base64url
 
 from keyturn.context import Context
+from keyturn.domain.flow import Flow
 from keyturn.domain.identity import User
-from keyturn.domain.session import Session
+from keyturn.domain.session import Session, device_name
 from keyturn.errors import Forbidden, KeyturnError, Unauthenticated, Unavailable
 from keyturn.flows import account as account_flow
+from keyturn.flows import reauth
 from keyturn.flows.base import check_csrf, csrf_token, flow_token, load_flow, start_flow
-from keyturn.flows.sessions import end_session
+from keyturn.flows.reauth import ReauthenticationRequired, require_recent_sign_in
+from keyturn.flows.sessions import end_session, list_sessions, revoke_other_sessions, revoke_session
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep
 from keyturn.http.input import read_form, read_json
 from keyturn.http.security import (
@@ -41,6 +44,8 @@ NOTICES = {
     "password_set": "Password saved.",
     "password_removed": "Password removed. You sign in with your passkeys now.",
     "email_changed": "Email changed.",
+    "session_revoked": "Session signed out.",
+    "other_sessions_revoked": "Signed out of all other sessions.",
 }
 FormAction = Callable[[User, dict[str, str]], Awaitable[str]]
 
@@ -69,6 +74,9 @@ async def _account_page(
         "error": error,
         "page": signal,
         "at_limit": len(passkeys) >= tenant.passkey_options.max_passkeys_per_user,
+        "sessions": await list_sessions(ctx, user),
+        "current_session_id": session.id,
+        "device_name": device_name,
     }
     return render(request, "account.html", context, status=error.status if error else 200)
 
@@ -95,13 +103,24 @@ async def _checked_form(request: Request, ctx: Context, session: Session) -> dic
 
 
 async def _form_action(
-    request: Request, ctx: Context, session: tuple[Session, User] | None, action: FormAction
+    request: Request,
+    ctx: Context,
+    session: tuple[Session, User] | None,
+    action: FormAction,
+    *,
+    guard: str | None = None,
 ) -> Response:
-    """Run a form action: redirect with a notice on success, re-render with the error on failure."""
+    """Run a form action: redirect with a notice on success, re-render with the error on failure.
+    A sensitive one (`guard`) asks to confirm it's you first when the sign-in is too old."""
     if session is None:
         return RedirectResponse(SIGN_IN_FIRST, status_code=303)
     current, user = session
     form = await _checked_form(request, ctx, current)
+    if guard is not None:
+        try:
+            require_recent_sign_in(ctx, current, guard, path=request.url.path, form=form)
+        except ReauthenticationRequired as required:
+            return await _confirm_page(request, ctx, current, user, required.pending, status=required.status)
     try:
         notice = await action(user, form)
     except KeyturnError as error:
@@ -126,7 +145,7 @@ async def remove_passkey(request: Request, ctx: ContextDep, session: SessionDep,
         await account_flow.remove_passkey(ctx, user=user, passkey_id=passkey_id)
         return "passkey_removed"
 
-    return await _form_action(request, ctx, session, action)
+    return await _form_action(request, ctx, session, action, guard="remove_passkey")
 
 
 @router.post("/account/password")
@@ -137,7 +156,7 @@ async def set_password(request: Request, ctx: ContextDep, session: SessionDep) -
         )
         return "password_set"
 
-    return await _form_action(request, ctx, session, action)
+    return await _form_action(request, ctx, session, action, guard="set_password")
 
 
 @router.post("/account/password/delete")
@@ -146,7 +165,7 @@ async def remove_password(request: Request, ctx: ContextDep, session: SessionDep
         await account_flow.remove_password(ctx, user=user)
         return "password_removed"
 
-    return await _form_action(request, ctx, session, action)
+    return await _form_action(request, ctx, session, action, guard="remove_password")
 
 
 @router.post("/account/email")
@@ -155,7 +174,7 @@ async def change_email(request: Request, ctx: ContextDep, session: SessionDep) -
         await account_flow.change_email(ctx, user=user, email=form.get("email"))
         return "email_changed"
 
-    return await _form_action(request, ctx, session, action)
+    return await _form_action(request, ctx, session, action, guard="change_email")
 
 
 @router.post("/account/passkeys/options")
@@ -163,6 +182,7 @@ async def add_passkey_options(request: Request, ctx: ContextDep, session: Sessio
     current, user = _require(session)
     check_same_origin(request, ctx.tenant, ctx.settings)
     check_csrf(current.csrf_token, request.headers.get(CSRF_HEADER))
+    require_recent_sign_in(ctx, current, "add_passkey")
     token, new = binding_token(request)
     flow = start_flow(ctx, "account", binding_token=token, methods=offered(ctx.tenant), user_id=user.id)
     options = await account_flow.add_passkey_options(ctx, flow, user=user)
@@ -190,6 +210,108 @@ async def add_passkey(request: Request, ctx: ContextDep, session: SessionDep) ->
     passkey = await account_flow.add_passkey(ctx, flow, user=user, credential=data.get("credential"))
     return JSONResponse(
         {"id": passkey.id, "name": passkey.name, "redirect_to": "/account?notice=passkey_added"}
+    )
+
+
+@router.post("/account/sessions/{session_id}/revoke")
+async def revoke_one_session(
+    request: Request, ctx: ContextDep, session: SessionDep, session_id: str
+) -> Response:
+    async def action(user: User, form: dict[str, str]) -> str:
+        await revoke_session(ctx, user, session_id)
+        return "session_revoked"
+
+    return await _form_action(request, ctx, session, action)
+
+
+@router.post("/account/sessions/revoke-others")
+async def revoke_others(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    async def action(user: User, form: dict[str, str]) -> str:
+        assert session is not None
+        await revoke_other_sessions(ctx, user, keep=session[0].id)
+        return "other_sessions_revoked"
+
+    return await _form_action(request, ctx, session, action)
+
+
+# --- Confirm it's you ---------------------------------------------------------------------
+
+
+async def _confirm_page(
+    request: Request, ctx: Context, session: Session, user: User, pending: str, *, status: int = 200
+) -> Response:
+    """The re-authentication step: a passkey of the user's, or their password; it carries the
+    sealed request it interrupted."""
+    token, new = binding_token(request)
+    flow = start_flow(ctx, "account", binding_token=token, methods=offered(ctx.tenant), user_id=user.id)
+    passkeys = await (await ctx.read()).list_passkeys(user.id)
+    tenant = ctx.tenant
+    data = {
+        "mode": "confirm",
+        "flow_id": flow_token(ctx, flow),
+        "flow_csrf": csrf_token(ctx, flow),
+        "csrf": session.csrf_token,
+        "pending": pending,
+    }
+    context: dict[str, Any] = {
+        "user": user,
+        "tenant": tenant,
+        "page": data,
+        "offer_passkey": bool(passkeys) and tenant.authentication_methods.passkey.enabled,
+        "offer_password": user.has_password and tenant.authentication_methods.password.enabled,
+        "error": None,
+    }
+    response = render(request, "confirm.html", context, status=status)
+    if new:
+        set_cookie(response, ctx.settings, BINDING_COOKIE, token, max_age=None)
+    return response
+
+
+@router.get("/account/confirm")
+async def confirm_page(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    """Reached by the page's script when adding a passkey needs a fresh sign-in."""
+    if session is None:
+        return RedirectResponse(SIGN_IN_FIRST, status_code=303)
+    current, user = session
+    if reauth.is_recent(ctx, current):
+        return RedirectResponse("/account?resume=add_passkey", status_code=303)
+    pending = reauth.seal_pending(ctx, current, "add_passkey")
+    return await _confirm_page(request, ctx, current, user, pending)
+
+
+def _confirm_flow(request: Request, ctx: Context, data: dict[str, Any], user: User) -> Flow:
+    return load_flow(
+        ctx,
+        str(data.get("flow_id", "")),
+        kind="account",
+        binding_token=request.cookies.get(BINDING_COOKIE),
+        csrf=request.headers.get(CSRF_HEADER),
+        user_id=user.id,
+    )
+
+
+@router.post("/account/confirm/options")
+async def confirm_options(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    _, user = _require(session)
+    check_same_origin(request, ctx.tenant, ctx.settings)
+    flow = _confirm_flow(request, ctx, await read_json(request), user)
+    return JSONResponse({"options": await reauth.confirm_options(ctx, flow, user)})
+
+
+@router.post("/account/confirm")
+async def confirm(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    """Verify the user again, then continue what was asked: the interrupted form is posted again
+    by the page (with this session's token), or the passkey ceremony starts again."""
+    current, user = _require(session)
+    check_same_origin(request, ctx.tenant, ctx.settings)
+    data = await read_json(request)
+    flow = _confirm_flow(request, ctx, data, user)
+    pending = reauth.open_pending(ctx, current, data.get("pending"))
+    await reauth.confirm(ctx, flow, session=current, user=user, payload=data)
+    if pending.path is None:
+        return JSONResponse({"redirect_to": "/account?resume=add_passkey"})
+    return JSONResponse(
+        {"resubmit": {"action": pending.path, "fields": {**pending.form, "csrf": current.csrf_token}}}
     )
 
 

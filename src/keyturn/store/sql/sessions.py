@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 
 from keyturn.domain.identity import User
 from keyturn.domain.session import AuthEvent, Session
@@ -40,7 +40,12 @@ def session_from_row(row: Any) -> Session:
         expires_at=row.expires_at,
         user_agent=row.user_agent,
         ip=row.ip,
+        last_active_at=row.last_active_at,
     )
+
+
+def _auth_json(authenticated: tuple[AuthEvent, ...]) -> list[dict[str, str]]:
+    return [{"method": e.method, "at": e.at.isoformat()} for e in authenticated]
 
 
 class SqlSessions(SqlTxBase):
@@ -56,14 +61,54 @@ class SqlSessions(SqlTxBase):
                 "token_hash": token_hash,
                 "user_id": session.user_id,
                 "csrf_token": session.csrf_token,
-                "authenticated": [
-                    {"method": e.method, "at": e.at.isoformat()} for e in session.authenticated
-                ],
+                "authenticated": _auth_json(session.authenticated),
                 "created_at": session.created_at,
                 "expires_at": session.expires_at,
                 "user_agent": session.user_agent,
                 "ip": session.ip,
+                "last_active_at": session.last_active_at,
             },
+        )
+
+    async def list_user_sessions(self, user_id: str, *, now: datetime) -> list[Session]:
+        result = await self._run(
+            select(sessions)
+            .where(sessions.c.user_id == user_id, sessions.c.expires_at > now)
+            .order_by(
+                func.coalesce(sessions.c.last_active_at, sessions.c.created_at).desc(),
+                sessions.c.created_at.desc(),
+                sessions.c.id,
+            )
+        )
+        return [session_from_row(row) for row in result.all()]
+
+    async def delete_user_session(self, user_id: str, session_id: str) -> bool:
+        result = await self._run(
+            delete(sessions).where(sessions.c.id == session_id, sessions.c.user_id == user_id)
+        )
+        return bool(result.rowcount == 1)
+
+    async def delete_user_sessions(self, user_id: str, *, keep: str | None = None) -> int:
+        statement = delete(sessions).where(sessions.c.user_id == user_id)
+        if keep is not None:
+            statement = statement.where(sessions.c.id != keep)
+        return int((await self._run(statement)).rowcount)
+
+    async def touch_session(self, session_id: str, *, at: datetime, before: datetime) -> None:
+        await self._run(
+            update(sessions)
+            .where(
+                sessions.c.id == session_id,
+                or_(sessions.c.last_active_at.is_(None), sessions.c.last_active_at < before),
+            )
+            .values(last_active_at=at)
+        )
+
+    async def add_session_auth(self, session_id: str, authenticated: tuple[AuthEvent, ...]) -> None:
+        await self._run(
+            update(sessions)
+            .where(sessions.c.id == session_id)
+            .values(authenticated=_auth_json(authenticated))
         )
 
     async def delete_session(self, session_id: str) -> bool:

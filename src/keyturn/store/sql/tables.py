@@ -101,6 +101,7 @@ sessions = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
     Column("user_agent", String(512), nullable=False),
     Column("ip", String(64), nullable=False),
+    Column("last_active_at", UtcDateTime(), nullable=True),  # moved at most once a minute
     Index("ix_sessions_user_id", "user_id"),
     Index("ix_sessions_expires_at", "expires_at"),
 )

@@ -276,8 +276,56 @@ function setupAccount() {
       const result = await post("/account/passkeys",
         { flow_id: started.flow_id, credential: credentialJSON(credential) }, started.csrf);
       go(result.redirect_to);
-    } catch (error) { handleCeremonyError(error); }
+    } catch (error) {
+      if (error.code === "reauthentication_required") { go("/account/confirm"); return; }
+      handleCeremonyError(error);
+    }
   });
+  // Back from "Confirm it's you": carry on with the passkey that was being added.
+  if (new URLSearchParams(window.location.search).get("resume") === "add_passkey" && !add.disabled) {
+    window.history.replaceState(null, "", "/account");
+    add.click();
+  }
 }
 
-({ login: setupLogin, signup: setupSignup, account: setupAccount })[page.mode]?.();
+// --- Confirm it's you ------------------------------------------------------------------
+function setupConfirm() {
+  async function finish(body) {
+    const result = await post("/account/confirm", { flow_id: page.flow_id, pending: page.pending, ...body },
+                              page.flow_csrf);
+    if (!result.resubmit) { go(result.redirect_to); return; }
+    // The interrupted change, posted again as its own form (now with a fresh sign-in).
+    const form = document.createElement("form");
+    form.method = "post"; form.action = result.resubmit.action; form.hidden = true;
+    for (const [name, value] of Object.entries(result.resubmit.fields)) {
+      const input = document.createElement("input");
+      input.type = "hidden"; input.name = name; input.value = value; form.append(input);
+    }
+    document.body.append(form);
+    form.submit();
+  }
+  const passkey = document.getElementById("confirm-passkey");
+  if (passkey) {
+    if (!supportsPasskeys()) passkey.disabled = true;
+    passkey.addEventListener("click", async () => {
+      clearMessages();
+      try {
+        const started = await post("/account/confirm/options", { flow_id: page.flow_id }, page.flow_csrf);
+        const credential = await navigator.credentials.get({ publicKey: requestOptions(started.options) });
+        showStatus("Checking your passkey…");
+        await finish({ method: "passkey", credential: credentialJSON(credential) });
+      } catch (error) { handleCeremonyError(error); }
+    });
+  }
+  const form = document.getElementById("confirm-password-form");
+  if (form) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearMessages();
+      try { await finish({ method: "password", password: document.getElementById("confirm-password").value }); }
+      catch (error) { showError(error.message); }
+    });
+  }
+}
+
+({ login: setupLogin, signup: setupSignup, account: setupAccount, confirm: setupConfirm })[page.mode]?.();
