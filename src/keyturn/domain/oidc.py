@@ -25,6 +25,8 @@ MANAGEMENT_SCOPES = (
     "read:hooks",
     "create:hooks",
     "delete:hooks",
+    "read:attack_protection",
+    "update:attack_protection",
 )
 
 
