@@ -17,6 +17,7 @@ from keyturn.management import (
     errors,
     hooks,
     logs,
+    user_blocks,
     users,
 )
 from keyturn.management.auth import RequireBearer
@@ -68,7 +69,15 @@ def create_management_app() -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, errors.http_error)
     app.add_exception_handler(Exception, errors.server_error)
     app.add_middleware(RequireBearer)
-    for module in (users, authentication_methods, connections, logs, hooks, attack_protection):
+    for module in (
+        users,
+        authentication_methods,
+        connections,
+        logs,
+        hooks,
+        attack_protection,
+        user_blocks,
+    ):
         app.include_router(module.router)
     app.openapi = lambda: _document(app)  # type: ignore[method-assign]
     return app
