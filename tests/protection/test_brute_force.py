@@ -125,3 +125,36 @@ def link_in(text: str) -> str:
     match = re.search(r"http://localhost:8000(/unblock\?token=[A-Za-z0-9_-]+)", text)
     assert match, text
     return match.group(1)
+
+
+def test_concurrent_guesses_get_no_more_verifications_than_max_attempts(peer_client: TestClient) -> None:
+    """Eight wrong passwords at once against max_attempts 3: at most three are verified, the
+    rest refused (429) with one block and one event, on the database counters and on Redis."""
+    import asyncio
+
+    import httpx2
+
+    store.set_tenant(peer_client, "/attack_protection/brute_force/max_attempts", 3)
+    flow = browser.open_page(peer_client, "/login")
+    body = {"method": "password", "email": "nobody@example.com", "password": WRONG}
+    headers = {**flow.headers, "origin": browser.ORIGIN}
+    cookies = dict(peer_client.cookies.items())
+    app = peer_client.app
+
+    async def guesses() -> list[int]:
+        transport = httpx2.ASGITransport(app=app, client=("198.51.100.7", 5000))
+        async with httpx2.AsyncClient(
+            transport=transport, base_url=browser.ORIGIN, cookies=cookies, headers=headers
+        ) as concurrent:
+            answers = await asyncio.gather(
+                *(concurrent.post(f"/login/flows/{flow.flow_id}", json=body) for _ in range(8))
+            )
+        return [a.status_code for a in answers]
+
+    assert peer_client.portal is not None
+    statuses = peer_client.portal.call(guesses)
+    assert 429 in statuses and set(statuses) <= {401, 429} and statuses.count(401) <= 2
+    assert len(store.events_of(peer_client, "limit_wc")) == 1
+    verified = len(store.events_of(peer_client, "fu"))  # each verified wrong password records one
+    assert statuses.count(401) <= verified <= 3
+    assert browser.login_with_password(peer_client, "nobody@example.com", WRONG).status_code == 429
