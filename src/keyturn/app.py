@@ -1,6 +1,7 @@
 """create_app(settings) → the ASGI app. No import-time side effects: tests build their own.
 
-Middleware, outermost first, all pure ASGI: `Edge` (request id, access line, metrics),
+Middleware, outermost first, all pure ASGI: `ForwardedHeaders` (the client's address behind
+trusted proxies), `Edge` (request id, access line, metrics),
 `SecurityHeaders`, `ProtocolCors` (the protocol endpoints only), `InputGuard` (text that
 cannot be stored is refused before any route runs). Routes that touch the database open
 their request's `Context` through `ContextRoute`.
@@ -24,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from keyturn.background import first_of, stop
 from keyturn.clock import Clock
 from keyturn.errors import KeyturnError
+from keyturn.http.context import ForwardedHeaders
 from keyturn.http.cors import ProtocolCors
 from keyturn.http.edge import Edge
 from keyturn.http.errors import keyturn_error_handler, send_error, unexpected_error_handler
@@ -35,7 +37,7 @@ from keyturn.management.app import create_management_app
 from keyturn.oidc import routes as oidc_routes
 from keyturn.runtime import Runtime
 from keyturn.settings import Settings, load_settings
-from keyturn.web import account, login, pages, signup
+from keyturn.web import account, login, pages, signup, unblock
 from keyturn.wiring import open_runtime
 
 log = logging.getLogger("keyturn")
@@ -97,11 +99,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.add_middleware(ProtocolCors)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(Edge, access_log_enabled=settings.access_log)
+    app.add_middleware(ForwardedHeaders, trusted_proxies=settings.trusted_proxies)
     app.add_exception_handler(KeyturnError, keyturn_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.include_router(pages.health)
-    for module in (pages, login, signup, account, oidc_routes):
+    for module in (pages, login, signup, account, unblock, oidc_routes):
         app.include_router(module.router)
     app.mount("/api/v2", management)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")

@@ -90,3 +90,14 @@ class Unavailable(KeyturnError):
     code = "temporarily_unavailable"
     retry_after_seconds = 5
     connection_lost = False  # the database could not be reached at all (not one statement's trouble)
+
+
+class RateLimited(KeyturnError):
+    """Too many requests (a throttle or a block): 429, with Retry-After when it is known."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, *, retry_after: int | None = None, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.retry_after_seconds = retry_after

@@ -41,6 +41,13 @@ MESSAGES: dict[str, str] = {
     "account_exists": "An account with this email already exists. Sign in instead.",
     "email_taken": "That email is used by another account.",
     "last_sign_in_method": "This is your last way to sign in. Add another passkey or a password first.",
+    # --- attack protection
+    "too_many_requests": "Too many attempts from your network. Please try again in a while.",
+    "too_many_attempts": (
+        "This account is blocked after too many failed attempts from your network. If it is yours, "
+        "we have sent you an email with a link to unblock it; you can also sign in with a passkey."
+    ),
+    "unblock_link_invalid": "This unblock link has expired or was already used.",
     # --- passkeys
     "passkey_verification_failed": "That passkey could not be verified. Please try again.",
     "invalid_response": "The passkey response was malformed. Please try again.",

@@ -8,7 +8,6 @@ admit more than the limit.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
@@ -17,9 +16,10 @@ import pytest
 
 from keyturn.store.sql.store import open_database
 from keyturn.throttles import Rate, Throttles, throttles_for
+from tests.support.redis import TEST_REDIS_URL
 
 T = TypeVar("T")
-REDIS_URL = os.environ.get("KEYTURN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")  # one db per backend run
+REDIS_URL = TEST_REDIS_URL
 
 
 @pytest.fixture(params=["database", "redis"])

@@ -237,6 +237,26 @@ ENDPOINTS = [
     Endpoint("GET", "/hooks", "read:hooks", 200),
     Endpoint("POST", "/hooks", "create:hooks", 201, json={"url": "https://hooks.example/post-login"}),
     Endpoint("DELETE", "/hooks/{hook_id}", "delete:hooks", 204),
+    Endpoint("GET", "/user-blocks", "read:users", 200, params={"identifier": "ada@example.com"}),
+    Endpoint("DELETE", "/user-blocks", "update:users", 204, params={"identifier": "ada@example.com"}),
+    Endpoint("GET", "/user-blocks/{user_id}", "read:users", 200),
+    Endpoint("DELETE", "/user-blocks/{user_id}", "update:users", 204),
+    Endpoint("GET", "/attack-protection/brute-force-protection", "read:attack_protection", 200),
+    Endpoint(
+        "PATCH",
+        "/attack-protection/brute-force-protection",
+        "update:attack_protection",
+        200,
+        json={"max_attempts": 5},
+    ),
+    Endpoint("GET", "/attack-protection/suspicious-ip-throttling", "read:attack_protection", 200),
+    Endpoint(
+        "PATCH",
+        "/attack-protection/suspicious-ip-throttling",
+        "update:attack_protection",
+        200,
+        json={"enabled": True},
+    ),
 ]
 for _base in ("/users/{user_id}/authentication-methods", "/users/{user_id}/authentication_methods"):
     _one = _base + "/{authentication_method_id}"

@@ -79,6 +79,16 @@ EXPECTED_OPERATIONS = {
     ("get", "/hooks"): "hooks-list",
     ("post", "/hooks"): "hooks-create",
     ("delete", "/hooks/{hook_id}"): "hooks-delete",
+    ("get", "/user-blocks"): "user-blocks-list-by-identifier",
+    ("delete", "/user-blocks"): "user-blocks-delete-by-identifier",
+    ("get", "/user-blocks/{user_id}"): "user-blocks-list",
+    ("delete", "/user-blocks/{user_id}"): "user-blocks-delete",
+    ("get", "/attack-protection/brute-force-protection"): "attack-protection-get-brute-force",
+    ("patch", "/attack-protection/brute-force-protection"): "attack-protection-update-brute-force",
+    ("get", "/attack-protection/suspicious-ip-throttling"): "attack-protection-get-suspicious-ip-throttling",
+    ("patch", "/attack-protection/suspicious-ip-throttling"): (
+        "attack-protection-update-suspicious-ip-throttling"
+    ),
 }
 for _base, _suffix in (
     ("/users/{user_id}/authentication-methods", ""),

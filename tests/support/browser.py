@@ -140,7 +140,8 @@ def run(coro: Awaitable[T]) -> T:
 
 # What a refusal keeps on purpose: its failure events, and the spent challenge (a challenge
 # works once, even for a ceremony that then fails).
-KEPT_ON_REFUSAL = frozenset({"events", "spent_challenges"})
+# Attack protection counts every attempt (`rate_limits`), whatever its outcome.
+KEPT_ON_REFUSAL = frozenset({"events", "spent_challenges", "rate_limits"})
 
 
 async def _all_rows(rt: Runtime) -> dict[str, list[tuple[Any, ...]]]:

@@ -24,7 +24,7 @@ from keyturn.mail.outbox import send_now
 from keyturn.mail.render import render
 from keyturn.mail.transports import DeliveryError
 from keyturn.management.shapes import log_out
-from keyturn.operations import clients, hooks, tenant_config
+from keyturn.operations import blocks, clients, hooks, tenant_config
 from keyturn.operations.audit import CLI
 from keyturn.serving import serve_forever
 from keyturn.settings import Settings, SettingsError, load_settings
@@ -284,6 +284,41 @@ def keys_rotate(config: ConfigOption = None) -> None:
     created = _run(_settings(config), lambda ctx: ctx.rt.keys.rotate(now=ctx.now()))
     for key in created:
         typer.echo(f"new {key.alg} key {key.kid}")
+
+
+blocks_app = typer.Typer(help="Brute-force blocks: list and remove them.", no_args_is_help=True)
+app.add_typer(blocks_app, name="blocks")
+BlockUser = Annotated[str | None, typer.Option("--user-id", help="Every block of this user's email.")]
+BlockIdentifier = Annotated[str | None, typer.Option("--identifier", help="An email as typed at sign-in.")]
+
+
+def _block_target(user_id: str | None, identifier: str | None) -> dict[str, str]:
+    if (user_id is None) == (identifier is None):
+        raise _fail("name exactly one of --user-id and --identifier")
+    return {"user_id": user_id} if user_id is not None else {"identifier": identifier or ""}
+
+
+@blocks_app.command("list")
+def blocks_list(
+    user_id: BlockUser = None, identifier: BlockIdentifier = None, config: ConfigOption = None
+) -> None:
+    """The live blocks, as /api/v2/user-blocks answers."""
+    target = _block_target(user_id, identifier)
+
+    async def work(ctx: Context) -> dict[str, Any]:
+        return blocks.blocked_for(await blocks.list_blocks(ctx, **target))
+
+    typer.echo(json.dumps(_run(_settings(config), work), indent=2))
+
+
+@blocks_app.command("remove")
+def blocks_remove(
+    user_id: BlockUser = None, identifier: BlockIdentifier = None, config: ConfigOption = None
+) -> None:
+    """Unblock: the identifier may sign in with its password again from every address."""
+    target = _block_target(user_id, identifier)
+    removed = _run(_settings(config), lambda ctx: blocks.remove_blocks(ctx, actor=CLI, **target))
+    typer.echo(f"removed {removed} block{'s' if removed != 1 else ''}")
 
 
 mail_app = typer.Typer(help="Email: check that Keyturn can send it.", no_args_is_help=True)

@@ -37,6 +37,8 @@ class EventType(StrEnum):
     SUCCESS_API_OPERATION = "sapi"
     FAILED_API_OPERATION = "fapi"
     BLOCKED_ACCOUNT = "limit_wc"
+    BLOCKED_IP_LOGIN = "limit_mu"
+    BLOCKED_IP_SIGNUP = "limit_sul"
     HOOK_CALLED = "hook_called"
     EMAIL_SENT = "email_sent"
     EMAIL_FAILED = "email_failed"
@@ -66,6 +68,8 @@ DESCRIPTIONS: dict[EventType, str] = {
     EventType.SUCCESS_API_OPERATION: "Successful management API operation",
     EventType.FAILED_API_OPERATION: "Failed management API operation",
     EventType.BLOCKED_ACCOUNT: "Too many failed attempts: the account is blocked for a while",
+    EventType.BLOCKED_IP_LOGIN: "An IP address is throttled: too many failed sign-ins across accounts",
+    EventType.BLOCKED_IP_SIGNUP: "An IP address is throttled: too many sign-ups",
     EventType.HOOK_CALLED: "Hook called",
     EventType.EMAIL_SENT: "Email sent",
     EventType.EMAIL_FAILED: "Email could not be sent",

@@ -27,6 +27,8 @@ MANAGEMENT_SCOPES = (
     "delete:hooks",
     "read:sessions",
     "delete:sessions",
+    "read:attack_protection",
+    "update:attack_protection",
 )
 
 

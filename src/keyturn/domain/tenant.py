@@ -7,6 +7,7 @@ the process config, and changed through `keyturn config patch` or the API.
 from __future__ import annotations
 
 import re
+from ipaddress import ip_address, ip_network
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -150,6 +151,55 @@ class NativeApps(_Strict):
         return value
 
 
+def _allowlist(value: list[str]) -> list[str]:
+    normalised = []
+    for entry in value:
+        try:
+            normalised.append(str(ip_network(entry, strict=False)))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or CIDR range") from None
+    return normalised
+
+
+def in_allowlist(address: str, allowlist: list[str]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ip_network(entry) for entry in allowlist)
+
+
+class BruteForceProtection(_Strict):
+    """Passwords only: failed passwords for one identifier from one address block that pair."""
+
+    enabled: bool = True
+    max_attempts: int = Field(10, ge=1, le=100, description="Failed passwords before the block.")
+    block_minutes: int = Field(
+        60, ge=0, le=525600, description="How long a block lasts; 0 = until unblocked."
+    )
+    allowlist: list[str] = Field(default_factory=list, description="Addresses or CIDR ranges never blocked.")
+
+    _valid_allowlist = field_validator("allowlist")(_allowlist)
+
+
+class SuspiciousIpThrottling(_Strict):
+    """Every method, passkeys included: per address, failed sign-ins (any accounts) and sign-ups."""
+
+    enabled: bool = True
+    max_attempts: int = Field(100, ge=1, le=100000)
+    attempts_refill_seconds: float = Field(864, gt=0, le=86400, description="One attempt back per this.")
+    max_signups: int = Field(50, ge=1, le=100000)
+    signups_refill_seconds: float = Field(1.2, gt=0, le=86400, description="One sign-up back per this.")
+    allowlist: list[str] = Field(default_factory=list, description="Addresses or CIDR ranges exempt.")
+
+    _valid_allowlist = field_validator("allowlist")(_allowlist)
+
+
+class AttackProtection(_Strict):
+    brute_force: BruteForceProtection = BruteForceProtection()
+    suspicious_ip: SuspiciousIpThrottling = SuspiciousIpThrottling()
+
+
 class TenantSettings(_Strict):
     rp: RelyingParty = RelyingParty()
     authentication_methods: AuthenticationMethods = AuthenticationMethods()
@@ -165,6 +215,7 @@ class TenantSettings(_Strict):
             "re-authentication (Confirm it's you)."
         ),
     )
+    attack_protection: AttackProtection = AttackProtection()
 
     @model_validator(mode="after")
     def _one_method_enabled(self) -> TenantSettings:

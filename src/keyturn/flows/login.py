@@ -9,6 +9,7 @@ from keyturn.context import Context
 from keyturn.domain.email import normalize_email
 from keyturn.domain.flow import Flow
 from keyturn.errors import KeyturnError
+from keyturn.flows import protection
 from keyturn.flows.sessions import SignedIn, complete_sign_in
 from keyturn.methods.base import Payload
 from keyturn.methods.passkey import request_options
@@ -50,15 +51,20 @@ async def identify(ctx: Context, flow: Flow, *, email: object) -> dict[str, obje
 async def submit_login(
     ctx: Context, flow: Flow, payload: Payload, *, binding_token: str | None, previous_session: str | None
 ) -> SignedIn:
-    """The chosen method verifies (and logs its own failures); the session is the flow's exit."""
+    """The chosen method verifies (and logs its own failures); the session is the flow's exit.
+    Attack protection (`flows.protection`) counts around it: suspicious IPs for every method,
+    brute force for passwords."""
     method = login_method(payload.get("method"), flow, ctx.tenant)
+    guard = await protection.before_login(ctx, method.id, payload)
     try:
         authenticated = await method.login(ctx, flow, payload)
     except KeyturnError as error:
         metrics.SIGN_INS.labels(method=method.id, result="failure").inc()
         if method.id == "passkey":
             metrics.CEREMONY_FAILURES.labels(code=error.code).inc()
+        await protection.after_failure(ctx, guard, error)
         raise
+    await protection.after_success(ctx, guard)
     return await complete_sign_in(
         ctx, flow, authenticated, binding_token=binding_token, previous_session=previous_session
     )

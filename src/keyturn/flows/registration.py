@@ -13,6 +13,7 @@ from keyturn.domain.flow import Flow
 from keyturn.domain.identity import USER_HANDLE_BYTES
 from keyturn.domain.session import AuthEvent
 from keyturn.errors import KeyturnError
+from keyturn.flows import protection
 from keyturn.flows.parked import load_parked
 from keyturn.flows.sessions import SignedIn, complete_sign_in
 from keyturn.hooks.executor import run_pre_user_registration
@@ -62,6 +63,7 @@ async def submit_registration(
     refuses the session, not the sign-up; refusing sign-ups is pre-user-registration's job.
     """
     method = registration_method(payload.get("method"), flow, ctx.tenant)
+    await protection.before_signup(ctx)  # suspicious-IP throttling: every method, passkeys included
     try:
         registered = await method.register(ctx, flow, payload)
         await _pre_user_registration(ctx, flow, registered, binding_token=binding_token)

@@ -10,7 +10,17 @@ from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keyturn.errors import KeyturnError
-from keyturn.management import authentication_methods, connections, errors, hooks, logs, sessions, users
+from keyturn.management import (
+    attack_protection,
+    authentication_methods,
+    connections,
+    errors,
+    hooks,
+    logs,
+    sessions,
+    user_blocks,
+    users,
+)
 from keyturn.management.auth import RequireBearer
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
@@ -60,7 +70,16 @@ def create_management_app() -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, errors.http_error)
     app.add_exception_handler(Exception, errors.server_error)
     app.add_middleware(RequireBearer)
-    for module in (users, authentication_methods, sessions, connections, logs, hooks):
+    for module in (
+        users,
+        authentication_methods,
+        sessions,
+        connections,
+        logs,
+        hooks,
+        attack_protection,
+        user_blocks,
+    ):
         app.include_router(module.router)
     app.openapi = lambda: _document(app)  # type: ignore[method-assign]
     return app

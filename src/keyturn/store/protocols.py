@@ -18,6 +18,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
+from keyturn.domain.blocks import UserBlock
 from keyturn.domain.events import Event
 from keyturn.domain.hooks import Hook
 from keyturn.domain.identity import Passkey, User
@@ -315,6 +316,26 @@ class CounterWrites(Protocol):
     async def clear_all_counters(self) -> int: ...
 
 
+class BlockReads(Protocol):
+    async def find_block(self, identifier: str, ip: str, *, now: datetime) -> UserBlock | None:
+        """The live brute-force block of this identifier from this address, if any."""
+        ...
+
+    async def list_blocks(
+        self, *, identifier: str | None = None, user_id: str | None = None, now: datetime
+    ) -> list[UserBlock]: ...
+
+
+class BlockWrites(Protocol):
+    async def add_block(self, block: UserBlock) -> bool:
+        """Block the pair; True only for the call that did (concurrent callers: exactly one)."""
+        ...
+
+    async def remove_blocks(
+        self, *, identifier: str | None = None, user_id: str | None = None, ip: str | None = None
+    ) -> int: ...
+
+
 class HookReads(Protocol):
     async def list_hooks(self, *, trigger: str | None = None) -> list[Hook]:
         """Hooks in the order they run (oldest first)."""
@@ -344,6 +365,7 @@ class ReadTx(
     HookReads,
     MailReads,
     CounterReads,
+    BlockReads,
     Protocol,
 ):
     """Queries; no locks are taken and nothing can be changed."""
@@ -361,6 +383,7 @@ class WriteTx(
     HookWrites,
     MailWrites,
     CounterWrites,
+    BlockWrites,
     MaintenanceWrites,
     Protocol,
 ):

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyturn.errors import Unavailable
 from keyturn.store.sql.base import DATABASE_ERRORS, translate, unavailable
+from keyturn.store.sql.blocks import SqlBlocks
 from keyturn.store.sql.counters import SqlCounters
 from keyturn.store.sql.events import SqlEvents
 from keyturn.store.sql.hooks import SqlHooks
@@ -39,6 +40,7 @@ from keyturn.store.sql.tables import (
     rate_limits,
     sessions,
     spent_challenges,
+    user_blocks,
 )
 from keyturn.store.sql.tenant import SqlConfig
 from keyturn.store.sql.users import SqlPasskeys
@@ -49,7 +51,16 @@ OUTAGE_HOLD_SECONDS = 1.0  # after an outage is seen, fail at once for this long
 
 
 class SqlTx(
-    SqlPasskeys, SqlSessions, SqlChallenges, SqlConfig, SqlOidc, SqlEvents, SqlHooks, SqlMail, SqlCounters
+    SqlPasskeys,
+    SqlSessions,
+    SqlChallenges,
+    SqlConfig,
+    SqlOidc,
+    SqlEvents,
+    SqlHooks,
+    SqlMail,
+    SqlCounters,
+    SqlBlocks,
 ):
     """Every repository on one transaction's connection (`ReadTx` / `WriteTx`)."""
 
@@ -63,6 +74,7 @@ class SqlTx(
             oauth_tokens,
             client_assertions,
             rate_limits,
+            user_blocks,
         ):
             removed += int((await self._run(delete(table).where(table.c.expires_at <= now))).rowcount)
         removed += int((await self._run(delete(events).where(events.c.date < events_before))).rowcount)

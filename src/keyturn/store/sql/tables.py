@@ -289,3 +289,16 @@ rate_limits = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
     Index("ix_rate_limits_expires_at", "expires_at"),
 )
+
+
+user_blocks = Table(
+    "user_blocks",  # brute-force blocks: an identifier from one address, until expires_at or unblocked
+    metadata,
+    Column("identifier", String(320), primary_key=True),
+    Column("ip", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("blocked_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Index("ix_user_blocks_user_id", "user_id"),
+    Index("ix_user_blocks_expires_at", "expires_at"),
+)
