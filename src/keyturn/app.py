@@ -34,7 +34,7 @@ from keyturn.management.app import create_management_app
 from keyturn.oidc import routes as oidc_routes
 from keyturn.runtime import Runtime
 from keyturn.settings import Settings, load_settings
-from keyturn.web import account, login, pages, signup
+from keyturn.web import account, login, pages, recovery, signup
 from keyturn.wiring import open_runtime
 
 log = logging.getLogger("keyturn")
@@ -103,7 +103,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.include_router(pages.health)
-    for module in (pages, login, signup, account, oidc_routes):
+    for module in (pages, login, signup, recovery, account, oidc_routes):
         app.include_router(module.router)
     app.mount("/api/v2", management)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")

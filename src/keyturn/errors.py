@@ -90,3 +90,14 @@ class Unavailable(KeyturnError):
     code = "temporarily_unavailable"
     retry_after_seconds = 5
     connection_lost = False  # the database could not be reached at all (not one statement's trouble)
+
+
+class Throttled(KeyturnError):
+    """Too many requests of one kind from one address or IP: try again after `retry_after_seconds`."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, *, retry_after: int) -> None:
+        super().__init__(seconds=retry_after)
+        self.retry_after_seconds = retry_after

@@ -23,7 +23,13 @@ from keyturn.sealing import Unsealable, b64, from_seconds, open_fields, seal_fie
 
 MAX_TOKEN_CHARS = 4096
 _FLOW = "flow"
-_KINDS: dict[str, FlowKind] = {"l": "login", "r": "registration", "a": "account"}
+_KINDS: dict[str, FlowKind] = {
+    "l": "login",
+    "r": "registration",
+    "a": "account",
+    "c": "recovery",  # asking for a recovery email, then typing its code (id: the code's)
+    "g": "recovered",  # a used recovery: allows one new way to sign in (id: the code's)
+}
 
 
 def check_csrf(expected: str, presented: object) -> None:
@@ -110,6 +116,17 @@ def _open_flow(ctx: Context, token: str) -> Flow:
         raise FlowError(detail=f"flow token does not open: {type(exc).__name__}") from exc
 
 
+def open_flow(ctx: Context, token: str, *, kind: FlowKind, binding_token: str | None) -> Flow:
+    """The flow, if the token is one Keyturn sealed, of `kind`, live and this browser's: what a
+    page may show (a GET, no CSRF token); `load_flow` is for what changes anything."""
+    flow = _open_flow(ctx, token)
+    if flow.kind != kind or flow.expires_at <= ctx.now():
+        raise FlowError(detail="wrong kind or expired")
+    if binding_token is None or not constant_time_equal(binding_hash(binding_token), flow.binding_hash):
+        raise FlowError(code="flow_browser_mismatch", status=403)
+    return flow
+
+
 def load_flow(
     ctx: Context,
     token: str,
@@ -121,11 +138,7 @@ def load_flow(
 ) -> Flow:
     """The flow, if the token is one Keyturn sealed, of `kind`, live, this browser's and this
     page's, and (account flows) this user's."""
-    flow = _open_flow(ctx, token)
-    if flow.kind != kind or flow.expires_at <= ctx.now():
-        raise FlowError(detail="wrong kind or expired")
-    if binding_token is None or not constant_time_equal(binding_hash(binding_token), flow.binding_hash):
-        raise FlowError(code="flow_browser_mismatch", status=403)
+    flow = open_flow(ctx, token, kind=kind, binding_token=binding_token)
     check_csrf(csrf_token(ctx, flow), csrf)
     if user_id is not None and flow.user_id != user_id:
         raise Forbidden(code="flow_user_mismatch")

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope, Send
 
-from keyturn.errors import KeyturnError, Unavailable
+from keyturn.errors import KeyturnError, Throttled, Unavailable
 
 log = logging.getLogger("keyturn.web")
 MANAGEMENT_PREFIX = "/api/v2"
@@ -29,7 +29,7 @@ def auth0_body(status: int, message: str, code: str) -> dict[str, object]:
 
 
 def error_headers(error: KeyturnError) -> dict[str, str]:
-    if isinstance(error, Unavailable):
+    if isinstance(error, Unavailable | Throttled):
         return {"retry-after": str(error.retry_after_seconds)}
     return {}
 

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from keyturn.errors import Unavailable
 from keyturn.store.sql.base import DATABASE_ERRORS, translate, unavailable
 from keyturn.store.sql.counters import SqlCounters
+from keyturn.store.sql.email_codes import SqlEmailCodes
 from keyturn.store.sql.events import SqlEvents
 from keyturn.store.sql.hooks import SqlHooks
 from keyturn.store.sql.mail import SqlMail
@@ -34,6 +35,7 @@ from keyturn.store.sql.tables import (
     authorization_codes,
     authorization_requests,
     client_assertions,
+    email_codes,
     events,
     oauth_tokens,
     rate_limits,
@@ -49,7 +51,16 @@ OUTAGE_HOLD_SECONDS = 1.0  # after an outage is seen, fail at once for this long
 
 
 class SqlTx(
-    SqlPasskeys, SqlSessions, SqlChallenges, SqlConfig, SqlOidc, SqlEvents, SqlHooks, SqlMail, SqlCounters
+    SqlPasskeys,
+    SqlSessions,
+    SqlChallenges,
+    SqlConfig,
+    SqlOidc,
+    SqlEvents,
+    SqlHooks,
+    SqlMail,
+    SqlCounters,
+    SqlEmailCodes,
 ):
     """Every repository on one transaction's connection (`ReadTx` / `WriteTx`)."""
 
@@ -63,6 +74,7 @@ class SqlTx(
             oauth_tokens,
             client_assertions,
             rate_limits,
+            email_codes,
         ):
             removed += int((await self._run(delete(table).where(table.c.expires_at <= now))).rowcount)
         removed += int((await self._run(delete(events).where(events.c.date < events_before))).rowcount)

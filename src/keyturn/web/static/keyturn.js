@@ -280,4 +280,36 @@ function setupAccount() {
   });
 }
 
-({ login: setupLogin, signup: setupSignup, account: setupAccount })[page.mode]?.();
+// --- /recovery/new: one new way to sign in, after a recovery email ---------------------
+function setupRecovered() {
+  const signOutOthers = document.getElementById("sign-out-others");
+  async function finish(body) {
+    const result = await post("/recovery/new", { ...body, sign_out_others: signOutOthers.checked });
+    go(result.redirect_to);
+  }
+  const create = document.getElementById("create-passkey");
+  if (create) {
+    if (!supportsPasskeys()) create.disabled = true;
+    create.addEventListener("click", async () => {
+      clearMessages();
+      try {
+        const options = await post("/recovery/new/passkey/options");
+        const credential = await navigator.credentials.create({ publicKey: creationOptions(options) });
+        showStatus("Saving your passkey…");
+        await finish({ method: "passkey", credential: credentialJSON(credential) });
+      } catch (error) { handleCeremonyError(error); }
+    });
+  }
+  const form = document.getElementById("password-form");
+  if (form) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearMessages();
+      try {
+        await finish({ method: "password", password: document.getElementById("new-password").value });
+      } catch (error) { showError(ceremonyMessage(error)); }
+    });
+  }
+}
+
+({ login: setupLogin, signup: setupSignup, account: setupAccount, recovered: setupRecovered })[page.mode]?.();
