@@ -34,11 +34,12 @@ from keyturn.management.app import create_management_app
 from keyturn.oidc import routes as oidc_routes
 from keyturn.runtime import Runtime
 from keyturn.settings import Settings, load_settings
-from keyturn.web import account, login, pages, recovery, signup
+from keyturn.web import account, login, pages, recovery, signup, verification
 from keyturn.wiring import open_runtime
 
 log = logging.getLogger("keyturn")
 PURGE_INTERVAL_SECONDS = 600
+SENDER_STOP_SECONDS = 15.0  # at shutdown, how long a delivery in progress may take to finish
 
 
 async def purge_expired(rt: Runtime) -> int:
@@ -80,13 +81,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         runtime = await open_runtime(settings, clock=clock)
         app.state.runtime = runtime
         management.state.runtime = runtime
-        background = [
-            asyncio.create_task(purge_expired_periodically(runtime)),
-            asyncio.create_task(OutboxSender(runtime).run_forever()),
-        ]
+        stop_sending = asyncio.Event()
+        sender = asyncio.create_task(OutboxSender(runtime).run_forever(stop_sending))
+        background = [asyncio.create_task(purge_expired_periodically(runtime))]
         try:
             yield
         finally:
+            stop_sending.set()  # let a delivery in progress finish and record itself
+            runtime.outbox_wakeup.set()
+            with suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(sender, SENDER_STOP_SECONDS)  # then cancelled
             for task in background:
                 task.cancel()
             for task in background:
@@ -103,7 +107,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.include_router(pages.health)
-    for module in (pages, login, signup, recovery, account, oidc_routes):
+    for module in (pages, login, signup, recovery, verification, account, oidc_routes):
         app.include_router(module.router)
     app.mount("/api/v2", management)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")

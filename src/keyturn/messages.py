@@ -95,6 +95,7 @@ MESSAGES: dict[str, str] = {
         "This link was asked for in another browser. Open it there, or type the code from the "
         "email on the page where you asked."
     ),
+    "email_not_verified": "Confirm your email with the code we sent you first.",
     "recovery_disabled": "Account recovery by email is turned off here.",
     "recovery_done": "This recovery was already used or has expired. Ask for a new link to recover again.",
     # --- email

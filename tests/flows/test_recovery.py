@@ -78,8 +78,20 @@ def post_link(client: TestClient, token: str) -> Response:
     return client.post("/recovery/link", data={"token": token}, follow_redirects=False)
 
 
-def mail_to(smtp: SmtpServer, address: str, count: int) -> list[Received]:
-    return [m for m in smtp.inbox.wait_for(count) if m.to == [address]]
+def mail_to(smtp: SmtpServer, address: str, subject: str) -> Received:
+    """The first message to `address` whose subject starts so (waiting for it to arrive)."""
+    inbox = smtp.inbox
+
+    def found() -> list[Received]:
+        return [m for m in inbox.messages if m.to == [address] and m.subject.startswith(subject)]
+
+    with inbox.arrived:
+        assert inbox.arrived.wait_for(lambda: bool(found()), timeout=20), f"no {subject!r} to {address}"
+        return found()[0]
+
+
+RECOVERY = "Your Keyturn recovery code: "
+RECOVERED = "Your Keyturn account was recovered"
 
 
 def code_and_link(message: Received) -> tuple[str, str]:
@@ -89,10 +101,11 @@ def code_and_link(message: Received) -> tuple[str, str]:
     return code.group(1), link.group(1)
 
 
-def codes(client: TestClient) -> list[EmailCode]:
+def codes(client: TestClient, purpose: str = "recovery") -> list[EmailCode]:
     async def work(rt: Any) -> list[EmailCode]:
         async with rt.db.read() as tx:
-            rows = await tx._run(select(email_codes.c.id).order_by(email_codes.c.created_at))
+            query = select(email_codes.c.id).where(email_codes.c.purpose == purpose)
+            rows = await tx._run(query.order_by(email_codes.c.created_at))
             return [await tx.get_email_code(row.id) for row in rows]
 
     return browser.call(client, work)
@@ -172,7 +185,7 @@ def test_a_passkey_only_account_recovers_through_the_link_with_a_new_passkey(
     waiting = ask(client, EMAIL)
     assert waiting.status_code == 200 and "Check your inbox" in waiting.text
     assert "Recovery code" in waiting.text
-    [message] = mail_to(smtp, EMAIL, 1)
+    message = mail_to(smtp, EMAIL, RECOVERY)
     assert message.subject.startswith("Your Keyturn recovery code: ")
     _, token = code_and_link(message)
 
@@ -205,7 +218,7 @@ def test_a_passkey_only_account_recovers_through_the_link_with_a_new_passkey(
     assert enrolled.details["enrollment"] == "recovery"
     assert [e.type for e in store.events_of(client, "scpr", "s", user_id=user.id)] == ["s", "scpr", "s"]
 
-    [notice] = mail_to(smtp, EMAIL, 2)[1:]
+    notice = mail_to(smtp, EMAIL, RECOVERED)
     assert notice.subject == "Your Keyturn account was recovered"
     assert "a passkey was added" in notice.text and "Every other session was signed out" in notice.text
 
@@ -222,7 +235,7 @@ def test_a_typed_code_sets_a_password_and_can_keep_the_other_sessions(
     new_browser(client)
 
     waiting = ask(client, EMAIL)
-    [message] = mail_to(smtp, EMAIL, 1)
+    message = mail_to(smtp, EMAIL, RECOVERY)
     code, _ = code_and_link(message)
     used = type_code(client, waiting, f"{code[:3]} {code[3:]}")  # spaces are forgiven
     assert (used.status_code, used.headers["location"]) == (303, "/recovery/new")
@@ -235,7 +248,7 @@ def test_a_typed_code_sets_a_password_and_can_keep_the_other_sessions(
     user = store.user_of(client, EMAIL)
     [changed] = store.events_of(client, "scp", user_id=user.id)
     assert changed.details == {"enrollment": "recovery"}
-    [notice] = mail_to(smtp, EMAIL, 2)[1:]
+    notice = mail_to(smtp, EMAIL, RECOVERED)
     assert "a new password was added" in notice.text and "signed out" not in notice.text
 
     new_browser(client)
@@ -262,14 +275,19 @@ def test_an_unknown_email_gets_the_same_answer_page_and_work(
     assert answers[0] == answers[1]  # status, page and the statements run (the same work)
     assert answers[0][0] == 200
 
-    assert sorted(outbox_templates(client)) == ["recovery", "recovery_unknown", "recovery_unknown"]
+    assert sorted(outbox_templates(client)) == [
+        "recovery",
+        "recovery_unknown",
+        "recovery_unknown",
+        "verify_email",
+    ]
     stored = codes(client)  # the frozen clock gives them one creation time: sort by address
     assert sorted((c.email, c.user_id is None) for c in stored) == [
         (EMAIL, False),
         (UNKNOWN, True),
         ("warm@example.com", True),
     ]
-    [unknown_mail] = mail_to(smtp, UNKNOWN, 3)
+    unknown_mail = mail_to(smtp, UNKNOWN, "About your Keyturn recovery request")
     assert "has no account" in unknown_mail.text and _CODE.search(unknown_mail.text) is None
     [failed] = store.events_of(client, "fcpr")[-1:]
     assert (failed.user_name, failed.details["error"]) == (UNKNOWN, "unknown_email")
@@ -281,7 +299,7 @@ def test_a_link_works_once_and_then_neither_it_nor_the_code_work(
     assert browser.signup_with_passkey(client, authenticator, EMAIL).status_code == 200
     new_browser(client)
     waiting = ask(client, EMAIL)
-    code, token = code_and_link(mail_to(smtp, EMAIL, 1)[0])
+    code, token = code_and_link(mail_to(smtp, EMAIL, RECOVERY))
     assert post_link(client, token).status_code == 303
 
     again = post_link(client, token)
@@ -299,7 +317,7 @@ def test_a_link_opened_in_another_browser_is_refused_and_the_code_still_works(
     new_browser(client)
     waiting = ask(client, EMAIL)
     asking_browser = dict(client.cookies)
-    code, token = code_and_link(mail_to(smtp, EMAIL, 1)[0])
+    code, token = code_and_link(mail_to(smtp, EMAIL, RECOVERY))
 
     new_browser(client)  # the link is opened on a phone
     before = browser.storage(client)
@@ -318,7 +336,7 @@ def test_five_wrong_codes_end_the_request(
     assert browser.signup_with_passkey(client, authenticator, EMAIL).status_code == 200
     new_browser(client)
     waiting = ask(client, EMAIL)
-    code, token = code_and_link(mail_to(smtp, EMAIL, 1)[0])
+    code, token = code_and_link(mail_to(smtp, EMAIL, RECOVERY))
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     before = browser.storage(client)
 
@@ -346,7 +364,7 @@ def test_code_and_link_expire_with_the_tenants_lifetime(
     assert browser.signup_with_passkey(client, authenticator, EMAIL).status_code == 200
     new_browser(client)
     waiting = ask(client, EMAIL)
-    message = mail_to(smtp, EMAIL, 1)[0]
+    message = mail_to(smtp, EMAIL, RECOVERY)
     assert "for 10 minutes" in message.text
     code, token = code_and_link(message)
 
@@ -363,7 +381,7 @@ def test_a_recovery_allows_one_change_only(
     assert browser.signup_with_passkey(client, authenticator, EMAIL).status_code == 200
     new_browser(client)
     ask(client, EMAIL)
-    _, token = code_and_link(mail_to(smtp, EMAIL, 1)[0])
+    _, token = code_and_link(mail_to(smtp, EMAIL, RECOVERY))
     assert post_link(client, token).status_code == 303
     recovered = client.cookies.get("keyturn_recovery")
     csrf = browser.page_data(client.get("/recovery/new"))["csrf"]
@@ -387,7 +405,7 @@ def test_a_refused_new_password_changes_nothing_and_the_recovery_goes_on(
     assert browser.signup_with_passkey(client, authenticator, EMAIL).status_code == 200
     new_browser(client)
     ask(client, EMAIL)
-    _, token = code_and_link(mail_to(smtp, EMAIL, 1)[0])
+    _, token = code_and_link(mail_to(smtp, EMAIL, RECOVERY))
     assert post_link(client, token).status_code == 303
     before = browser.storage(client)
 
@@ -421,7 +439,7 @@ def test_the_link_token_is_stored_only_as_its_hash(
 ) -> None:
     assert browser.signup_with_passkey(client, authenticator, EMAIL).status_code == 200
     ask(client, EMAIL)
-    code, token = code_and_link(mail_to(smtp, EMAIL, 1)[0])
+    code, token = code_and_link(mail_to(smtp, EMAIL, RECOVERY))
     [stored] = codes(client)
     assert stored.link_hash == hash_token(token)
     assert code not in repr(browser.storage(client))

@@ -32,6 +32,7 @@ class Flow:
     authorization_request_id: str | None = None  # the parked OIDC authorization it continues
     return_to: str | None = None  # a same-site path to go to at the end
     requires: str | None = None  # an assurance level the sign-in must reach (step-up)
+    email: str | None = None  # verification before sign-up: the address the flow's code proved
 
 
 @dataclass(frozen=True)

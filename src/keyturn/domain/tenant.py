@@ -129,6 +129,19 @@ class RecoveryOptions(_Strict):
     )
 
 
+class VerificationOptions(_Strict):
+    mode: Literal["after_signup", "before_signup", "off"] = Field(
+        "after_signup",
+        description=(
+            "after_signup: the account works at once and is sent a link and a code; before_signup: "
+            "the email is proven by a code before the account is created; off: no verification."
+        ),
+    )
+    lifetime_seconds: int = Field(
+        3600, ge=60, le=604800, description="How long a verification link and code work (single use)."
+    )
+
+
 class NotificationOptions(_Strict):
     """Security notifications emailed to the account's address; each can be turned off."""
 
@@ -176,6 +189,7 @@ class TenantSettings(_Strict):
     login: LoginOptions = LoginOptions()
     native_apps: NativeApps = NativeApps()
     recovery: RecoveryOptions = RecoveryOptions()
+    verification: VerificationOptions = VerificationOptions()
     notifications: NotificationOptions = NotificationOptions()
 
     @model_validator(mode="after")

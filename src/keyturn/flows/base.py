@@ -55,6 +55,7 @@ def start_flow(
     authorization_request_id: str | None = None,
     return_to: str | None = None,
     requires: str | None = None,
+    email: str | None = None,
 ) -> Flow:
     """A new flow bound to the browser holding `binding_token` (its binding cookie). No I/O."""
     now = ctx.now().replace(microsecond=0)
@@ -69,6 +70,7 @@ def start_flow(
         authorization_request_id=authorization_request_id,
         return_to=return_to,
         requires=requires,
+        email=email,
     )
 
 
@@ -85,6 +87,7 @@ def flow_token(ctx: Context, flow: Flow) -> str:
         "a": flow.authorization_request_id,
         "r": flow.return_to,
         "q": flow.requires,
+        "v": flow.email,
     }
     return b64(seal_fields(ctx.rt.secrets.flow_key, fields, purpose=_FLOW))
 
@@ -111,6 +114,7 @@ def _open_flow(ctx: Context, token: str) -> Flow:
             authorization_request_id=data.get("a"),
             return_to=data.get("r"),
             requires=data.get("q"),
+            email=data.get("v"),
         )
     except (Unsealable, ValueError, KeyError, TypeError) as exc:
         raise FlowError(detail=f"flow token does not open: {type(exc).__name__}") from exc

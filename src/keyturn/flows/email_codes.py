@@ -10,17 +10,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from keyturn.context import Context
 from keyturn.domain.email_code import CODE_DIGITS, MAX_WRONG_CODES, EmailCode, EmailCodePurpose
-from keyturn.errors import KeyturnError
+from keyturn.domain.events import EventType
+from keyturn.errors import KeyturnError, Throttled
 from keyturn.flows.base import binding_hash
 from keyturn.ids import constant_time_equal, hash_token, new_id, new_token
 from keyturn.store.protocols import WriteTx
+from keyturn.throttles import Rate
 
 MAX_LINK_TOKEN = 128
+Then = Callable[[WriteTx, EmailCode], Awaitable[None]]  # what an accepted code does, in its transaction
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,20 @@ class Issued:
     code: EmailCode
     secret: str  # the 6-digit code the message shows
     link_token: str  # what the message's link carries
+
+
+async def throttle_sending(
+    ctx: Context, address: str, *, scope: str, per_ip: Rate, per_address: Rate, refused: EventType
+) -> None:
+    """Count a message asked for, per IP and per address; refuse (and record `refused`) over a rate."""
+    for rate, key in (
+        (per_ip, (f"{scope}-ip", ctx.requester.ip or "-")),
+        (per_address, (f"{scope}-address", address)),
+    ):
+        verdict = await ctx.rt.throttles.hit(rate, *key)
+        if not verdict.allowed:
+            ctx.record(refused, user_name=address, details={"error": "too_many_requests", "limit": key[0]})
+            raise Throttled(retry_after=verdict.retry_after)
 
 
 def _code_hash(ctx: Context, code_id: str, code: str) -> str:
@@ -72,7 +90,13 @@ def _typed(code: object) -> str:
 
 
 async def use_code(
-    ctx: Context, code_id: str, typed: object, *, purpose: EmailCodePurpose, then_seconds: int
+    ctx: Context,
+    code_id: str,
+    typed: object,
+    *,
+    purpose: EmailCodePurpose,
+    then_seconds: int,
+    then: Then | None = None,
 ) -> EmailCode:
     """Accept the typed code for `code_id`, or count a wrong try (kept) and refuse. What the
     code allows must then be done within `then_seconds`."""
@@ -88,17 +112,27 @@ async def use_code(
         else:
             until = now + timedelta(seconds=then_seconds)
             await tx.use_email_code(stored.id, now=now, expires_at=until)
-            return replace(stored, used_at=now, expires_at=until)
+            used = replace(stored, used_at=now, expires_at=until)
+            if then is not None:
+                await then(tx, used)
+            return used
     if outcome == "wrong":
         raise KeyturnError(code="email_code_wrong", left=MAX_WRONG_CODES - attempts)
     raise KeyturnError(code="email_code_expired", status=410)
 
 
 async def use_link(
-    ctx: Context, token: object, *, binding_token: str | None, purpose: EmailCodePurpose, then_seconds: int
+    ctx: Context,
+    token: object,
+    *,
+    binding_token: str | None,
+    purpose: EmailCodePurpose,
+    then_seconds: int,
+    bound: bool = True,
+    then: Then | None = None,
 ) -> EmailCode:
-    """Accept a link's token, in the browser that asked for it only (others are told to type
-    the code there); nothing changes when it is refused."""
+    """Accept a link's token, when `bound` in the browser that asked for it only (others are
+    told to type the code there); nothing changes when it is refused."""
     now = ctx.now()
     if not isinstance(token, str) or not token or len(token) > MAX_LINK_TOKEN:
         raise KeyturnError(code="email_link_invalid", status=410)
@@ -106,14 +140,17 @@ async def use_link(
         stored = await tx.lock_email_code_by_link(hash_token(token))
         if stored is None or stored.purpose != purpose or not stored.usable(now):
             outcome = "invalid"
-        elif binding_token is None or not constant_time_equal(
-            binding_hash(binding_token), stored.binding_hash
+        elif bound and (
+            binding_token is None or not constant_time_equal(binding_hash(binding_token), stored.binding_hash)
         ):
             outcome = "other_browser"
         else:
             until = now + timedelta(seconds=then_seconds)
             await tx.use_email_code(stored.id, now=now, expires_at=until)
-            return replace(stored, used_at=now, expires_at=until)
+            used = replace(stored, used_at=now, expires_at=until)
+            if then is not None:
+                await then(tx, used)
+            return used
     if outcome == "other_browser":
         raise KeyturnError(code="email_link_other_browser", status=403)
     raise KeyturnError(code="email_link_invalid", status=410)

@@ -27,8 +27,8 @@ from keyturn.domain.email_code import EmailCode, EmailCodePurpose
 from keyturn.domain.events import EventType
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import User
-from keyturn.errors import Conflict, KeyturnError, Throttled
-from keyturn.flows.email_codes import issue_code, use_code, use_link
+from keyturn.errors import Conflict, KeyturnError
+from keyturn.flows.email_codes import issue_code, throttle_sending, use_code, use_link
 from keyturn.flows.sessions import SignedIn, complete_sign_in
 from keyturn.mail.outbox import send_later
 from keyturn.mail.render import link
@@ -49,18 +49,10 @@ def require_recovery(ctx: Context) -> None:
 
 
 async def _throttle(ctx: Context, address: str) -> None:
-    for rate, key in (
-        (PER_IP, ("recovery-ip", ctx.requester.ip or "-")),
-        (PER_ADDRESS, ("recovery-address", address)),
-    ):
-        verdict = await ctx.rt.throttles.hit(rate, *key)
-        if not verdict.allowed:
-            ctx.record(
-                EventType.FAILED_CHANGE_PASSWORD_REQUEST,
-                user_name=address,
-                details={"error": "too_many_requests", "limit": key[0]},
-            )
-            raise Throttled(retry_after=verdict.retry_after)
+    refused = EventType.FAILED_CHANGE_PASSWORD_REQUEST
+    await throttle_sending(
+        ctx, address, scope="recovery", per_ip=PER_IP, per_address=PER_ADDRESS, refused=refused
+    )
 
 
 async def request_recovery(ctx: Context, flow: Flow, *, email: object) -> Flow:

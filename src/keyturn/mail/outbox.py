@@ -85,8 +85,10 @@ class OutboxSender:
             rt.settings.email, outbox_dir=rt.settings.resolved_outbox_dir
         )
 
-    async def run_forever(self) -> None:
-        while True:
+    async def run_forever(self, stop: asyncio.Event | None = None) -> None:
+        """Send until `stop` is set (checked between rounds, so no delivery or transaction is
+        cut in the middle when the process shuts down)."""
+        while stop is None or not stop.is_set():
             try:
                 while await self.send_due() == BATCH:
                     pass

@@ -299,12 +299,19 @@ class CounterWrites(Protocol):
 class EmailCodeReads(Protocol):
     async def get_email_code(self, code_id: str) -> EmailCode | None: ...
 
+    async def live_email_code(self, user_id: str, purpose: str, *, now: datetime) -> EmailCode | None:
+        """The user's code for `purpose` that can still be used (a new one retires the others)."""
+        ...
+
 
 class EmailCodeWrites(Protocol):
     """Codes sent by email are used by conditional updates: at most once, never after
     expiry or too many wrong codes, whatever runs concurrently."""
 
     async def create_email_code(self, code: EmailCode) -> None: ...
+
+    async def retire_email_codes(self, user_id: str, purpose: str, *, now: datetime) -> None:
+        """End the user's unused codes for `purpose` (a new one is being sent)."""
 
     async def lock_email_code(self, code_id: str) -> EmailCode | None:
         """The code's row, locked until the transaction ends (wrong codes are counted in order)."""

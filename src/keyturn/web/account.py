@@ -15,7 +15,8 @@ from keyturn.domain.identity import User
 from keyturn.domain.session import Session
 from keyturn.errors import Forbidden, KeyturnError, Unauthenticated, Unavailable
 from keyturn.flows import account as account_flow
-from keyturn.flows.base import check_csrf, csrf_token, flow_token, load_flow, start_flow
+from keyturn.flows import verification
+from keyturn.flows.base import binding_hash, check_csrf, csrf_token, flow_token, load_flow, start_flow
 from keyturn.flows.sessions import end_session
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep
 from keyturn.http.input import read_form, read_json
@@ -41,6 +42,8 @@ NOTICES = {
     "password_set": "Password saved.",
     "password_removed": "Password removed. You sign in with your passkeys now.",
     "email_changed": "Email changed.",
+    "email_verified": "Email verified.",
+    "verification_sent": "We sent you a new code.",
 }
 FormAction = Callable[[User, dict[str, str]], Awaitable[str]]
 
@@ -69,6 +72,7 @@ async def _account_page(
         "error": error,
         "page": signal,
         "at_limit": len(passkeys) >= tenant.passkey_options.max_passkeys_per_user,
+        "verify": not user.email_verified and tenant.verification.mode != "off",
     }
     return render(request, "account.html", context, status=error.status if error else 200)
 
@@ -154,6 +158,25 @@ async def change_email(request: Request, ctx: ContextDep, session: SessionDep) -
     async def action(user: User, form: dict[str, str]) -> str:
         await account_flow.change_email(ctx, user=user, email=form.get("email"))
         return "email_changed"
+
+    return await _form_action(request, ctx, session, action)
+
+
+@router.post("/account/verify")
+async def verify_email(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    async def action(user: User, form: dict[str, str]) -> str:
+        await verification.verify_with_code(ctx, user, code=form.get("code"))
+        return "email_verified"
+
+    return await _form_action(request, ctx, session, action)
+
+
+@router.post("/account/verify/resend")
+async def resend_verification(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    async def action(user: User, form: dict[str, str]) -> str:
+        token, _ = binding_token(request)
+        await verification.resend_verification(ctx, user, binding=binding_hash(token))
+        return "verification_sent"
 
     return await _form_action(request, ctx, session, action)
 

@@ -25,6 +25,32 @@ class SqlEmailCodes(SqlTxBase):
         row = await self._first(select(email_codes).where(email_codes.c.id == code_id))
         return _code(row) if row else None
 
+    async def live_email_code(self, user_id: str, purpose: str, *, now: datetime) -> EmailCode | None:
+        row = await self._first(
+            select(email_codes)
+            .where(
+                email_codes.c.user_id == user_id,
+                email_codes.c.purpose == purpose,
+                email_codes.c.used_at.is_(None),
+                email_codes.c.expires_at > now,
+            )
+            .order_by(email_codes.c.created_at.desc(), email_codes.c.id)
+            .limit(1)
+        )
+        return _code(row) if row else None
+
+    async def retire_email_codes(self, user_id: str, purpose: str, *, now: datetime) -> None:
+        await self._run(
+            update(email_codes)
+            .where(
+                email_codes.c.user_id == user_id,
+                email_codes.c.purpose == purpose,
+                email_codes.c.used_at.is_(None),
+                email_codes.c.expires_at > now,
+            )
+            .values(expires_at=now)
+        )
+
     async def lock_email_code(self, code_id: str) -> EmailCode | None:
         row = await self._first(select(email_codes).where(email_codes.c.id == code_id).with_for_update())
         return _code(row) if row else None
