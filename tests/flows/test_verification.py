@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from keyturn.settings import EmailSettings, Settings
 from tests.conftest import BASE_URL
+from tests.flows.test_account import add_passkey
 from tests.flows.test_recovery import mail_to, outbox_templates, request_statements, shown_error
 from tests.support import browser, store
 from tests.support.smtp import Received, SmtpServer, smtp_server
@@ -119,6 +120,53 @@ def test_verification_off_sends_nothing(client: TestClient, smtp: SmtpServer) ->
     assert "Verification code" not in client.get("/account").text
 
 
+# --- a change of email ------------------------------------------------------------------------
+
+CHANGE = "Your Keyturn code to change your email: "
+
+
+def test_a_change_of_email_is_confirmed_by_the_code_sent_to_the_new_address(
+    client: TestClient, smtp: SmtpServer, authenticator: SoftAuthenticator
+) -> None:
+    assert browser.signup_with_passkey(client, authenticator, EMAIL).status_code == 200
+    user = store.user_of(client, EMAIL)
+    asked = account_form(client, "/account/email", email="  Ada.Lovelace@Example.ORG ")
+    assert asked.headers["location"] == "/account?notice=email_code_sent"
+    code = code_of(mail_to(smtp, "ada.lovelace@example.org", CHANGE))
+    before = browser.storage(client)
+
+    wrong = account_form(client, "/account/email/confirm", code=f"{(int(code) + 1) % 1_000_000:06d}")
+    assert wrong.status_code == 400
+    assert store.user_of(client, EMAIL).id == user.id  # still the old address
+    after = browser.storage(client)
+    assert after["users"] == before["users"] and after["outbox"] == before["outbox"]
+
+    done = account_form(client, "/account/email/confirm", code=code)
+    assert (done.status_code, done.headers["location"]) == (303, "/account?notice=email_changed")
+    moved = store.user_of(client, "ada.lovelace@example.org")
+    assert moved.id == user.id and moved.email_verified
+    assert store.find_user(client, EMAIL) is None
+    [changed] = store.events_of(client, "sce", user_id=user.id)
+    assert changed.details == {"previous": EMAIL}
+    told = mail_to(smtp, EMAIL, "The email of your Keyturn account was changed")
+    assert "ada.lovelace@example.org" in told.text
+    data = browser.page_data(client.get("/account?notice=email_changed"))
+    assert data["signal_user"] is True and data["name"] == "ada.lovelace@example.org"
+    assert account_form(client, "/account/email/confirm", code=code).status_code == 410
+
+
+def test_a_change_of_email_to_a_taken_address_sends_nothing(
+    client: TestClient, smtp: SmtpServer, authenticator: SoftAuthenticator
+) -> None:
+    assert browser.signup_with_password(client, NEW, PASSWORD).status_code == 200
+    client.cookies.clear()
+    assert browser.signup_with_passkey(client, authenticator, EMAIL).status_code == 200
+    before = browser.storage(client)
+    taken = account_form(client, "/account/email", email=NEW)
+    assert taken.status_code == 409
+    assert browser.storage(client) == before
+
+
 # --- before_signup ------------------------------------------------------------------------
 
 
@@ -219,3 +267,50 @@ def test_before_signup_a_password_sign_up_must_use_the_proven_address(
     )
     assert good.status_code == 200
     assert store.user_of(client, NEW).email_verified
+
+
+# --- security notifications ----------------------------------------------------------------
+
+NOTICE = "Security notice about your Keyturn account"
+
+
+def notices(smtp: SmtpServer, count: int) -> list[str]:
+    """The first lines of the first `count` security notices, in the order they arrived."""
+    inbox = smtp.inbox
+
+    def found() -> list[Received]:
+        return [m for m in inbox.messages if m.subject == NOTICE]
+
+    with inbox.arrived:
+        assert inbox.arrived.wait_for(lambda: len(found()) >= count, timeout=20), [m.subject for m in found()]
+        return [m.text.splitlines()[0] for m in found()]
+
+
+def test_each_security_change_on_the_account_page_is_notified(
+    client: TestClient, smtp: SmtpServer, authenticator: SoftAuthenticator
+) -> None:
+    assert browser.signup_with_passkey(client, authenticator, EMAIL).status_code == 200
+    assert add_passkey(client, SoftAuthenticator()).status_code == 200
+    assert notices(smtp, 1) == ["A passkey (Passkey) was added to your account."]
+    assert account_form(client, "/account/password", new_password=PASSWORD).status_code == 303
+    assert notices(smtp, 2)[1] == "A password was set on your account."
+    changed = account_form(
+        client, "/account/password", current_password=PASSWORD, new_password="another passphrase"
+    )
+    assert changed.status_code == 303
+    assert notices(smtp, 3)[2] == "The password of your account was changed."
+    assert account_form(client, "/account/password/delete").status_code == 303
+    assert notices(smtp, 4)[3] == "The password of your account was removed."
+    user = store.user_of(client, EMAIL)
+    passkey_id = store.passkeys_of(client, user.id)[1].id
+    assert account_form(client, f"/account/passkeys/{passkey_id}/delete").status_code == 303
+    assert notices(smtp, 5)[4] == "A passkey (Passkey) was removed from your account."
+
+
+def test_a_notification_the_tenant_turned_off_is_not_sent(
+    client: TestClient, smtp: SmtpServer, authenticator: SoftAuthenticator
+) -> None:
+    store.set_tenant(client, "/notifications/password_set", False)
+    assert browser.signup_with_passkey(client, authenticator, EMAIL).status_code == 200
+    assert account_form(client, "/account/password", new_password=PASSWORD).status_code == 303
+    assert outbox_templates(client) == ["verify_email"]  # no security_notice

@@ -132,6 +132,86 @@ async def verify_with_link(ctx: Context, *, token: object) -> None:
         raise
 
 
+# --- a change of email ---------------------------------------------------------------------
+
+CHANGE: EmailCodePurpose = "change_email"
+
+
+async def request_email_change(ctx: Context, user: User, *, new_email: str, binding: str) -> None:
+    """A code to the new address (any earlier one ends); nothing changes until it is typed."""
+    await _throttle(ctx, new_email)
+    async with ctx.writing() as tx:
+        await tx.retire_email_codes(user.id, CHANGE, now=ctx.now())
+        issued = await issue_code(
+            ctx,
+            tx,
+            purpose=CHANGE,
+            email=new_email,
+            user_id=user.id,
+            binding=binding,
+            lifetime_seconds=_lifetime(ctx),
+        )
+        await send_later(
+            ctx,
+            tx,
+            "change_email_code",
+            to_address=new_email,
+            user_id=user.id,
+            code=issued.secret,
+            minutes=_lifetime(ctx) // 60,
+        )
+        ctx.record(
+            EventType.SUCCESS_VERIFICATION_EMAIL_REQUEST,
+            user_id=user.id,
+            user_name=new_email,
+            details={"code_id": issued.code.id, "purpose": "change_email"},
+        )
+
+
+async def pending_email_change(ctx: Context, user: User) -> str | None:
+    live = await (await ctx.read()).live_email_code(user.id, CHANGE, now=ctx.now())
+    return live.email if live else None
+
+
+async def confirm_email_change(ctx: Context, user: User, *, code: object) -> str:
+    """The typed code: the email changes (verified), and the old address is told."""
+    live = await (await ctx.read()).live_email_code(user.id, CHANGE, now=ctx.now())
+
+    async def then(tx: WriteTx, used: EmailCode) -> None:
+        await tx.update_email(user.id, used.email, now=ctx.now())
+        await tx.update_profile(user.id, name=None, email_verified=True, now=ctx.now())
+        ctx.record(
+            EventType.SUCCESS_CHANGE_EMAIL,
+            user_id=user.id,
+            user_name=used.email,
+            details={"previous": user.email},
+        )
+        if ctx.tenant.notifications.email_changed:
+            await send_later(
+                ctx,
+                tx,
+                "email_changed",
+                to_address=user.email,
+                user_id=user.id,
+                new_email=used.email,
+                recover=link(ctx, "/recovery"),
+            )
+
+    try:
+        if live is None:
+            raise KeyturnError(code="email_code_expired", status=410)
+        used = await use_code(ctx, live.id, code, purpose=CHANGE, then_seconds=0, then=then)
+    except KeyturnError as error:
+        ctx.record(
+            EventType.FAILED_VERIFICATION_EMAIL,
+            user_id=user.id,
+            user_name=user.email,
+            details={"error": error.code, "purpose": "change_email"},
+        )
+        raise
+    return used.email
+
+
 # --- before sign-up ----------------------------------------------------------------------
 
 

@@ -42,6 +42,7 @@ NOTICES = {
     "password_set": "Password saved.",
     "password_removed": "Password removed. You sign in with your passkeys now.",
     "email_changed": "Email changed.",
+    "email_code_sent": "We sent a code to your new address. Type it below to change your email.",
     "email_verified": "Email verified.",
     "verification_sent": "We sent you a new code.",
 }
@@ -73,6 +74,7 @@ async def _account_page(
         "page": signal,
         "at_limit": len(passkeys) >= tenant.passkey_options.max_passkeys_per_user,
         "verify": not user.email_verified and tenant.verification.mode != "off",
+        "pending_email": await verification.pending_email_change(ctx, user),
     }
     return render(request, "account.html", context, status=error.status if error else 200)
 
@@ -156,7 +158,17 @@ async def remove_password(request: Request, ctx: ContextDep, session: SessionDep
 @router.post("/account/email")
 async def change_email(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     async def action(user: User, form: dict[str, str]) -> str:
-        await account_flow.change_email(ctx, user=user, email=form.get("email"))
+        token, _ = binding_token(request)
+        await account_flow.change_email(ctx, user=user, email=form.get("email"), binding=binding_hash(token))
+        return "email_code_sent"
+
+    return await _form_action(request, ctx, session, action)
+
+
+@router.post("/account/email/confirm")
+async def confirm_email(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    async def action(user: User, form: dict[str, str]) -> str:
+        await verification.confirm_email_change(ctx, user, code=form.get("code"))
         return "email_changed"
 
     return await _form_action(request, ctx, session, action)
