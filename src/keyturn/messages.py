@@ -42,7 +42,7 @@ MESSAGES: dict[str, str] = {
     "email_taken": "That email is used by another account.",
     "last_sign_in_method": "This is your last way to sign in. Add another passkey or a password first.",
     # --- attack protection
-    "too_many_requests": "Too many attempts from your network. Please try again in a while.",
+    "too_many_requests": "Too many requests. Please try again in a while.",
     "too_many_attempts": (
         "This account is blocked after too many failed attempts from your network. If it is yours, "
         "we have sent you an email with a link to unblock it; you can also sign in with a passkey."
@@ -96,6 +96,17 @@ MESSAGES: dict[str, str] = {
     "invalid_hook_url": "{url!r} is not an http(s) URL.",
     "invalid_timeout": "The timeout must be between 0.1 and 10 seconds.",
     "invalid_failure_policy": "The failure policy must be deny or allow.",
+    # --- codes and links sent by email; account recovery
+    "email_code_wrong": "That code is not right. {left} tries left.",
+    "email_code_expired": "This code has expired or was tried too many times. Ask for a new one.",
+    "email_link_invalid": "This link has expired or was already used. Ask for a new one.",
+    "email_link_other_browser": (
+        "This link was asked for in another browser. Open it there, or type the code from the "
+        "email on the page where you asked."
+    ),
+    "email_not_verified": "Confirm your email with the code we sent you first.",
+    "recovery_disabled": "Account recovery by email is turned off here.",
+    "recovery_done": "This recovery was already used or has expired. Ask for a new link to recover again.",
     # --- email
     "email_not_sent": "The message was not sent: {reason}",
     # --- OAuth 2.0 / OpenID Connect (RFC 6749 §4.1.2.1, §5.2; OIDC Core §3.1.2.6)

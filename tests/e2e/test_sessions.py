@@ -57,6 +57,9 @@ def test_an_email_change_after_an_old_sign_in_confirms_with_the_password_first(
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Confirm with password").click()
 
-    account.expect_here()
-    expect(account.notice).to_have_text("Email changed.")
-    expect(account.email).to_have_text("grace@new.example")
+    account.expect_here()  # the change goes ahead: a code is on its way to the new address
+    expect(account.notice).to_have_text(
+        "We sent a code to your new address. Type it below to change your email."
+    )
+    expect(account.email).to_have_text(EMAIL)  # changed only once the code is typed
+    expect(page.locator("#pending-email")).to_have_text("grace@new.example")

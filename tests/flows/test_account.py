@@ -402,23 +402,22 @@ def test_remove_the_password_when_a_passkey_remains(
 # --- email --------------------------------------------------------------------------------
 
 
-def test_change_email_and_signal_the_new_name(client: TestClient, authenticator: SoftAuthenticator) -> None:
+def test_change_email_waits_for_the_code_sent_to_the_new_address(
+    client: TestClient, authenticator: SoftAuthenticator
+) -> None:
+    """The email changes only when the code is typed (tests/flows/test_verification.py types it)."""
     passkey_account(client, authenticator)
     user = store.user_of(client, EMAIL)
 
     response = post_form(client, "/account/email", email="  Ada.Lovelace@Example.ORG ")
 
     assert response.status_code == 303, response.text
-    assert response.headers["location"] == "/account?notice=email_changed"
-    moved = store.user_of(client, "ada.lovelace@example.org")
-    assert moved.id == user.id
-    assert store.write(client, lambda tx: tx.find_user_by_email(EMAIL)) is None
-    page, data = account(client, "?notice=email_changed")
-    assert data["signal_user"] is True
-    assert data["signal_all"] is False
-    assert data["name"] == "ada.lovelace@example.org"
-    assert data["user_id"] == bytes_to_base64url(user.user_handle)
-    assert "ada.lovelace@example.org" in page.text
+    assert response.headers["location"] == "/account?notice=email_code_sent"
+    assert store.user_of(client, EMAIL).id == user.id  # not changed yet
+    assert store.find_user(client, "ada.lovelace@example.org") is None
+    page, data = account(client, "?notice=email_code_sent")
+    assert data["signal_user"] is False
+    assert '<strong id="pending-email">ada.lovelace@example.org</strong>' in page.text
 
 
 @pytest.mark.parametrize("email", ["", "not-an-email", "two@@example.com", "a b@example.com", None])

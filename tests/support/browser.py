@@ -142,6 +142,9 @@ def run(coro: Awaitable[T]) -> T:
 # works once, even for a ceremony that then fails).
 # Attack protection counts every attempt (`rate_limits`), whatever its outcome.
 KEPT_ON_REFUSAL = frozenset({"events", "spent_challenges", "rate_limits"})
+# Of the outbox, what a request stored (which message, to whom): its delivery state is the
+# background sender's, and moves on by itself between two snapshots.
+_STORED_COLUMNS = {"outbox": ("id", "template", "to_address", "user_id", "created_at")}
 
 
 async def _all_rows(rt: Runtime) -> dict[str, list[tuple[Any, ...]]]:
@@ -152,7 +155,9 @@ async def _all_rows(rt: Runtime) -> dict[str, list[tuple[Any, ...]]]:
         for table in metadata.sorted_tables:
             if table.name in KEPT_ON_REFUSAL:
                 continue
-            result = await conn.execute(select(table).order_by(*table.primary_key.columns))
+            columns = _STORED_COLUMNS.get(table.name)
+            query = select(*(table.c[name] for name in columns)) if columns else select(table)
+            result = await conn.execute(query.order_by(*table.primary_key.columns))
             rows[table.name] = [tuple(row) for row in result]
     return rows
 

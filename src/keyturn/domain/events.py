@@ -34,6 +34,12 @@ class EventType(StrEnum):
     FAILED_EXCHANGE_CLIENT_CREDENTIALS = "feccft"
     SUCCESS_CHANGE_PASSWORD = "scp"  # noqa: S105 - an event code
     SUCCESS_CHANGE_EMAIL = "sce"
+    SUCCESS_CHANGE_PASSWORD_REQUEST = "scpr"  # noqa: S105 - an event code
+    FAILED_CHANGE_PASSWORD_REQUEST = "fcpr"  # noqa: S105 - an event code
+    FAILED_CHANGE_PASSWORD = "fcp"  # noqa: S105 - an event code
+    SUCCESS_VERIFICATION_EMAIL = "sv"
+    FAILED_VERIFICATION_EMAIL = "fv"
+    SUCCESS_VERIFICATION_EMAIL_REQUEST = "svr"
     SUCCESS_API_OPERATION = "sapi"
     FAILED_API_OPERATION = "fapi"
     BLOCKED_ACCOUNT = "limit_wc"
@@ -65,6 +71,12 @@ DESCRIPTIONS: dict[EventType, str] = {
     EventType.FAILED_EXCHANGE_CLIENT_CREDENTIALS: "Failed exchange of Client Credentials for Access Token",
     EventType.SUCCESS_CHANGE_PASSWORD: "Password changed",
     EventType.SUCCESS_CHANGE_EMAIL: "Email changed",
+    EventType.SUCCESS_CHANGE_PASSWORD_REQUEST: "Account recovery requested",
+    EventType.FAILED_CHANGE_PASSWORD_REQUEST: "Failed account recovery request",
+    EventType.FAILED_CHANGE_PASSWORD: "Failed to set a password",
+    EventType.SUCCESS_VERIFICATION_EMAIL: "Email verified",
+    EventType.FAILED_VERIFICATION_EMAIL: "Failed email verification",
+    EventType.SUCCESS_VERIFICATION_EMAIL_REQUEST: "Verification email sent",
     EventType.SUCCESS_API_OPERATION: "Successful management API operation",
     EventType.FAILED_API_OPERATION: "Failed management API operation",
     EventType.BLOCKED_ACCOUNT: "Too many failed attempts: the account is blocked for a while",

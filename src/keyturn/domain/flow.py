@@ -13,7 +13,7 @@ from typing import Literal
 
 from keyturn.domain.methods import MethodId
 
-FlowKind = Literal["login", "registration", "account"]
+FlowKind = Literal["login", "registration", "account", "recovery", "recovered"]
 CeremonyKind = Literal["registration", "authentication"]
 UserVerification = Literal["required", "preferred"]
 
@@ -28,10 +28,11 @@ class Flow:
     created_at: datetime
     expires_at: datetime
     methods: tuple[MethodId, ...]  # what this flow offers (the enabled methods when it began)
-    user_id: str | None = None  # account flows: whose account
+    user_id: str | None = None  # account and recovered flows: whose account
     authorization_request_id: str | None = None  # the parked OIDC authorization it continues
     return_to: str | None = None  # a same-site path to go to at the end
     requires: str | None = None  # an assurance level the sign-in must reach (step-up)
+    email: str | None = None  # verification before sign-up: the address the flow's code proved
 
 
 @dataclass(frozen=True)

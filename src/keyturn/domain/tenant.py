@@ -123,6 +123,38 @@ class LoginOptions(_Strict):
     )
 
 
+class RecoveryOptions(_Strict):
+    enabled: bool = Field(True, description='Offer "Can\'t sign in?" on /login: recovery by email.')
+    lifetime_seconds: int = Field(
+        900, ge=60, le=86400, description="How long a recovery link and code work (single use)."
+    )
+
+
+class VerificationOptions(_Strict):
+    mode: Literal["after_signup", "before_signup", "off"] = Field(
+        "after_signup",
+        description=(
+            "after_signup: the account works at once and is sent a link and a code; before_signup: "
+            "the email is proven by a code before the account is created; off: no verification."
+        ),
+    )
+    lifetime_seconds: int = Field(
+        3600, ge=60, le=604800, description="How long a verification link and code work (single use)."
+    )
+
+
+class NotificationOptions(_Strict):
+    """Security notifications emailed to the account's address; each can be turned off."""
+
+    passkey_added: bool = True
+    passkey_removed: bool = True
+    password_set: bool = True
+    password_changed: bool = True
+    password_removed: bool = True
+    email_changed: bool = True
+    recovery_used: bool = True
+
+
 class AndroidApp(_Strict):
     package_name: str = Field(min_length=1, max_length=255)
     sha256_cert_fingerprints: list[str] = Field(min_length=1)
@@ -216,6 +248,9 @@ class TenantSettings(_Strict):
         ),
     )
     attack_protection: AttackProtection = AttackProtection()
+    recovery: RecoveryOptions = RecoveryOptions()
+    verification: VerificationOptions = VerificationOptions()
+    notifications: NotificationOptions = NotificationOptions()
 
     @model_validator(mode="after")
     def _one_method_enabled(self) -> TenantSettings:

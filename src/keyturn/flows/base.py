@@ -23,7 +23,13 @@ from keyturn.sealing import Unsealable, b64, from_seconds, open_fields, seal_fie
 
 MAX_TOKEN_CHARS = 4096
 _FLOW = "flow"
-_KINDS: dict[str, FlowKind] = {"l": "login", "r": "registration", "a": "account"}
+_KINDS: dict[str, FlowKind] = {
+    "l": "login",
+    "r": "registration",
+    "a": "account",
+    "c": "recovery",  # asking for a recovery email, then typing its code (id: the code's)
+    "g": "recovered",  # a used recovery: allows one new way to sign in (id: the code's)
+}
 
 
 def check_csrf(expected: str, presented: object) -> None:
@@ -49,6 +55,7 @@ def start_flow(
     authorization_request_id: str | None = None,
     return_to: str | None = None,
     requires: str | None = None,
+    email: str | None = None,
 ) -> Flow:
     """A new flow bound to the browser holding `binding_token` (its binding cookie). No I/O."""
     now = ctx.now().replace(microsecond=0)
@@ -63,6 +70,7 @@ def start_flow(
         authorization_request_id=authorization_request_id,
         return_to=return_to,
         requires=requires,
+        email=email,
     )
 
 
@@ -79,6 +87,7 @@ def flow_token(ctx: Context, flow: Flow) -> str:
         "a": flow.authorization_request_id,
         "r": flow.return_to,
         "q": flow.requires,
+        "v": flow.email,
     }
     return b64(seal_fields(ctx.rt.secrets.flow_key, fields, purpose=_FLOW))
 
@@ -105,9 +114,21 @@ def _open_flow(ctx: Context, token: str) -> Flow:
             authorization_request_id=data.get("a"),
             return_to=data.get("r"),
             requires=data.get("q"),
+            email=data.get("v"),
         )
     except (Unsealable, ValueError, KeyError, TypeError) as exc:
         raise FlowError(detail=f"flow token does not open: {type(exc).__name__}") from exc
+
+
+def open_flow(ctx: Context, token: str, *, kind: FlowKind, binding_token: str | None) -> Flow:
+    """The flow, if the token is one Keyturn sealed, of `kind`, live and this browser's: what a
+    page may show (a GET, no CSRF token); `load_flow` is for what changes anything."""
+    flow = _open_flow(ctx, token)
+    if flow.kind != kind or flow.expires_at <= ctx.now():
+        raise FlowError(detail="wrong kind or expired")
+    if binding_token is None or not constant_time_equal(binding_hash(binding_token), flow.binding_hash):
+        raise FlowError(code="flow_browser_mismatch", status=403)
+    return flow
 
 
 def load_flow(
@@ -121,11 +142,7 @@ def load_flow(
 ) -> Flow:
     """The flow, if the token is one Keyturn sealed, of `kind`, live, this browser's and this
     page's, and (account flows) this user's."""
-    flow = _open_flow(ctx, token)
-    if flow.kind != kind or flow.expires_at <= ctx.now():
-        raise FlowError(detail="wrong kind or expired")
-    if binding_token is None or not constant_time_equal(binding_hash(binding_token), flow.binding_hash):
-        raise FlowError(code="flow_browser_mismatch", status=403)
+    flow = open_flow(ctx, token, kind=kind, binding_token=binding_token)
     check_csrf(csrf_token(ctx, flow), csrf)
     if user_id is not None and flow.user_id != user_id:
         raise Forbidden(code="flow_user_mismatch")

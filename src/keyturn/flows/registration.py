@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from typing import Any
 
 from keyturn import metrics
@@ -16,6 +17,7 @@ from keyturn.errors import KeyturnError
 from keyturn.flows import protection
 from keyturn.flows.parked import load_parked
 from keyturn.flows.sessions import SignedIn, complete_sign_in
+from keyturn.flows.verification import require_proven, send_verification
 from keyturn.hooks.executor import run_pre_user_registration
 from keyturn.methods.base import Authenticated, Payload, Registered
 from keyturn.methods.passkey import creation_options
@@ -26,7 +28,7 @@ def passkey_options(ctx: Context, flow: Flow, *, email: object) -> dict[str, Any
     """Creation options for a new account; the email and a fresh random user handle ride in
     the sealed challenge until the passkey is verified."""
     registration_method(PASSKEY.id, flow, ctx.tenant)
-    address = normalize_email(email)
+    address = require_proven(ctx, flow) or normalize_email(email)  # before_signup: the proven one
     options = creation_options(
         ctx, flow, user_handle=secrets.token_bytes(USER_HANDLE_BYTES), email=address, existing=[]
     )
@@ -66,11 +68,17 @@ async def submit_registration(
     await protection.before_signup(ctx)  # suspicious-IP throttling: every method, passkeys included
     try:
         registered = await method.register(ctx, flow, payload)
+        if require_proven(ctx, flow, registered.user.email) is not None:
+            registered = replace(registered, user=replace(registered.user, email_verified=True))
         await _pre_user_registration(ctx, flow, registered, binding_token=binding_token)
         async with ctx.writing() as tx:
             if registered.complete is not None:
                 await registered.complete(tx)
+            if flow.email is not None and not await tx.complete_email_code(flow.id, now=ctx.now()):
+                raise KeyturnError(code="email_code_expired", status=410)  # this proof made an account
             await tx.create_user(registered.user, passkey=registered.passkey)
+            if ctx.tenant.verification.mode == "after_signup":
+                await send_verification(ctx, tx, registered.user, binding=flow.binding_hash)
             ctx.record(
                 EventType.SUCCESS_SIGNUP,
                 user_id=registered.user.id,

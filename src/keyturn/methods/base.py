@@ -47,6 +47,15 @@ class Registered:
     complete: Completion | None = None
 
 
+@dataclass(frozen=True)
+class Enrolled:
+    """A verified new way to sign in for an existing account, not yet stored: `complete`
+    stores it (and records its event) in the transaction of what it is for (a recovery)."""
+
+    method: MethodId
+    complete: Completion
+
+
 Payload = Mapping[str, object]
 
 
@@ -73,6 +82,15 @@ class LoginMethod(Method, Protocol):
 class RegistrationMethod(Method, Protocol):
     async def register(self, ctx: Context, flow: Flow, payload: Payload) -> Registered:
         """Verify the submission; nothing is stored here."""
+        ...
+
+
+class EnrollmentMethod(Method, Protocol):
+    async def enroll(
+        self, ctx: Context, flow: Flow, *, user: User, payload: Payload, purpose: str
+    ) -> Enrolled:
+        """Verify a new credential for `user` (nothing stored here); `purpose` names the journey
+        in the events (`details.enrollment`). Records its failure event and raises on a refusal."""
         ...
 
 

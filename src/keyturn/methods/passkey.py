@@ -21,7 +21,7 @@ from keyturn.domain.methods import MethodId
 from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import CeremonyError, KeyturnError
 from keyturn.ids import new_id
-from keyturn.methods.base import Authenticated, Payload, Registered
+from keyturn.methods.base import Authenticated, Enrolled, Payload, Registered
 from keyturn.methods.challenges import (
     keep_challenge_spent,
     new_challenge,
@@ -231,6 +231,40 @@ class PasskeyMethod:
             await spend_challenge(tx, challenge)
 
         return Registered(user=user, method=self.id, passkey=passkey, complete=complete)
+
+    async def enroll(
+        self, ctx: Context, flow: Flow, *, user: User, payload: Payload, purpose: str
+    ) -> Enrolled:
+        try:
+            challenge, registered = await verify_new_passkey(ctx, flow, payload.get("credential"))
+            if challenge.user_id != user.id:
+                raise CeremonyError(code="challenge_invalid", detail="challenge issued to another user")
+        except KeyturnError as error:
+            ctx.record(
+                EventType.WEBAUTHN_ENROLLMENT_FAILED,
+                user_id=user.id,
+                user_name=user.email,
+                details={"error": error.code, "enrollment": purpose},
+            )
+            raise
+        passkey = new_passkey(ctx, user, registered, user_agent=ctx.requester.user_agent)
+
+        async def complete(tx: WriteTx) -> None:
+            await spend_challenge(tx, challenge)
+            await tx.add_passkey(passkey, limit=ctx.tenant.passkey_options.max_passkeys_per_user)
+            ctx.record(
+                EventType.ENROLLMENT_COMPLETE,
+                user_id=user.id,
+                user_name=user.email,
+                details={
+                    "authenticator": "passkey",
+                    "passkey_id": passkey.id,
+                    "aaguid": passkey.aaguid,
+                    "enrollment": purpose,
+                },
+            )
+
+        return Enrolled(method=self.id, complete=complete)
 
 
 def _warn_clone(passkey: Passkey, detail: str | None) -> None:

@@ -17,7 +17,7 @@ from keyturn.domain.identity import User, new_user
 from keyturn.domain.methods import MethodId
 from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import KeyturnError
-from keyturn.methods.base import Authenticated, Payload, Registered, text_field
+from keyturn.methods.base import Authenticated, Enrolled, Payload, Registered, text_field
 from keyturn.store.protocols import WriteTx
 
 MIN_LENGTH = 8
@@ -110,3 +110,31 @@ class PasswordMethod:
         check_password_policy(password)
         user = new_user(address, now=ctx.now(), password_hash=await hasher().hash(password))
         return Registered(user=user, method=self.id)
+
+    async def enroll(
+        self, ctx: Context, flow: Flow, *, user: User, payload: Payload, purpose: str
+    ) -> Enrolled:
+        """A new password (replacing any other): no current password is asked for."""
+        try:
+            password = text_field(payload, "password")
+            check_password_policy(password)
+        except KeyturnError as error:
+            ctx.record(
+                EventType.FAILED_CHANGE_PASSWORD,
+                user_id=user.id,
+                user_name=user.email,
+                details={"error": error.code, "enrollment": purpose},
+            )
+            raise
+        new_hash = await hasher().hash(password)
+
+        async def complete(tx: WriteTx) -> None:
+            await tx.set_password_hash(user.id, new_hash, now=ctx.now())
+            ctx.record(
+                EventType.SUCCESS_CHANGE_PASSWORD,
+                user_id=user.id,
+                user_name=user.email,
+                details={"enrollment": purpose},
+            )
+
+        return Enrolled(method=self.id, complete=complete)

@@ -6,7 +6,7 @@ from keyturn.domain.flow import Flow
 from keyturn.domain.methods import MethodId
 from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import KeyturnError
-from keyturn.methods.base import LoginMethod, RegistrationMethod, require_enabled
+from keyturn.methods.base import EnrollmentMethod, LoginMethod, RegistrationMethod, require_enabled
 from keyturn.methods.passkey import PasskeyMethod
 from keyturn.methods.password import PasswordMethod
 
@@ -14,6 +14,8 @@ PASSKEY = PasskeyMethod()
 PASSWORD = PasswordMethod()
 LOGIN_METHODS: dict[MethodId, LoginMethod] = {"passkey": PASSKEY, "password": PASSWORD}
 REGISTRATION_METHODS: dict[MethodId, RegistrationMethod] = {"passkey": PASSKEY, "password": PASSWORD}
+# What an existing account can add to sign in again (recovery), passkeys first.
+ENROLLMENT_METHODS: dict[MethodId, EnrollmentMethod] = {"passkey": PASSKEY, "password": PASSWORD}
 
 
 def offered(tenant: TenantSettings) -> tuple[MethodId, ...]:
@@ -21,8 +23,12 @@ def offered(tenant: TenantSettings) -> tuple[MethodId, ...]:
     return tuple(m for m, method in LOGIN_METHODS.items() if method.enabled(tenant))
 
 
+def offered_enrollment(tenant: TenantSettings) -> tuple[MethodId, ...]:
+    return tuple(m for m, method in ENROLLMENT_METHODS.items() if method.enabled(tenant))
+
+
 def _check_chosen(
-    method: LoginMethod | RegistrationMethod | None, flow: Flow, tenant: TenantSettings
+    method: LoginMethod | RegistrationMethod | EnrollmentMethod | None, flow: Flow, tenant: TenantSettings
 ) -> None:
     if method is None:
         raise KeyturnError(code="unknown_method")
@@ -40,6 +46,13 @@ def login_method(name: object, flow: Flow, tenant: TenantSettings) -> LoginMetho
 
 def registration_method(name: object, flow: Flow, tenant: TenantSettings) -> RegistrationMethod:
     method = next((m for key, m in REGISTRATION_METHODS.items() if key == name), None)
+    _check_chosen(method, flow, tenant)
+    assert method is not None
+    return method
+
+
+def enrollment_method(name: object, flow: Flow, tenant: TenantSettings) -> EnrollmentMethod:
+    method = next((m for key, m in ENROLLMENT_METHODS.items() if key == name), None)
     _check_chosen(method, flow, tenant)
     assert method is not None
     return method

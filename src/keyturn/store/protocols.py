@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from keyturn.domain.blocks import UserBlock
+from keyturn.domain.email_code import EmailCode
 from keyturn.domain.events import Event
 from keyturn.domain.hooks import Hook
 from keyturn.domain.identity import Passkey, User
@@ -336,6 +337,46 @@ class BlockWrites(Protocol):
     ) -> int: ...
 
 
+class EmailCodeReads(Protocol):
+    async def get_email_code(self, code_id: str) -> EmailCode | None: ...
+
+    async def live_email_code(self, user_id: str, purpose: str, *, now: datetime) -> EmailCode | None:
+        """The user's code for `purpose` that can still be used (a new one retires the others)."""
+        ...
+
+
+class EmailCodeWrites(Protocol):
+    """Codes sent by email are used by conditional updates: at most once, never after
+    expiry or too many wrong codes, whatever runs concurrently."""
+
+    async def create_email_code(self, code: EmailCode) -> None: ...
+
+    async def retire_email_codes(self, user_id: str, purpose: str, *, now: datetime) -> None:
+        """End the user's unused codes for `purpose` (a new one is being sent)."""
+
+    async def lock_email_code(self, code_id: str) -> EmailCode | None:
+        """The code's row, locked until the transaction ends (wrong codes are counted in order)."""
+        ...
+
+    async def lock_email_code_by_link(self, link_hash: str) -> EmailCode | None: ...
+
+    async def count_wrong_code(self, code_id: str) -> int:
+        """One more wrong code: how many now."""
+        ...
+
+    async def use_email_code(self, code_id: str, *, now: datetime, expires_at: datetime) -> bool:
+        """Accept the code or link (if still usable); what it allows must be done by `expires_at`."""
+        ...
+
+    async def complete_email_code(self, code_id: str, *, now: datetime) -> bool:
+        """Record that what an accepted code allowed was done: True only the first time."""
+        ...
+
+    async def revoke_user_grants(self, user_id: str, *, now: datetime) -> int:
+        """Revoke every OAuth grant of the user, and with them their access and refresh tokens."""
+        ...
+
+
 class HookReads(Protocol):
     async def list_hooks(self, *, trigger: str | None = None) -> list[Hook]:
         """Hooks in the order they run (oldest first)."""
@@ -366,6 +407,7 @@ class ReadTx(
     MailReads,
     CounterReads,
     BlockReads,
+    EmailCodeReads,
     Protocol,
 ):
     """Queries; no locks are taken and nothing can be changed."""
@@ -384,6 +426,7 @@ class WriteTx(
     MailWrites,
     CounterWrites,
     BlockWrites,
+    EmailCodeWrites,
     MaintenanceWrites,
     Protocol,
 ):

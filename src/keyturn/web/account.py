@@ -16,8 +16,8 @@ from keyturn.domain.identity import User
 from keyturn.domain.session import Session, device_name
 from keyturn.errors import Forbidden, KeyturnError, Unauthenticated, Unavailable
 from keyturn.flows import account as account_flow
-from keyturn.flows import reauth
-from keyturn.flows.base import check_csrf, csrf_token, flow_token, load_flow, start_flow
+from keyturn.flows import reauth, verification
+from keyturn.flows.base import binding_hash, check_csrf, csrf_token, flow_token, load_flow, start_flow
 from keyturn.flows.reauth import ReauthenticationRequired, require_recent_sign_in
 from keyturn.flows.sessions import end_session, list_sessions, revoke_other_sessions, revoke_session
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep
@@ -46,6 +46,9 @@ NOTICES = {
     "email_changed": "Email changed.",
     "session_revoked": "Session signed out.",
     "other_sessions_revoked": "Signed out of all other sessions.",
+    "email_code_sent": "We sent a code to your new address. Type it below to change your email.",
+    "email_verified": "Email verified.",
+    "verification_sent": "We sent you a new code.",
 }
 FormAction = Callable[[User, dict[str, str]], Awaitable[str]]
 
@@ -77,6 +80,8 @@ async def _account_page(
         "sessions": await list_sessions(ctx, user),
         "current_session_id": session.id,
         "device_name": device_name,
+        "verify": not user.email_verified and tenant.verification.mode != "off",
+        "pending_email": await verification.pending_email_change(ctx, user),
     }
     return render(request, "account.html", context, status=error.status if error else 200)
 
@@ -171,10 +176,39 @@ async def remove_password(request: Request, ctx: ContextDep, session: SessionDep
 @router.post("/account/email")
 async def change_email(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     async def action(user: User, form: dict[str, str]) -> str:
-        await account_flow.change_email(ctx, user=user, email=form.get("email"))
-        return "email_changed"
+        token, _ = binding_token(request)
+        await account_flow.change_email(ctx, user=user, email=form.get("email"), binding=binding_hash(token))
+        return "email_code_sent"
 
     return await _form_action(request, ctx, session, action, guard="change_email")
+
+
+@router.post("/account/email/confirm")
+async def confirm_email(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    async def action(user: User, form: dict[str, str]) -> str:
+        await verification.confirm_email_change(ctx, user, code=form.get("code"))
+        return "email_changed"
+
+    return await _form_action(request, ctx, session, action)
+
+
+@router.post("/account/verify")
+async def verify_email(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    async def action(user: User, form: dict[str, str]) -> str:
+        await verification.verify_with_code(ctx, user, code=form.get("code"))
+        return "email_verified"
+
+    return await _form_action(request, ctx, session, action)
+
+
+@router.post("/account/verify/resend")
+async def resend_verification(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    async def action(user: User, form: dict[str, str]) -> str:
+        token, _ = binding_token(request)
+        await verification.resend_verification(ctx, user, binding=binding_hash(token))
+        return "verification_sent"
+
+    return await _form_action(request, ctx, session, action)
 
 
 @router.post("/account/passkeys/options")

@@ -6,7 +6,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from keyturn.flows import registration
+from keyturn.flows import registration, verification
+from keyturn.flows.base import csrf_token, flow_token
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep
 from keyturn.http.input import read_json
 from keyturn.http.security import BINDING_COOKIE, SESSION_COOKIE
@@ -17,7 +18,29 @@ router = APIRouter(route_class=ContextRoute)
 
 @router.get("/signup")
 async def signup_page(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
-    return await open_flow_page(request, ctx, session, "registration", "signup.html")
+    verify_first = ctx.tenant.verification.mode == "before_signup"
+    return await open_flow_page(
+        request, ctx, session, "registration", "signup.html", extra={"verify_first": verify_first}
+    )
+
+
+@router.post("/signup/flows/{flow_id}/email")
+async def send_signup_code(request: Request, ctx: ContextDep, flow_id: str) -> Response:
+    """verification.mode=before_signup: the same answer whether the address has an account."""
+    flow = load_page_flow(request, ctx, flow_id, "registration")
+    data = await read_json(request)
+    waiting = await verification.start_signup(ctx, flow, email=data.get("email"))
+    return JSONResponse({"flow_id": flow_token(ctx, waiting), "csrf": csrf_token(ctx, waiting)})
+
+
+@router.post("/signup/flows/{flow_id}/code")
+async def prove_signup(request: Request, ctx: ContextDep, flow_id: str) -> Response:
+    flow = load_page_flow(request, ctx, flow_id, "registration")
+    data = await read_json(request)
+    proven = await verification.prove_signup(ctx, flow, code=data.get("code"))
+    return JSONResponse(
+        {"flow_id": flow_token(ctx, proven), "csrf": csrf_token(ctx, proven), "email": proven.email}
+    )
 
 
 @router.post("/signup/flows/{flow_id}/passkey/options")

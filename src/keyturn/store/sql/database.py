@@ -26,6 +26,7 @@ from keyturn.errors import Unavailable
 from keyturn.store.sql.base import DATABASE_ERRORS, translate, unavailable
 from keyturn.store.sql.blocks import SqlBlocks
 from keyturn.store.sql.counters import SqlCounters
+from keyturn.store.sql.email_codes import SqlEmailCodes
 from keyturn.store.sql.events import SqlEvents
 from keyturn.store.sql.hooks import SqlHooks
 from keyturn.store.sql.mail import SqlMail
@@ -35,6 +36,7 @@ from keyturn.store.sql.tables import (
     authorization_codes,
     authorization_requests,
     client_assertions,
+    email_codes,
     events,
     oauth_tokens,
     rate_limits,
@@ -61,6 +63,7 @@ class SqlTx(
     SqlMail,
     SqlCounters,
     SqlBlocks,
+    SqlEmailCodes,
 ):
     """Every repository on one transaction's connection (`ReadTx` / `WriteTx`)."""
 
@@ -75,6 +78,7 @@ class SqlTx(
             client_assertions,
             rate_limits,
             user_blocks,
+            email_codes,
         ):
             removed += int((await self._run(delete(table).where(table.c.expires_at <= now))).rowcount)
         removed += int((await self._run(delete(events).where(events.c.date < events_before))).rowcount)

@@ -302,3 +302,23 @@ user_blocks = Table(
     Index("ix_user_blocks_user_id", "user_id"),
     Index("ix_user_blocks_expires_at", "expires_at"),
 )
+
+
+email_codes = Table(
+    "email_codes",  # recovery, verification and change-of-email codes and links (their hashes)
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("purpose", String(16), nullable=False),  # recovery | verify | signup | change_email
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("email", String(320), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("link_hash", String(64), nullable=True, unique=True),
+    Column("binding_hash", String(32), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime(), nullable=True),
+    Column("completed_at", UtcDateTime(), nullable=True),
+    Index("ix_email_codes_expires_at", "expires_at"),
+    Index("ix_email_codes_user_id", "user_id"),
+)

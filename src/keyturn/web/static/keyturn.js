@@ -209,23 +209,43 @@ function setupLogin() {
 
 // --- /signup ---------------------------------------------------------------------------
 function setupSignup() {
-  const base = `/signup/flows/${page.flow_id}`;
+  const base = () => `/signup/flows/${page.flow_id}`;  // a code (before_signup) moves the flow on
   const form = document.getElementById("signup-form");
   const email = document.getElementById("email");
   const passwordField = document.getElementById("password-field");
   const password = document.getElementById("password");
   const usePassword = document.getElementById("use-password");
   const createPasskey = document.getElementById("create-passkey");
+  const codeField = document.getElementById("code-field");
+  const code = document.getElementById("code");
+  let proven = !page.verify_first;
+
+  // verification.mode=before_signup: the email first, then its code, then the credential.
+  async function prove() {
+    if (codeField.hidden) {
+      const sent = await post(`${base()}/email`, { email: email.value });
+      page.flow_id = sent.flow_id; page.csrf = sent.csrf;
+      codeField.hidden = false; email.readOnly = true;
+      showStatus(`Check your inbox: we sent a message to ${email.value}. Type its code here.`);
+      code.focus();
+      return false;
+    }
+    const checked = await post(`${base()}/code`, { code: code.value });
+    page.flow_id = checked.flow_id; page.csrf = checked.csrf;
+    proven = true; codeField.hidden = true;
+    showStatus("Email confirmed.");
+    return true;
+  }
 
   async function signUpWithPassword() {
-    const result = await post(base, { method: "password", email: email.value, password: password.value });
+    const result = await post(base(), { method: "password", email: email.value, password: password.value });
     go(result.redirect_to);
   }
   async function signUpWithPasskey() {
-    const options = await post(`${base}/passkey/options`, { email: email.value });
+    const options = await post(`${base()}/passkey/options`, { email: email.value });
     const credential = await navigator.credentials.create({ publicKey: creationOptions(options) });
     showStatus("Saving your passkey…");
-    const result = await post(base, { method: "passkey", credential: credentialJSON(credential) });
+    const result = await post(base(), { method: "passkey", credential: credentialJSON(credential) });
     go(result.redirect_to);
   }
 
@@ -239,7 +259,10 @@ function setupSignup() {
         password.focus();
         return;
       }
-      try { await signUpWithPassword(); } catch (error) { showError(ceremonyMessage(error)); }
+      try {
+        if (!proven && !(await prove())) return;
+        await signUpWithPassword();
+      } catch (error) { showError(ceremonyMessage(error)); }
     });
   }
   if (createPasskey && !supportsPasskeys()) createPasskey.disabled = true;
@@ -249,6 +272,7 @@ function setupSignup() {
     clearMessages();
     if (!email.value.trim()) { showError("Enter your email."); email.focus(); return; }
     try {
+      if (!proven && !(await prove())) return;
       // Enter in a revealed Password field means "use the password", not "create a passkey".
       if (!page.passkey || !passwordField.hidden) await signUpWithPassword(); else await signUpWithPasskey();
     } catch (error) { handleCeremonyError(error); }
@@ -328,4 +352,38 @@ function setupConfirm() {
   }
 }
 
-({ login: setupLogin, signup: setupSignup, account: setupAccount, confirm: setupConfirm })[page.mode]?.();
+// --- /recovery/new: one new way to sign in, after a recovery email ---------------------
+function setupRecovered() {
+  const signOutOthers = document.getElementById("sign-out-others");
+  async function finish(body) {
+    const result = await post("/recovery/new", { ...body, sign_out_others: signOutOthers.checked });
+    go(result.redirect_to);
+  }
+  const create = document.getElementById("create-passkey");
+  if (create) {
+    if (!supportsPasskeys()) create.disabled = true;
+    create.addEventListener("click", async () => {
+      clearMessages();
+      try {
+        const options = await post("/recovery/new/passkey/options");
+        const credential = await navigator.credentials.create({ publicKey: creationOptions(options) });
+        showStatus("Saving your passkey…");
+        await finish({ method: "passkey", credential: credentialJSON(credential) });
+      } catch (error) { handleCeremonyError(error); }
+    });
+  }
+  const form = document.getElementById("password-form");
+  if (form) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearMessages();
+      try {
+        await finish({ method: "password", password: document.getElementById("new-password").value });
+      } catch (error) { showError(ceremonyMessage(error)); }
+    });
+  }
+}
+
+({ login: setupLogin, signup: setupSignup, account: setupAccount, confirm: setupConfirm, recovered: setupRecovered })[
+  page.mode
+]?.();

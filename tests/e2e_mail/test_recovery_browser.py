@@ -1,0 +1,70 @@
+"""Recovery of a passkey-only account in a real browser, through a real SMTP server: the
+devices are lost, a new browser asks, the link from the message recovers, a new passkey
+signs in; the link then refuses a second use."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from keyturn.store.sql.tables import passkeys
+from tests.e2e.conftest import KeyturnServer
+from tests.e2e.pages import PLATFORM_AUTHENTICATOR, AccountPage, SignupPage, VirtualAuthenticator
+from tests.support.smtp import SmtpServer
+
+pytestmark = pytest.mark.e2e
+
+EMAIL = "ada@example.com"
+_LINK = re.compile(r"http://localhost:\d+/recovery/link\?token=[A-Za-z0-9_-]+")
+
+
+def test_a_passkey_only_account_is_recovered_with_the_emailed_link(
+    page: Page,
+    browser: Browser,
+    server: KeyturnServer,
+    smtp: SmtpServer,
+    virtual_authenticator: VirtualAuthenticator,
+) -> None:
+    SignupPage(page, server.base_url).open().sign_up_with_passkey(EMAIL)
+    page.context.close()  # every device with the passkey is lost
+
+    context = browser.new_context(base_url=server.base_url)
+    context.set_default_timeout(10_000)
+    fresh = context.new_page()
+    VirtualAuthenticator.attach(context, fresh, PLATFORM_AUTHENTICATOR)
+    fresh.goto(server.base_url + "/login")
+    fresh.get_by_role("link", name="Can't sign in?").click()
+    expect(fresh).to_have_url(re.compile(r"/recovery$"))
+    fresh.get_by_label("Email", exact=True).fill(EMAIL)
+    fresh.get_by_role("button", name="Send a recovery link").click()
+    expect(fresh.get_by_role("heading", name="Check your inbox")).to_be_visible()
+    expect(fresh.get_by_label("Recovery code")).to_be_visible()
+
+    message = smtp.inbox.wait_for(2)[1]  # after the sign-up's verification message
+    assert message.to == [EMAIL] and message.subject.startswith("Your Keyturn recovery code")
+    found = _LINK.search(message.text)
+    assert found, message.text
+    link = found.group(0)
+
+    fresh.goto(link)
+    fresh.get_by_role("button", name="Continue").click()
+    expect(fresh).to_have_url(re.compile(r"/recovery/new$"))
+    expect(fresh.get_by_label("Sign me out everywhere else")).to_be_checked()
+    fresh.get_by_role("button", name="Create a passkey").click()
+    account = AccountPage(fresh, server.base_url)
+    account.expect_here()
+    expect(account.email).to_have_text(EMAIL)
+    expect(account.passkeys).to_have_count(2)
+    assert server.count(passkeys) == 2
+
+    notice = smtp.inbox.wait_for(3)[2]
+    assert notice.subject == "Your Keyturn account was recovered"
+
+    fresh.goto(link)  # the same link again
+    fresh.get_by_role("button", name="Continue").click()
+    expect(fresh.locator("#kt-error")).to_have_text(
+        "This link has expired or was already used. Ask for a new one."
+    )
+    context.close()
