@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import tomllib
-from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -25,7 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from keyturn.domain.tenant import TenantSettings
+from keyturn.domain.tenant import TenantSettings, normalize_networks
 
 
 class SettingsError(Exception):
@@ -154,13 +153,7 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _valid_proxies(cls, value: list[str]) -> list[str]:
-        normalised = []
-        for entry in value:
-            try:
-                normalised.append(str(ip_network(entry, strict=False)))
-            except ValueError:
-                raise ValueError(f"{entry!r} is not an IP address or CIDR range") from None
-        return normalised
+        return normalize_networks(value)
 
     @model_validator(mode="after")
     def _production_guard(self) -> Settings:

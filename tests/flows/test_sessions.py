@@ -11,12 +11,15 @@ import html
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 import pytest
 from starlette.testclient import TestClient
 
 from keyturn.clock import FrozenClock
 from keyturn.domain.session import device_name
+from keyturn.flows.sessions import SESSIONS_LISTED
+from keyturn.store.protocols import WriteTx
 from tests.support import browser, store
 from tests.support.browser import storage
 
@@ -192,3 +195,27 @@ def test_last_active_moves_at_most_once_a_minute(browsers: Browsers, clock: Froz
         assert session is not None
         assert session.created_at == created and session.last_active_at == clock.now()
         assert "Last active" in account_page(c)[0]
+
+
+def test_the_list_stays_short_however_many_sessions_there_are(browsers: Browsers, clock: FrozenClock) -> None:
+    """The 50 most recently active are listed, this one always among them, and the page says
+    that Sign out all other sessions ends the others too."""
+    with browsers.use("laptop") as c:
+        assert browser.signup_with_password(c, EMAIL, PASSWORD).status_code == 200
+    user = store.user_of(browsers.client, EMAIL)
+    (mine,) = store.read(browsers.client, lambda tx: tx.list_user_sessions(user.id, now=clock.now()))
+
+    async def add_others(tx: WriteTx) -> None:
+        for n in range(SESSIONS_LISTED + 2):
+            other = replace(mine, id=f"other-{n:02}", csrf_token=f"csrf-{n}", last_active_at=clock.now())
+            await tx.create_session(other, token_hash=f"hash-{n:02}")
+
+    clock.advance(minutes=5)  # the others are more recently active than this one
+    store.write(browsers.client, add_others)
+    with browsers.use("laptop") as c:
+        page, _ = account_page(c)
+
+    sessions = listed(page)
+    assert len(sessions) == SESSIONS_LISTED
+    assert [s["id"] for s in sessions if s["current"]] == [mine.id]
+    assert 'id="more-sessions"' in page

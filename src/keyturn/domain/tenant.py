@@ -183,7 +183,8 @@ class NativeApps(_Strict):
         return value
 
 
-def _allowlist(value: list[str]) -> list[str]:
+def normalize_networks(value: list[str]) -> list[str]:
+    """Addresses or CIDR ranges, each checked and written as a network (one rule for every list)."""
     normalised = []
     for entry in value:
         try:
@@ -211,7 +212,7 @@ class BruteForceProtection(_Strict):
     )
     allowlist: list[str] = Field(default_factory=list, description="Addresses or CIDR ranges never blocked.")
 
-    _valid_allowlist = field_validator("allowlist")(_allowlist)
+    _valid_allowlist = field_validator("allowlist")(normalize_networks)
 
 
 class SuspiciousIpThrottling(_Strict):
@@ -224,7 +225,7 @@ class SuspiciousIpThrottling(_Strict):
     signups_refill_seconds: float = Field(1.2, gt=0, le=86400, description="One sign-up back per this.")
     allowlist: list[str] = Field(default_factory=list, description="Addresses or CIDR ranges exempt.")
 
-    _valid_allowlist = field_validator("allowlist")(_allowlist)
+    _valid_allowlist = field_validator("allowlist")(normalize_networks)
 
 
 class AttackProtection(_Strict):

@@ -160,9 +160,17 @@ async def end_session(ctx: Context, session: Session, user: User) -> None:
 # --- a user's sessions ------------------------------------------------------------------------
 
 
-async def list_sessions(ctx: Context, user: User) -> list[Session]:
-    """The user's live sessions, most recently active first."""
-    return await (await ctx.read()).list_user_sessions(user.id, now=ctx.now())
+SESSIONS_LISTED = 50  # /account lists this many; "Sign out all other sessions" ends the rest too
+
+
+async def list_sessions(ctx: Context, user: User, current: Session) -> tuple[list[Session], bool]:
+    """The user's most recently active sessions (the current one always among them), and
+    whether there are more than are listed: a page that stays small however many there are."""
+    found = await (await ctx.read()).list_user_sessions(user.id, now=ctx.now(), limit=SESSIONS_LISTED + 1)
+    listed = found[:SESSIONS_LISTED]
+    if all(s.id != current.id for s in listed):
+        listed = [current, *listed[: SESSIONS_LISTED - 1]]
+    return listed, len(found) > SESSIONS_LISTED
 
 
 async def revoke_session(ctx: Context, user: User, session_id: str) -> None:

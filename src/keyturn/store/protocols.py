@@ -126,8 +126,10 @@ class SessionReads(Protocol):
         """The live session for this cookie token and its user, in one query."""
         ...
 
-    async def list_user_sessions(self, user_id: str, *, now: datetime) -> list[Session]:
-        """The user's live sessions, most recently active first."""
+    async def list_user_sessions(
+        self, user_id: str, *, now: datetime, limit: int | None = None
+    ) -> list[Session]:
+        """The user's live sessions, most recently active first (the first `limit`)."""
         ...
 
 

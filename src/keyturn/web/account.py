@@ -68,6 +68,7 @@ async def _account_page(
         "signal_user": notice == "email_changed",
         "csrf": session.csrf_token,
     }
+    sessions, more_sessions = await list_sessions(ctx, user, session)
     context: dict[str, Any] = {
         "user": user,
         "passkeys": passkeys,
@@ -77,7 +78,8 @@ async def _account_page(
         "error": error,
         "page": signal,
         "at_limit": len(passkeys) >= tenant.passkey_options.max_passkeys_per_user,
-        "sessions": await list_sessions(ctx, user),
+        "sessions": sessions,
+        "more_sessions": more_sessions,
         "current_session_id": session.id,
         "device_name": device_name,
         "verify": not user.email_verified and tenant.verification.mode != "off",

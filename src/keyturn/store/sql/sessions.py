@@ -70,7 +70,9 @@ class SqlSessions(SqlTxBase):
             },
         )
 
-    async def list_user_sessions(self, user_id: str, *, now: datetime) -> list[Session]:
+    async def list_user_sessions(
+        self, user_id: str, *, now: datetime, limit: int | None = None
+    ) -> list[Session]:
         result = await self._run(
             select(sessions)
             .where(sessions.c.user_id == user_id, sessions.c.expires_at > now)
@@ -79,6 +81,7 @@ class SqlSessions(SqlTxBase):
                 sessions.c.created_at.desc(),
                 sessions.c.id,
             )
+            .limit(limit)
         )
         return [session_from_row(row) for row in result.all()]
 
