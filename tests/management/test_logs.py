@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,6 +48,17 @@ EVENT_FIELDS = {
     "client_id",
     "details",
 }
+
+
+@pytest.fixture
+def settings(clean_database: str, tmp_path: Path) -> Settings:
+    """As everywhere, but sign-ups send no verification mail: these timelines are of sign-ins
+    and API calls, which `svr` and the background sender's `email_sent` (at a moment of its
+    own) would join."""
+    base = Settings(database_url=clean_database, data_dir=tmp_path, public_url=BASE_URL)
+    tenant = base.default_tenant()
+    quiet = tenant.model_copy(update={"verification": tenant.verification.model_copy(update={"mode": "off"})})
+    return base.model_copy(update={"tenant": quiet})
 
 
 def logs_of_type(api: Api, event_type: str) -> list[dict[str, Any]]:

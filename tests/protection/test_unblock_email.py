@@ -37,8 +37,8 @@ def mailing_client(
 
 
 def unblock_message(smtp: SmtpServer) -> Received:
-    """The unblock email (the sign-up's verification message comes first)."""
-    _, received = smtp.inbox.wait_for(2)
+    """The unblock email (the sign-up's verification message is sent beside it, in either order)."""
+    (received,) = [m for m in smtp.inbox.wait_for(2) if "blocked" in m.subject]
     return received
 
 
