@@ -12,7 +12,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from keyturn.context import Context
 from keyturn.domain.email_code import CODE_DIGITS, MAX_WRONG_CODES, EmailCode, EmailCodePurpose
@@ -110,15 +110,23 @@ async def use_code(
             attempts = await tx.count_wrong_code(stored.id)
             outcome = "wrong" if attempts < MAX_WRONG_CODES else "expired"
         else:
-            until = now + timedelta(seconds=then_seconds)
-            await tx.use_email_code(stored.id, now=now, expires_at=until)
-            used = replace(stored, used_at=now, expires_at=until)
-            if then is not None:
-                await then(tx, used)
-            return used
+            return await _accept(tx, stored, now=now, then_seconds=then_seconds, then=then)
     if outcome == "wrong":
         raise KeyturnError(code="email_code_wrong", left=MAX_WRONG_CODES - attempts)
     raise KeyturnError(code="email_code_expired", status=410)
+
+
+async def _accept(
+    tx: WriteTx, stored: EmailCode, *, now: datetime, then_seconds: int, then: Then | None
+) -> EmailCode:
+    """The code or link is good: mark it used (what it allows must be done within
+    `then_seconds`) and run `then` in the same transaction."""
+    until = now + timedelta(seconds=then_seconds)
+    await tx.use_email_code(stored.id, now=now, expires_at=until)
+    used = replace(stored, used_at=now, expires_at=until)
+    if then is not None:
+        await then(tx, used)
+    return used
 
 
 async def use_link(
@@ -145,12 +153,7 @@ async def use_link(
         ):
             outcome = "other_browser"
         else:
-            until = now + timedelta(seconds=then_seconds)
-            await tx.use_email_code(stored.id, now=now, expires_at=until)
-            used = replace(stored, used_at=now, expires_at=until)
-            if then is not None:
-                await then(tx, used)
-            return used
+            return await _accept(tx, stored, now=now, then_seconds=then_seconds, then=then)
     if outcome == "other_browser":
         raise KeyturnError(code="email_link_other_browser", status=403)
     raise KeyturnError(code="email_link_invalid", status=410)
