@@ -23,6 +23,7 @@ from keyturn.settings import Settings
 from keyturn.store.sql.engine import create_engine
 from keyturn.store.sql.migrate import upgrade_to_head
 from keyturn.store.sql.tables import metadata
+from tests.support.smtp import SmtpServer, smtp_server
 from tests.support.soft_authenticator import SoftAuthenticator
 
 # Tests change the configuration from "another process" (the CLI, a second runtime) and look
@@ -85,6 +86,13 @@ def client(settings: Settings, clock: FrozenClock) -> Iterator[TestClient]:
     app = create_app(settings, clock=clock)
     with TestClient(app, base_url=BASE_URL, headers={"origin": BASE_URL}) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback; its `inbox` is what Keyturn sent."""
+    with smtp_server() as server:
+        yield server
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,12 @@ from starlette.testclient import TestClient
 from keyturn.clock import FrozenClock
 from keyturn.domain.email_code import EmailCode
 from keyturn.ids import hash_token
-from keyturn.settings import EmailSettings, Settings
+from keyturn.settings import Settings
 from keyturn.store.sql.database import SqlDatabase
 from keyturn.store.sql.tables import email_codes, outbox
 from tests.conftest import BASE_URL
 from tests.support import browser, store
-from tests.support.smtp import Received, SmtpServer, smtp_server
+from tests.support.smtp import Received, SmtpServer
 from tests.support.soft_authenticator import SoftAuthenticator
 
 EMAIL = "ada@example.com"
@@ -40,15 +40,10 @@ _LINK = re.compile(re.escape(BASE_URL) + r"/recovery/link\?token=([A-Za-z0-9_-]+
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with smtp_server() as server:
-        yield server
-
-
-@pytest.fixture
 def settings(clean_database: str, tmp_path: Path, smtp: SmtpServer) -> Settings:
-    mail = EmailSettings(transport="smtp", smtp_host=smtp.host, smtp_port=smtp.port, smtp_security="none")
-    return Settings(database_url=clean_database, data_dir=tmp_path, public_url=BASE_URL, email=mail)
+    return Settings(
+        database_url=clean_database, data_dir=tmp_path, public_url=BASE_URL, email=smtp.email_settings()
+    )
 
 
 # --- helpers -------------------------------------------------------------------------------

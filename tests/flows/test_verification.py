@@ -4,19 +4,18 @@ server on loopback."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from httpx2 import Response
 from starlette.testclient import TestClient
 
-from keyturn.settings import EmailSettings, Settings
+from keyturn.settings import Settings
 from tests.conftest import BASE_URL
 from tests.flows.test_account import add_passkey
 from tests.flows.test_recovery import mail_to, outbox_templates, request_statements, shown_error
 from tests.support import browser, store
-from tests.support.smtp import Received, SmtpServer, smtp_server
+from tests.support.smtp import Received, SmtpServer
 from tests.support.soft_authenticator import SoftAuthenticator
 
 EMAIL = "ada@example.com"
@@ -30,15 +29,10 @@ _LINK = re.compile(re.escape(BASE_URL) + r"/verify\?token=([A-Za-z0-9_-]+)")
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with smtp_server() as server:
-        yield server
-
-
-@pytest.fixture
 def settings(clean_database: str, tmp_path: Path, smtp: SmtpServer) -> Settings:
-    mail = EmailSettings(transport="smtp", smtp_host=smtp.host, smtp_port=smtp.port, smtp_security="none")
-    return Settings(database_url=clean_database, data_dir=tmp_path, public_url=BASE_URL, email=mail)
+    return Settings(
+        database_url=clean_database, data_dir=tmp_path, public_url=BASE_URL, email=smtp.email_settings()
+    )
 
 
 def code_of(message: Received) -> str:

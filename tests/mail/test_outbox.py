@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,26 +26,14 @@ from keyturn.domain.events import EventType
 from keyturn.mail.outbox import LEASE, MAX_ATTEMPTS, OutboxSender, backoff, send_later
 from keyturn.mail.transports import DeliveryError, SmtpTransport
 from keyturn.runtime import Runtime
-from keyturn.settings import EmailSettings, Settings
+from keyturn.settings import Settings
 from keyturn.wiring import command_context, open_runtime
 from tests.conftest import BASE_URL
 from tests.support.server import free_port, keyturn_env, running_server
-from tests.support.smtp import SmtpServer, smtp_server
+from tests.support.smtp import SmtpServer
 
 T = TypeVar("T")
 ADA = "ada@example.com"
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with smtp_server() as server:
-        yield server
-
-
-def email_settings(server: SmtpServer, **more: Any) -> EmailSettings:
-    return EmailSettings(
-        transport="smtp", smtp_host=server.host, smtp_port=server.port, smtp_security="none", **more
-    )
 
 
 def run(settings: Settings, clock: FrozenClock, work: Callable[[Runtime], Awaitable[T]]) -> T:
@@ -76,7 +64,7 @@ async def events(rt: Runtime, *types: EventType) -> list[Any]:
 def test_a_message_goes_out_once_its_transaction_commits_and_never_if_it_fails(
     settings: Settings, clock: FrozenClock, smtp: SmtpServer
 ) -> None:
-    configured = settings.model_copy(update={"email": email_settings(smtp)})
+    configured = settings.model_copy(update={"email": smtp.email_settings()})
 
     async def work(rt: Runtime) -> tuple[int, int, list[Any]]:
         with pytest.raises(RuntimeError):
@@ -105,7 +93,7 @@ def test_an_operators_templates_replace_the_built_in_ones(
     templates.mkdir()
     (templates / "test.subject.txt").write_text("Hello from {{ product }}, the operator's way\n")
     (templates / "test.txt").write_text("Visit {{ public_url }}/account\n")
-    mail = email_settings(smtp, templates_dir=templates, from_name="Example Support")
+    mail = smtp.email_settings(templates_dir=templates, from_name="Example Support")
     configured = settings.model_copy(update={"email": mail})
 
     async def work(rt: Runtime) -> None:
@@ -124,7 +112,7 @@ def test_an_operators_templates_replace_the_built_in_ones(
 def test_a_refused_delivery_is_retried_with_backoff_then_given_up(
     settings: Settings, clock: FrozenClock, smtp: SmtpServer
 ) -> None:
-    configured = settings.model_copy(update={"email": email_settings(smtp)})
+    configured = settings.model_copy(update={"email": smtp.email_settings()})
     smtp.inbox.refuse_recipients = True
 
     async def work(rt: Runtime) -> tuple[list[int], list[Any], list[Any]]:
@@ -158,7 +146,7 @@ def test_a_crash_between_sending_and_marking_sends_the_message_once(
     """The body reached the server, then the process "died" before recording the send: the
     server never got the final "." and discarded the message, and the retry (once the dead
     worker's lease ran out) delivers it exactly once."""
-    configured = settings.model_copy(update={"email": email_settings(smtp)})
+    configured = settings.model_copy(update={"email": smtp.email_settings()})
     original = SmtpTransport._send
 
     def dies_before_marking(self: SmtpTransport, message: Any, commit: Callable[[], None]) -> None:
@@ -270,7 +258,7 @@ def test_mail_test_sends_a_message_and_says_so(clean_database: str, tmp_path: Pa
 def test_mail_due_says_whether_a_claim_would_find_anything(
     settings: Settings, clock: FrozenClock, smtp: SmtpServer
 ) -> None:
-    configured = settings.model_copy(update={"email": email_settings(smtp)})
+    configured = settings.model_copy(update={"email": smtp.email_settings()})
 
     async def due(rt: Runtime) -> bool:
         async with rt.db.read() as reader:

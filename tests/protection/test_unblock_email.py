@@ -11,25 +11,19 @@ from starlette.testclient import TestClient
 
 from keyturn.app import create_app
 from keyturn.clock import FrozenClock
-from keyturn.settings import EmailSettings, Settings
+from keyturn.settings import Settings
 from tests.conftest import BASE_URL
 from tests.protection.conftest import PEER
 from tests.protection.test_brute_force import EMAIL, PASSWORD, WRONG, link_in
 from tests.support import browser
-from tests.support.smtp import Received, SmtpServer, smtp_server
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with smtp_server() as server:
-        yield server
+from tests.support.smtp import Received, SmtpServer
 
 
 @pytest.fixture
 def mailing_client(
     clean_database: str, tmp_path: Path, clock: FrozenClock, smtp: SmtpServer
 ) -> Iterator[TestClient]:
-    email = EmailSettings(transport="smtp", smtp_host=smtp.host, smtp_port=smtp.port, smtp_security="none")
+    email = smtp.email_settings()
     settings = Settings(database_url=clean_database, data_dir=tmp_path, public_url=BASE_URL, email=email)
     app = create_app(settings, clock=clock)
     with TestClient(app, base_url=BASE_URL, headers={"origin": BASE_URL}, client=PEER) as client:

@@ -13,6 +13,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 
+from keyturn.settings import EmailSettings
 from tests.support.server import free_port
 
 
@@ -77,6 +78,12 @@ class SmtpServer:
     host: str
     port: int
     inbox: Inbox
+
+    def email_settings(self, **more: Any) -> EmailSettings:
+        """Keyturn's email settings for sending here (in-process apps and runtimes)."""
+        return EmailSettings(
+            transport="smtp", smtp_host=self.host, smtp_port=self.port, smtp_security="none", **more
+        )
 
     def env(self) -> dict[str, str]:
         """What `keyturn serve` needs in its environment to send here."""
