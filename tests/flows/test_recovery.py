@@ -75,14 +75,7 @@ def post_link(client: TestClient, token: str) -> Response:
 
 def mail_to(smtp: SmtpServer, address: str, subject: str) -> Received:
     """The first message to `address` whose subject starts so (waiting for it to arrive)."""
-    inbox = smtp.inbox
-
-    def found() -> list[Received]:
-        return [m for m in inbox.messages if m.to == [address] and m.subject.startswith(subject)]
-
-    with inbox.arrived:
-        assert inbox.arrived.wait_for(lambda: bool(found()), timeout=20), f"no {subject!r} to {address}"
-        return found()[0]
+    return smtp.inbox.wait_for_matching(subject, to=address)[0]
 
 
 RECOVERY = "Your Keyturn recovery code: "

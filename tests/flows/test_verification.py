@@ -270,14 +270,7 @@ NOTICE = "Security notice about your Keyturn account"
 
 def notices(smtp: SmtpServer, count: int) -> list[str]:
     """The first lines of the first `count` security notices, in the order they arrived."""
-    inbox = smtp.inbox
-
-    def found() -> list[Received]:
-        return [m for m in inbox.messages if m.subject == NOTICE]
-
-    with inbox.arrived:
-        assert inbox.arrived.wait_for(lambda: len(found()) >= count, timeout=20), [m.subject for m in found()]
-        return [m.text.splitlines()[0] for m in found()]
+    return [m.text.splitlines()[0] for m in smtp.inbox.wait_for_matching(NOTICE, count=count)]
 
 
 def test_each_security_change_on_the_account_page_is_notified(

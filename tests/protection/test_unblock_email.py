@@ -32,7 +32,7 @@ def mailing_client(
 
 def unblock_message(smtp: SmtpServer) -> Received:
     """The unblock email (the sign-up's verification message is sent beside it, in either order)."""
-    (received,) = [m for m in smtp.inbox.wait_for(2) if "blocked" in m.subject]
+    (received,) = smtp.inbox.wait_for_matching("Your Keyturn account was blocked")
     return received
 
 

@@ -72,6 +72,24 @@ class Inbox:
             )
             return list(self.messages)
 
+    def wait_for_matching(
+        self, subject: str, *, to: str | None = None, count: int = 1, seconds: float = 20
+    ) -> list[Received]:
+        """Block until `count` messages whose subject starts with `subject` (to `to`, if given)
+        arrived, and return those in arrival order: the outbox sends due mail in any order."""
+
+        def found() -> list[Received]:
+            return [
+                m for m in self.messages if m.subject.startswith(subject) and (to is None or m.to == [to])
+            ]
+
+        with self.arrived:
+            assert self.arrived.wait_for(lambda: len(found()) >= count, timeout=seconds), (
+                f"{len(found())} of {count} {subject!r} messages arrived within {seconds}s: "
+                f"{[m.subject for m in self.messages]}"
+            )
+            return found()
+
 
 @dataclass(frozen=True)
 class SmtpServer:
