@@ -48,6 +48,20 @@ MESSAGES: dict[str, str] = {
         "we have sent you an email with a link to unblock it; you can also sign in with a passkey."
     ),
     "unblock_link_invalid": "This unblock link has expired or was already used.",
+    "captcha_required": "Complete the check that you are not a robot, then try again, or use a passkey.",
+    "captcha_failed": "The check that you are not a robot did not pass. Try it again, or use a passkey.",
+    "captcha_unavailable": (
+        "The check that you are not a robot cannot be done right now. Try again in a moment, "
+        "or use a passkey."
+    ),
+    "password_breached": (
+        "This password has appeared in a data breach, so others may know it. Choose a different one."
+    ),
+    "password_breached.sign_in": (
+        'This password has appeared in a data breach. Use "Can\'t sign in?" to set a new one, '
+        "or sign in with a passkey."
+    ),
+    "breach_check_unavailable": "Passwords cannot be checked now. Try again in a moment, or use a passkey.",
     # --- passkeys
     "passkey_verification_failed": "That passkey could not be verified. Please try again.",
     "invalid_response": "The passkey response was malformed. Please try again.",

@@ -45,6 +45,9 @@ class EventType(StrEnum):
     BLOCKED_ACCOUNT = "limit_wc"
     BLOCKED_IP_LOGIN = "limit_mu"
     BLOCKED_IP_SIGNUP = "limit_sul"
+    BREACHED_PASSWORD_LOGIN = "pwd_leak"  # noqa: S105 - an event code
+    BREACHED_PASSWORD_SIGNUP = "signup_pwd_leak"  # noqa: S105 - an event code
+    BREACHED_PASSWORD_CHANGE = "reset_pwd_leak"  # noqa: S105 - an event code
     HOOK_CALLED = "hook_called"
     EMAIL_SENT = "email_sent"
     EMAIL_FAILED = "email_failed"
@@ -82,6 +85,9 @@ DESCRIPTIONS: dict[EventType, str] = {
     EventType.BLOCKED_ACCOUNT: "Too many failed attempts: the account is blocked for a while",
     EventType.BLOCKED_IP_LOGIN: "An IP address is throttled: too many failed sign-ins across accounts",
     EventType.BLOCKED_IP_SIGNUP: "An IP address is throttled: too many sign-ups",
+    EventType.BREACHED_PASSWORD_LOGIN: "Breached password used to sign in",
+    EventType.BREACHED_PASSWORD_SIGNUP: "Breached password refused at sign-up",
+    EventType.BREACHED_PASSWORD_CHANGE: "Breached password refused as a new password",
     EventType.HOOK_CALLED: "Hook called",
     EventType.EMAIL_SENT: "Email sent",
     EventType.EMAIL_FAILED: "Email could not be sent",

@@ -7,9 +7,10 @@ the process config, and changed through `keyturn config patch` or the API.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -228,9 +229,164 @@ class SuspiciousIpThrottling(_Strict):
     _valid_allowlist = field_validator("allowlist")(normalize_networks)
 
 
+CaptchaProvider = Literal["none", "turnstile", "hcaptcha", "recaptcha"]
+CAPTCHA_SECRET_BINDING = "attack_protection.captcha.secret"  # noqa: S105 - what the seal is bound to
+
+
+@dataclass(frozen=True)
+class CaptchaProtocol:
+    """What a provider documents: its siteverify URL, its script and frame origins (for the
+    pages' CSP and the script tag), and the form field its widget fills with the token."""
+
+    verify_url: str
+    script_url: str
+    origins: tuple[str, ...]
+    response_field: str
+
+
+CAPTCHA_PROTOCOLS: dict[str, CaptchaProtocol] = {
+    "turnstile": CaptchaProtocol(
+        verify_url="https://challenges.cloudflare.com/turnstile/v0/siteverify",
+        script_url="https://challenges.cloudflare.com/turnstile/v0/api.js?render=explicit",
+        origins=("https://challenges.cloudflare.com",),
+        response_field="cf-turnstile-response",
+    ),
+    "hcaptcha": CaptchaProtocol(
+        verify_url="https://api.hcaptcha.com/siteverify",
+        script_url="https://js.hcaptcha.com/1/api.js?render=explicit",
+        origins=("https://hcaptcha.com", "https://*.hcaptcha.com"),
+        response_field="h-captcha-response",
+    ),
+    "recaptcha": CaptchaProtocol(
+        verify_url="https://www.google.com/recaptcha/api/siteverify",
+        script_url="https://www.google.com/recaptcha/api.js?render=explicit",
+        origins=(
+            "https://www.google.com/recaptcha/",
+            "https://www.gstatic.com/recaptcha/",
+            "https://recaptcha.google.com/recaptcha/",
+        ),
+        response_field="g-recaptcha-response",
+    ),
+}
+
+
+class AfterFailures(_Strict):
+    after_failures: int = Field(ge=1, le=100000, description="Failed sign-ins from the address first.")
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is not None:
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+class CaptchaSettings(_Strict):
+    """Passwords only (a passkey is never asked): a captcha on password sign-up and sign-in.
+
+    The secret is written as `secret` (`keyturn config patch`, the API) and kept only sealed
+    under the key-encryption key, as hook secrets are: no view of the settings shows it.
+    """
+
+    provider: CaptchaProvider = "none"
+    site_key: str = Field("", max_length=200)
+    secret_sealed: str | None = Field(
+        None, description="The provider's secret, sealed under the KEK (set it as `secret`)."
+    )
+    verify_url: str | None = Field(None, description="Default: the provider's documented siteverify URL.")
+    script_url: str | None = Field(
+        None, description="Default: the provider's script (its origin is in the CSP)."
+    )
+    recaptcha_version: Literal["v2", "v3"] = "v2"
+    min_score: float = Field(0.5, ge=0, le=1, description="reCAPTCHA v3: the lowest score accepted.")
+    when: Literal["always"] | AfterFailures = Field(
+        "always", description='"always", or {"after_failures": N} failed sign-ins from the address.'
+    )
+    timeout_seconds: float = Field(3.0, gt=0, le=30, description="A slower provider fails closed.")
+
+    _valid_urls = field_validator("verify_url", "script_url")(_http_url)
+
+    @model_validator(mode="after")
+    def _complete(self) -> CaptchaSettings:
+        if self.provider != "none" and not (self.site_key and self.secret_sealed):
+            raise ValueError(f"captcha provider {self.provider!r} needs a site_key and a secret")
+        return self
+
+    @property
+    def on(self) -> bool:
+        return self.provider != "none"
+
+    @property
+    def protocol(self) -> CaptchaProtocol | None:
+        return CAPTCHA_PROTOCOLS.get(self.provider)
+
+    @property
+    def resolved_script_url(self) -> str | None:
+        """reCAPTCHA v3 loads with the site key as `render` (its documented form)."""
+        protocol = self.protocol
+        if protocol is None:
+            return None
+        if self.script_url:
+            return self.script_url
+        if self.provider == "recaptcha" and self.recaptcha_version == "v3":
+            return f"https://www.google.com/recaptcha/api.js?render={quote(self.site_key)}"
+        return protocol.script_url
+
+    @property
+    def resolved_verify_url(self) -> str | None:
+        protocol = self.protocol
+        return (self.verify_url or protocol.verify_url) if protocol else None
+
+    @property
+    def csp_origins(self) -> tuple[str, ...]:
+        """The script and frame origins the pages must allow: exactly the provider's (or the
+        configured script's origin), nothing when off."""
+        protocol = self.protocol
+        if protocol is None:
+            return ()
+        if self.script_url:
+            parts = urlsplit(self.script_url)
+            return (f"{parts.scheme}://{parts.netloc}",)
+        return protocol.origins
+
+
 class AttackProtection(_Strict):
     brute_force: BruteForceProtection = BruteForceProtection()
     suspicious_ip: SuspiciousIpThrottling = SuspiciousIpThrottling()
+    captcha: CaptchaSettings = CaptchaSettings()
+
+
+class BreachedPasswords(_Strict):
+    """Credential Guard: passwords found in breaches (never passkeys).
+
+    `range_api`: k-anonymity, only the first 5 hex digits of the password's SHA-1 leave
+    Keyturn (the Pwned Passwords range protocol); `file`: an offline list of `HASH:COUNT`
+    (or bare `HASH`) lines of upper-case SHA-1, as the HIBP downloader writes, sorted.
+    """
+
+    mode: Literal["off", "range_api", "file"] = "off"
+    range_url: str = Field("https://api.pwnedpasswords.com/range/", description="GET <range_url><prefix>.")
+    file: str | None = Field(None, description="mode=file: the path of the sorted SHA-1 list.")
+    on_sign_in: Literal["allow", "flag", "block"] = Field(
+        "block", description="A breached password at sign-in: sign in, flag it (pwd_leak) or refuse."
+    )
+    on_unavailable: Literal["allow", "refuse"] = Field(
+        "allow", description="A range API down or slow: fail open (as Auth0) or refuse the password."
+    )
+    timeout_seconds: float = Field(2.0, gt=0, le=30)
+
+    _valid_url = field_validator("range_url")(_http_url)
+
+    @model_validator(mode="after")
+    def _file_named(self) -> BreachedPasswords:
+        if self.mode == "file" and not self.file:
+            raise ValueError("password_policy.breached.mode file needs a file path")
+        return self
+
+
+class PasswordPolicy(_Strict):
+    breached: BreachedPasswords = BreachedPasswords()
 
 
 class TenantSettings(_Strict):
@@ -249,6 +405,7 @@ class TenantSettings(_Strict):
         ),
     )
     attack_protection: AttackProtection = AttackProtection()
+    password_policy: PasswordPolicy = PasswordPolicy()
     recovery: RecoveryOptions = RecoveryOptions()
     verification: VerificationOptions = VerificationOptions()
     notifications: NotificationOptions = NotificationOptions()

@@ -21,7 +21,7 @@ from keyturn.mail.render import link
 from keyturn.methods.base import require_enabled
 from keyturn.methods.challenges import spend_challenge
 from keyturn.methods.passkey import creation_options, new_passkey, verify_new_passkey
-from keyturn.methods.password import check_password_policy, hasher
+from keyturn.methods.password import check_new_password, hasher
 from keyturn.methods.registry import PASSKEY, PASSWORD
 from keyturn.store.protocols import WriteTx
 
@@ -121,7 +121,7 @@ async def set_password(ctx: Context, *, user: User, current: str | None, new: st
     require_enabled(ctx.tenant, PASSWORD)
     if user.has_password and not await hasher().verify(user.password_hash, current or ""):
         raise KeyturnError(code="invalid_current_password")
-    check_password_policy(new)
+    await check_new_password(ctx, new, stage="change", user=user)
     new_hash = await hasher().hash(new)
     async with ctx.writing() as tx:
         await tx.set_password_hash(user.id, new_hash, now=ctx.now())

@@ -45,6 +45,8 @@ async def identify(ctx: Context, flow: Flow, *, email: object) -> dict[str, obje
         method = LOGIN_METHODS[offered]
         if method.enabled(ctx.tenant):
             answer |= await method.identify(ctx, flow, address=address, user=user)
+    # Whether the password step shows the widget: the address decides, never the account.
+    answer["captcha"] = bool(answer["password"]) and await protection.captcha_required(ctx)
     return answer
 
 

@@ -5,6 +5,10 @@
   `user_blocks` row, `limit_wc`, and an unblock link emailed to the account's owner). Unknown
   identifiers are counted and blocked the same way, with no email, so the answers never
   tell whether an account exists. A success clears the count. A passkey never meets it.
+- **Captcha** (passwords only: password sign-up and sign-in, `always` or after N failed
+  sign-ins from the address): the token is verified with the provider before anything is
+  counted or checked, so a failure changes nothing; a provider that is down fails closed.
+  A passkey never meets it.
 - **Suspicious-IP throttling** (every method): per address, failed sign-ins across any
   accounts (`sip-login`) and sign-up attempts (`sip-signup`); over the limit, 429 with
   Retry-After. `limit_mu` / `limit_sul` are recorded once, when an address reaches its limit.
@@ -22,15 +26,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from keyturn.context import Context
+from keyturn.defences import captcha as captcha_check
 from keyturn.domain.blocks import UserBlock
 from keyturn.domain.email import normalize_email
 from keyturn.domain.events import EventType
-from keyturn.domain.tenant import TenantSettings, in_allowlist
-from keyturn.errors import KeyturnError, RateLimited
+from keyturn.domain.tenant import CAPTCHA_SECRET_BINDING, AfterFailures, TenantSettings, in_allowlist
+from keyturn.errors import KeyturnError, RateLimited, Unavailable
 from keyturn.mail.outbox import send_later
 from keyturn.mail.render import link
 from keyturn.methods.base import Payload
-from keyturn.sealing import b64, open_fields, seal_fields, to_seconds, unb64
+from keyturn.sealing import b64, open_fields, seal_fields, to_seconds, unb64, unseal
 from keyturn.throttles import Rate
 
 BRUTE_FORCE_WINDOW_SECONDS = 24 * 3600  # failed passwords are counted over a sliding day
@@ -67,6 +72,10 @@ def _throttled(ctx: Context) -> bool:
     return ip.enabled and not in_allowlist(ctx.requester.ip, ip.allowlist)
 
 
+def _counts_for_captcha(ctx: Context) -> bool:
+    return isinstance(ctx.tenant.attack_protection.captcha.when, AfterFailures)
+
+
 def _blocked(block: UserBlock | None, ctx: Context) -> RateLimited:
     retry = None
     if block is not None and block.expires_at is not None:
@@ -83,19 +92,24 @@ class LoginGuard:
 
 
 async def before_login(ctx: Context, method_id: str, payload: Payload) -> LoginGuard:
-    """Refuse an address over its failed-attempt limit, and a blocked identifier (passwords)."""
+    """Refuse an address over its failed-attempt limit, a blocked identifier and a missing or
+    failed captcha (both passwords only)."""
     throttles = ctx.rt.throttles
     if _throttled(ctx):
         verdict = await throttles.peek(login_rate(ctx.tenant), "sip-login", ctx.requester.ip)
         if not verdict.allowed:
             raise RateLimited(code="too_many_requests", retry_after=verdict.retry_after)
-    brute = ctx.tenant.attack_protection.brute_force
-    identifier = identifier_of(payload) if method_id == "password" else None
-    if identifier is None or not brute.enabled or in_allowlist(ctx.requester.ip, brute.allowlist):
+    if method_id != "password":
         return LoginGuard()
+    brute = ctx.tenant.attack_protection.brute_force
+    identifier = identifier_of(payload)
+    counted = identifier is not None and brute.enabled and not in_allowlist(ctx.requester.ip, brute.allowlist)
     ip = ctx.requester.ip
-    if block := await (await ctx.read()).find_block(identifier, ip, now=ctx.now()):
+    if counted and (block := await (await ctx.read()).find_block(identifier or "", ip, now=ctx.now())):
         raise _blocked(block, ctx)
+    await check_captcha(ctx, payload, action="login", user_name=identifier)
+    if identifier is None or not counted:
+        return LoginGuard()
     verdict = await throttles.hit(brute_force_rate(ctx.tenant), "bf", identifier, ip)
     if not verdict.allowed:  # a concurrent guess took the last attempt
         raise _blocked(await _block(ctx, identifier), ctx)
@@ -106,10 +120,10 @@ async def before_login(ctx: Context, method_id: str, payload: Payload) -> LoginG
 
 async def after_failure(ctx: Context, guard: LoginGuard, error: KeyturnError) -> None:
     """Count the failure against the address; the last allowed wrong password blocks the pair."""
-    if _throttled(ctx):
+    if _throttled(ctx) or _counts_for_captcha(ctx):  # captcha after N failures counts here too
         rate = login_rate(ctx.tenant)
         verdict = await ctx.rt.throttles.hit(rate, "sip-login", ctx.requester.ip)
-        if verdict.allowed and verdict.remaining == 0:
+        if verdict.allowed and verdict.remaining == 0 and _throttled(ctx):
             ctx.record(EventType.BLOCKED_IP_LOGIN, details={"max_attempts": rate.limit})
     if guard.identifier is not None and error.code == "invalid_credentials" and guard.remaining == 0:
         raise _blocked(await _block(ctx, guard.identifier), ctx) from error
@@ -130,6 +144,59 @@ async def before_signup(ctx: Context) -> None:
         raise RateLimited(code="too_many_requests", retry_after=verdict.retry_after)
     if verdict.remaining == 0:
         ctx.record(EventType.BLOCKED_IP_SIGNUP, details={"max_signups": rate.limit})
+
+
+# --- captcha (passwords only) ------------------------------------------------------------
+
+
+async def captcha_required(ctx: Context) -> bool:
+    """Whether a password sign-in or sign-up from this address must pass the captcha now:
+    `always`, or once the address has `after_failures` failed sign-ins (the suspicious-IP
+    counter, which every failed sign-in hits)."""
+    captcha = ctx.tenant.attack_protection.captcha
+    if not captcha.on:
+        return False
+    if not isinstance(captcha.when, AfterFailures):
+        return True
+    rate = login_rate(ctx.tenant)
+    verdict = await ctx.rt.throttles.peek(rate, "sip-login", ctx.requester.ip)
+    return rate.limit - verdict.remaining >= captcha.when.after_failures
+
+
+async def check_captcha(ctx: Context, payload: Payload, *, action: str, user_name: str | None) -> None:
+    """Verify the widget's token (`captcha` in the submission) with the provider, when one is
+    required. A refusal is recorded (`f` at sign-in; sign-up records its own `fs`) and raised
+    before anything is counted or stored; a provider that does not answer fails closed."""
+    if not await captcha_required(ctx):
+        return
+    captcha = ctx.tenant.attack_protection.captcha
+    token = payload.get("captcha")
+    details: dict[str, object] = {"captcha": {"provider": captcha.provider}}
+    try:
+        if not isinstance(token, str) or not token:
+            raise KeyturnError(code="captcha_required")
+        try:
+            secret = unseal(ctx.rt.kek, unb64(captcha.secret_sealed or ""), bound_to=CAPTCHA_SECRET_BINDING)
+        except Exception:  # sealed under another KEK, or damaged: no verdict is possible
+            raise Unavailable(code="captcha_unavailable", detail="captcha secret unsealable") from None
+        try:
+            verdict = await captcha_check.verify(
+                captcha, secret=secret.decode(), token=token, remote_ip=ctx.requester.ip, action=action
+            )
+        except captcha_check.CaptchaUnavailable as down:
+            details["captcha"] = {"provider": captcha.provider, "reason": "unavailable"}
+            raise Unavailable(code="captcha_unavailable", detail=down.reason) from None
+        details["captcha"] = {"provider": captcha.provider, "reason": verdict.reason, "score": verdict.score}
+        if not verdict.passed:
+            raise KeyturnError(code="captcha_failed", detail=verdict.reason)
+    except KeyturnError as error:
+        if action == "login":
+            ctx.record(
+                EventType.FAILED_LOGIN,
+                user_name=user_name,
+                details={"error": error.code, "authentication_method": "password", **details},
+            )
+        raise
 
 
 # --- blocks ------------------------------------------------------------------------------

@@ -20,16 +20,22 @@ BINDING_COOKIE = "keyturn_browser"  # binds flows (and their challenges) to one 
 CSRF_HEADER = "x-csrf-token"
 
 
-def content_security_policy(*, form_targets: tuple[str, ...] = ()) -> str:
+def content_security_policy(
+    *, form_targets: tuple[str, ...] = (), captcha_origins: tuple[str, ...] = ()
+) -> str:
     """The pages' CSP. Browsers apply `form-action` to the redirect after a POST too, so a
-    form that ends at a client (consent, sign-out) must list that client's origin."""
+    form that ends at a client (consent, sign-out) must list that client's origin. The pages
+    with a password step (login, sign-up) add exactly the captcha provider's script and frame
+    origins (`CaptchaSettings.csp_origins`), none when the captcha is off."""
+    frames = [f"frame-src {' '.join(captcha_origins)}"] if captcha_origins else []
     return "; ".join(
         [
             "default-src 'self'",
-            "script-src 'self'",
+            " ".join(["script-src 'self'", *captcha_origins]),
             "style-src 'self'",
             "img-src 'self' data:",
             "connect-src 'self'",
+            *frames,
             "frame-ancestors 'none'",
             " ".join(["form-action 'self'", *form_targets]),
             "base-uri 'none'",

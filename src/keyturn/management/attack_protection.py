@@ -1,5 +1,6 @@
-"""/api/v2/attack-protection: brute-force protection and suspicious-IP throttling, in Auth0's
-shapes, over the tenant settings' `attack_protection` section."""
+"""/api/v2/attack-protection: brute-force protection, suspicious-IP throttling and breached-
+password detection, in Auth0's shapes, over the tenant settings' `attack_protection` and
+`password_policy.breached` sections."""
 
 from __future__ import annotations
 
@@ -80,6 +81,42 @@ class SuspiciousIpUpdate(_Model):
     stage: StagesUpdate | None = None
 
 
+class BreachedStage(_Model):
+    shields: list[str]
+
+
+class BreachedStages(_Model):
+    pre_user_registration: BreachedStage = Field(alias="pre-user-registration")
+    pre_change_password: BreachedStage = Field(alias="pre-change-password")
+
+
+class BreachedStageUpdate(_Model):
+    shields: list[str] | None = None
+
+
+class BreachedStagesUpdate(_Model):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    pre_user_registration: BreachedStageUpdate | None = Field(None, alias="pre-user-registration")
+    pre_change_password: BreachedStageUpdate | None = Field(None, alias="pre-change-password")
+
+
+class BreachedOut(_Model):
+    enabled: bool
+    shields: list[str]
+    admin_notification_frequency: list[str]
+    method: str
+    stage: BreachedStages
+
+
+class BreachedUpdate(_Model):
+    enabled: StrictBool | None = None
+    shields: list[str] | None = None
+    admin_notification_frequency: list[str] | None = None
+    method: str | None = None
+    stage: BreachedStagesUpdate | None = None
+
+
 @router.get(
     "/attack-protection/brute-force-protection",
     response_model=BruteForceOut,
@@ -130,3 +167,30 @@ async def update_suspicious_ip(
 ) -> object:
     changes = body.model_dump(exclude_unset=True, by_alias=True)
     return await operations.update_suspicious_ip(ctx, changes, actor=actor_of(request, caller))
+
+
+@router.get(
+    "/attack-protection/breached-password-detection",
+    response_model=BreachedOut,
+    response_model_by_alias=True,
+    operation_id="attack-protection-get-breached-password-detection",
+)
+async def get_breached(ctx: ContextDep, caller: Annotated[Caller, Depends(require(READ))]) -> object:
+    return operations.breached_out(ctx.tenant)
+
+
+@router.patch(
+    "/attack-protection/breached-password-detection",
+    response_model=BreachedOut,
+    response_model_by_alias=True,
+    operation_id="attack-protection-update-breached-password-detection",
+    responses={400: {"model": ErrorOut}},
+)
+async def update_breached(
+    request: Request,
+    ctx: ContextDep,
+    body: BreachedUpdate,
+    caller: Annotated[Caller, Depends(require(UPDATE))],
+) -> object:
+    changes = body.model_dump(exclude_unset=True, by_alias=True)
+    return await operations.update_breached(ctx, changes, actor=actor_of(request, caller))

@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from functools import cache
+from typing import Literal
 
 from argon2 import PasswordHasher as Argon2Hasher
 from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from keyturn.context import Context
+from keyturn.defences.breached import BreachCheckUnavailable, is_breached
 from keyturn.domain.email import normalize_email
 from keyturn.domain.events import EventType
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import User, new_user
 from keyturn.domain.methods import MethodId
 from keyturn.domain.tenant import TenantSettings
-from keyturn.errors import KeyturnError
+from keyturn.errors import KeyturnError, Unavailable
 from keyturn.methods.base import Authenticated, Enrolled, Payload, Registered, text_field
 from keyturn.store.protocols import WriteTx
 
+log = logging.getLogger("keyturn.password")
 MIN_LENGTH = 8
 MAX_LENGTH = 1024  # long enough for any passphrase, short enough to bound hashing cost
 
@@ -30,6 +34,47 @@ def check_password_policy(password: str) -> None:
         raise KeyturnError(code="password_too_short", min=MIN_LENGTH)
     if len(password) > MAX_LENGTH:
         raise KeyturnError(code="password_too_long", max=MAX_LENGTH)
+
+
+BreachStage = Literal["signup", "change"]
+_BREACH_EVENTS: dict[BreachStage, EventType] = {
+    "signup": EventType.BREACHED_PASSWORD_SIGNUP,
+    "change": EventType.BREACHED_PASSWORD_CHANGE,
+}
+
+
+async def _breached(ctx: Context, password: str) -> bool | None:
+    """Credential Guard's look-up (`password_policy.breached`); None when the source did not
+    answer (logged, never with the password or its hash)."""
+    policy = ctx.tenant.password_policy.breached
+    if policy.mode == "off":
+        return False
+    try:
+        return await is_breached(policy, password)
+    except BreachCheckUnavailable as down:
+        log.warning("breached-password check unavailable", extra={"detail": down.reason, "mode": policy.mode})
+        return None
+
+
+async def check_new_password(
+    ctx: Context, password: str, *, stage: BreachStage, user: User | None = None, email: str | None = None
+) -> None:
+    """The one gate for a password about to be stored (sign-up, change, recovery's Set a
+    password): the length policy, then the breach check. A breached password is refused with
+    its event (`signup_pwd_leak` / `reset_pwd_leak`); nothing is stored. A range API that is
+    down lets the password through (`on_unavailable: allow`, as Auth0 fails open) or refuses."""
+    check_password_policy(password)
+    breached = await _breached(ctx, password)
+    if breached is None and ctx.tenant.password_policy.breached.on_unavailable == "refuse":
+        raise Unavailable(code="breach_check_unavailable")
+    if breached:
+        ctx.record(
+            _BREACH_EVENTS[stage],
+            user_id=user.id if user else None,
+            user_name=user.email if user else email,
+            details={"mode": ctx.tenant.password_policy.breached.mode},
+        )
+        raise KeyturnError(code="password_breached")
 
 
 class PasswordHasher:
@@ -93,6 +138,7 @@ class PasswordMethod:
                 user_name=address or None,
             )
             raise KeyturnError(code="invalid_credentials", status=401)
+        await self._guard_sign_in(ctx, user, password)
         complete = None
         if hasher().needs_rehash(user.password_hash):
             new_hash = await hasher().hash(password)
@@ -104,10 +150,27 @@ class PasswordMethod:
             complete = complete_rehash
         return Authenticated(user=user, method=self.id, complete=complete)
 
+    async def _guard_sign_in(self, ctx: Context, user: User, password: str) -> None:
+        """A right password that is breached (`breached.on_sign_in`): `flag` records `pwd_leak`
+        and signs in, `block` records it and refuses. Checked only after the password matched,
+        so it is no oracle; a source that does not answer never stops a sign-in."""
+        policy = ctx.tenant.password_policy.breached
+        if policy.mode == "off" or policy.on_sign_in == "allow" or not await _breached(ctx, password):
+            return
+        blocked = policy.on_sign_in == "block"
+        ctx.record(
+            EventType.BREACHED_PASSWORD_LOGIN,
+            user_id=user.id,
+            user_name=user.email,
+            details={"mode": policy.mode, "action": "blocked" if blocked else "flagged"},
+        )
+        if blocked:
+            raise KeyturnError(code="password_breached", message="password_breached.sign_in", status=403)
+
     async def register(self, ctx: Context, flow: Flow, payload: Payload) -> Registered:
         email, password = text_field(payload, "email"), text_field(payload, "password")
         address = normalize_email(email)
-        check_password_policy(password)
+        await check_new_password(ctx, password, stage="signup", email=address)
         user = new_user(address, now=ctx.now(), password_hash=await hasher().hash(password))
         return Registered(user=user, method=self.id)
 
@@ -117,7 +180,7 @@ class PasswordMethod:
         """A new password (replacing any other): no current password is asked for."""
         try:
             password = text_field(payload, "password")
-            check_password_policy(password)
+            await check_new_password(ctx, password, stage="change", user=user)
         except KeyturnError as error:
             ctx.record(
                 EventType.FAILED_CHANGE_PASSWORD,

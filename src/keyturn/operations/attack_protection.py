@@ -5,6 +5,12 @@ Auth0 counts suspicious-IP refills as a `rate` in milliseconds; Keyturn stores s
 Keyturn's brute-force protection counts per identifier and address (Auth0's
 `count_per_identifier_and_ip`), blocks, and emails the user an unblock link: shields
 `block` and `user_notification`, which are always on while it is enabled.
+
+Breached-password detection is `password_policy.breached`: `enabled` is a mode other than
+`off` (turning it on picks the range API), the login stage's shields are `["block"]` for
+`on_sign_in: block` and `[]` otherwise (`flag` records `pwd_leak` and signs in, as Auth0 does
+with no shield); sign-up and password changes always refuse (`block`). Notifications and
+the `enhanced` method are not Keyturn's: asking for them is a 400.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from keyturn.operations.tenant_config import merge_documents, save_settings, val
 BRUTE_FORCE_SHIELDS = ["block", "user_notification"]
 BRUTE_FORCE_MODE = "count_per_identifier_and_ip"
 SUSPICIOUS_IP_SHIELDS = ["block"]
+BREACHED_METHOD = "standard"
+BREACHED_STAGE_SHIELDS = ["block"]
 
 
 def brute_force_out(tenant: TenantSettings) -> dict[str, Any]:
@@ -49,6 +57,20 @@ def suspicious_ip_out(tenant: TenantSettings) -> dict[str, Any]:
     }
 
 
+def breached_out(tenant: TenantSettings) -> dict[str, Any]:
+    breached = tenant.password_policy.breached
+    return {
+        "enabled": breached.mode != "off",
+        "shields": ["block"] if breached.on_sign_in == "block" else [],
+        "admin_notification_frequency": [],
+        "method": BREACHED_METHOD,
+        "stage": {
+            "pre-user-registration": {"shields": list(BREACHED_STAGE_SHIELDS)},
+            "pre-change-password": {"shields": list(BREACHED_STAGE_SHIELDS)},
+        },
+    }
+
+
 def _unsupported(field: str, value: object, supported: object) -> KeyturnError:
     return KeyturnError(
         code="invalid_body", reason=f"{field} {value!r} is not supported here; Keyturn does {supported!r}"
@@ -57,7 +79,8 @@ def _unsupported(field: str, value: object, supported: object) -> KeyturnError:
 
 async def _save(ctx: Context, section: str, changes: dict[str, Any], *, actor: Actor) -> TenantSettings:
     overrides = {"attack_protection": {section: changes}}
-    updated = validated(merge_documents(ctx.tenant.model_dump(mode="json"), overrides), code="invalid_body")
+    document = merge_documents(ctx.tenant.model_dump(mode="json"), overrides)
+    updated = validated(document, code="invalid_body", kek=ctx.rt.kek)
     return await save_settings(
         ctx, updated, force=False, actor=actor, operation=f"update_{section}", keys=sorted(changes)
     )
@@ -90,3 +113,34 @@ async def update_suspicious_ip(ctx: Context, body: dict[str, Any], *, actor: Act
     if "rate" in signup:
         changes["signups_refill_seconds"] = signup["rate"] / 1000
     return suspicious_ip_out(await _save(ctx, "suspicious_ip", changes, actor=actor))
+
+
+async def update_breached(ctx: Context, body: dict[str, Any], *, actor: Actor) -> dict[str, Any]:
+    """Auth0's PATCH /attack-protection/breached-password-detection over `password_policy.breached`."""
+    current = ctx.tenant.password_policy.breached
+    changes: dict[str, Any] = {}
+    if "enabled" in body:
+        on = current.mode if current.mode != "off" else "range_api"  # turning it on: the range API
+        changes["mode"] = on if body["enabled"] else "off"
+    shields = body.get("shields")
+    if shields is not None:
+        if not set(shields) <= {"block"}:
+            raise _unsupported("shields", shields, ["block"])
+        changes["on_sign_in"] = "block" if shields else "flag"
+    frequency = body.get("admin_notification_frequency")
+    if frequency:
+        raise _unsupported("admin_notification_frequency", frequency, [])
+    method = body.get("method")
+    if method is not None and method != BREACHED_METHOD:
+        raise _unsupported("method", method, BREACHED_METHOD)
+    for stage, settings in (body.get("stage") or {}).items():
+        stage_shields = (settings or {}).get("shields")
+        if stage_shields is not None and sorted(stage_shields) != BREACHED_STAGE_SHIELDS:
+            raise _unsupported(f"stage.{stage}.shields", stage_shields, BREACHED_STAGE_SHIELDS)
+    overrides = {"password_policy": {"breached": changes}}
+    document = merge_documents(ctx.tenant.model_dump(mode="json"), overrides)
+    updated = validated(document, code="invalid_body", kek=ctx.rt.kek)
+    saved = await save_settings(
+        ctx, updated, force=False, actor=actor, operation="update_breached", keys=sorted(changes)
+    )
+    return breached_out(saved)

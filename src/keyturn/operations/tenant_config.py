@@ -15,9 +15,10 @@ import jsonpointer
 from pydantic import ValidationError
 
 from keyturn.context import Context
-from keyturn.domain.tenant import TenantSettings
+from keyturn.domain.tenant import CAPTCHA_SECRET_BINDING, TenantSettings
 from keyturn.errors import ConfigError, Conflict
 from keyturn.operations.audit import Actor, record_change
+from keyturn.sealing import b64, seal
 
 Op = Literal["add", "replace", "remove"]
 
@@ -48,6 +49,41 @@ def parse_assignment(op: Op, text: str) -> PatchOperation:
     return PatchOperation(op, path, value)
 
 
+def _captcha_of(document: dict[str, Any]) -> dict[str, Any] | None:
+    section = document.get("attack_protection")
+    captcha = section.get("captcha") if isinstance(section, dict) else None
+    return captcha if isinstance(captcha, dict) else None
+
+
+def seal_secrets(document: dict[str, Any], kek: bytes | None) -> dict[str, Any]:
+    """A write-only `secret` (the captcha provider's) becomes `secret_sealed`, sealed under the
+    KEK as hook secrets are; `null` keeps the one stored, `""` removes it. The settings never
+    hold it in clear, so no view of them (config show, the API, the logs) can show it."""
+    captcha = _captcha_of(document)
+    if captcha is None or "secret" not in captcha:
+        return document
+    secret = captcha.pop("secret")
+    if secret is None:
+        return document
+    if not isinstance(secret, str):
+        raise ConfigError(code="invalid_config", message="invalid_config.reason", reason="secret: a string")
+    if not secret:
+        captcha["secret_sealed"] = None
+        return document
+    if kek is None:
+        raise ConfigError(code="invalid_config", message="invalid_config.reason", reason="no KEK to seal")
+    captcha["secret_sealed"] = b64(seal(kek, secret.encode(), bound_to=CAPTCHA_SECRET_BINDING))
+    return document
+
+
+def patchable(tenant: TenantSettings) -> dict[str, Any]:
+    """The settings as a patch sees them: with the write-only `secret` slot, so `--replace
+    /attack_protection/captcha/secret=…` works like any other key."""
+    document = tenant.model_dump(mode="json")
+    document["attack_protection"]["captcha"]["secret"] = None
+    return document
+
+
 def read_path(tenant: TenantSettings, path: str | None) -> Any:
     document = tenant.model_dump(mode="json")
     if not path or path == "/":
@@ -67,19 +103,22 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def apply_patch(current: TenantSettings, operations: list[PatchOperation]) -> TenantSettings:
+def apply_patch(
+    current: TenantSettings, operations: list[PatchOperation], *, kek: bytes | None = None
+) -> TenantSettings:
     """The patched settings, validated; raises ConfigError naming the key otherwise."""
-    document = current.model_dump(mode="json")
+    document = patchable(current)
     try:
         patched = jsonpatch.apply_patch(document, [o.as_json_patch() for o in operations])
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
         raise ConfigError(code="invalid_patch", reason=str(exc)) from exc
-    return validated(patched, code="invalid_config")
+    return validated(patched, code="invalid_config", kek=kek)
 
 
-def validated(document: dict[str, Any], *, code: str) -> TenantSettings:
+def validated(document: dict[str, Any], *, code: str, kek: bytes | None = None) -> TenantSettings:
+    """The document as settings (a write-only secret sealed first), or a ConfigError naming the key."""
     try:
-        return TenantSettings.model_validate(document)
+        return TenantSettings.model_validate(seal_secrets(document, kek))
     except ValidationError as exc:
         raise ConfigError(
             code=code, message="invalid_config.reason", reason=describe_validation_error(exc)
@@ -120,7 +159,7 @@ async def save_settings(
 async def patch_tenant(
     ctx: Context, operations: list[PatchOperation], *, actor: Actor, force: bool = False
 ) -> TenantSettings:
-    updated = apply_patch(ctx.tenant, operations)
+    updated = apply_patch(ctx.tenant, operations, kek=ctx.rt.kek)
     paths = sorted({o.path for o in operations})
     return await save_settings(
         ctx, updated, force=force, actor=actor, operation="patch_settings", paths=paths
@@ -142,7 +181,8 @@ async def merge_tenant(
     ctx: Context, overrides: dict[str, Any], *, actor: Actor, force: bool = False, **details: Any
 ) -> TenantSettings:
     """The management API's PATCH: merge, validate the whole, check orphaned passkeys, save."""
-    updated = validated(merge_documents(ctx.tenant.model_dump(mode="json"), overrides), code="invalid_body")
+    document = merge_documents(ctx.tenant.model_dump(mode="json"), overrides)
+    updated = validated(document, code="invalid_body", kek=ctx.rt.kek)
     return await save_settings(
         ctx, updated, force=force, actor=actor, operation="update_connection", **details
     )

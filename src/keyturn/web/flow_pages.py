@@ -15,6 +15,7 @@ from keyturn.domain.identity import User
 from keyturn.domain.session import Session
 from keyturn.flows.base import csrf_token, flow_token, load_flow, start_flow
 from keyturn.flows.parked import load_parked
+from keyturn.flows.protection import captcha_required
 from keyturn.flows.sessions import SignedIn, SignInDenied
 from keyturn.http.security import (
     BINDING_COOKIE,
@@ -22,6 +23,7 @@ from keyturn.http.security import (
     SESSION_COOKIE,
     binding_token,
     check_same_origin,
+    content_security_policy,
     safe_return_to,
     set_cookie,
 )
@@ -58,12 +60,36 @@ async def open_flow_page(
     )
     hint = (parked.request.login_hint if parked else None) or request.query_params.get("login_hint", "")
     page = {"flow_id": flow_token(ctx, flow), "csrf": csrf_token(ctx, flow)}
+    page |= await captcha_page_data(ctx, kind)
     response = render(
         request, template, {"tenant": ctx.tenant, "page": page, "login_hint": hint[:254], **(extra or {})}
     )
+    if origins := ctx.tenant.attack_protection.captcha.csp_origins:
+        response.headers["content-security-policy"] = content_security_policy(captcha_origins=origins)
     if new:
         set_cookie(response, ctx.settings, BINDING_COOKIE, token, max_age=None)
     return response
+
+
+async def captcha_page_data(ctx: Context, kind: FlowKind) -> dict[str, Any]:
+    """What the page's script needs to show the widget on the password step (public values
+    only: the site key, never the secret). The script loads only when a password is chosen."""
+    captcha = ctx.tenant.attack_protection.captcha
+    protocol = captcha.protocol
+    if protocol is None:
+        return {}
+    action = "login" if kind == "login" else "signup"
+    config = {
+        "provider": captcha.provider,
+        "site_key": captcha.site_key,
+        "script": captcha.resolved_script_url,
+        "field": protocol.response_field,
+        "v3": captcha.provider == "recaptcha" and captcha.recaptcha_version == "v3",
+        "action": action,
+        # sign-up asks now or never; sign-in learns it from Continue (identify) for the address
+        "required": kind != "login" and await captcha_required(ctx),
+    }
+    return {"captcha": config}
 
 
 def load_page_flow(request: Request, ctx: Context, token: str, kind: FlowKind) -> Flow:

@@ -93,6 +93,73 @@ function handleCeremonyError(error) {
   showError(ceremonyMessage(error));
 }
 
+// --- captcha: on the password step only (a passkey is never asked) --------------------
+// The provider's script is loaded only when a password is about to be sent. Each provider
+// renders into the slot and puts its token in its documented form field (cf-turnstile-response,
+// h-captcha-response, g-recaptcha-response); reCAPTCHA v3 has no widget and is executed per send.
+function captchaWidget() {
+  const config = page.captcha;
+  const slot = document.getElementById("kt-captcha");
+  if (!config || !slot) return null;
+  const api = () => (config.provider === "turnstile" ? window.turnstile
+    : config.provider === "hcaptcha" ? window.hcaptcha : window.grecaptcha);
+  let shown = null;  // a Promise of the widget id, once asked for
+  function load() {
+    return new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.id = "kt-captcha-script"; script.src = config.script; script.async = true;
+      script.onload = () => resolve();
+      script.onerror = () => reject(Object.assign(
+        new Error("The check that you are not a robot could not load. Try again, or use a passkey."),
+        { code: "captcha_unavailable" }));
+      document.head.append(script);
+    });
+  }
+  function show() {
+    if (!shown) {
+      shown = (async () => {
+        slot.hidden = false;
+        await load();
+        if (config.provider === "recaptcha") await new Promise((ready) => window.grecaptcha.ready(ready));
+        if (config.v3) return null;
+        const options = { sitekey: config.site_key };
+        if (config.provider === "turnstile") options.action = config.action;
+        return api().render(slot, options);
+      })();
+      shown.catch(() => { shown = null; });
+    }
+    return shown;
+  }
+  async function token() {
+    if (!shown) return undefined;
+    await shown;
+    if (config.v3) return window.grecaptcha.execute(config.site_key, { action: config.action });
+    const field = slot.querySelector(`[name="${config.field}"]`);
+    return field && field.value ? field.value : undefined;
+  }
+  function reset() {  // a token is good once: a new one for the next try
+    if (shown && !config.v3) shown.then((id) => { try { api().reset(id); } catch (_) { /* gone */ } });
+  }
+  return { show, token, reset };
+}
+
+// Send a password submission with the captcha token when one is shown; when the server asks
+// for one (after failures from this address), show the widget and say so.
+async function postWithCaptcha(captcha, url, body) {
+  if (captcha) {
+    const token = await captcha.token();
+    if (token) body = { ...body, captcha: token };
+  }
+  try {
+    return await post(url, body);
+  } catch (error) {
+    if (captcha) {
+      if (error.code === "captcha_required") captcha.show().catch(() => {}); else captcha.reset();
+    }
+    throw error;
+  }
+}
+
 const supportsPasskeys = () => typeof window.PublicKeyCredential !== "undefined";
 const go = (url) => { window.location.assign(url); };
 
@@ -107,6 +174,7 @@ function setupLogin() {
   const passkeyButton = document.getElementById("passkey-button");
   let conditional = null;  // AbortController of the pending autofill request
   let identified = false;
+  const captcha = captchaWidget();
 
   async function finish(credential) {
     const result = await post(base, { method: "passkey", credential: credentialJSON(credential) });
@@ -181,7 +249,8 @@ function setupLogin() {
     if (!email.value.trim()) { showError("Enter your email."); email.focus(); return; }
     try {
       if (identified && !passwordField.hidden && password.value) {
-        const result = await post(base, { method: "password", email: email.value, password: password.value });
+        const result = await postWithCaptcha(captcha, base,
+          { method: "password", email: email.value, password: password.value });
         go(result.redirect_to);
         return;
       }
@@ -192,6 +261,7 @@ function setupLogin() {
       if (next.password) {
         passwordField.hidden = false;
         continueButton.textContent = "Sign in";
+        if (next.captcha && captcha) captcha.show().catch((error) => showError(error.message));
         password.focus();
       }
       if (next.passkey && supportsPasskeys()) {
@@ -219,6 +289,11 @@ function setupSignup() {
   const codeField = document.getElementById("code-field");
   const code = document.getElementById("code");
   let proven = !page.verify_first;
+  const captcha = captchaWidget();
+  const passwordChosen = () => {  // the password path: show the widget (sign-up asks up front)
+    if (captcha && page.captcha.required) captcha.show().catch((error) => showError(error.message));
+  };
+  if (!page.passkey) passwordChosen();
 
   // verification.mode=before_signup: the email first, then its code, then the credential.
   async function prove() {
@@ -238,7 +313,8 @@ function setupSignup() {
   }
 
   async function signUpWithPassword() {
-    const result = await post(base(), { method: "password", email: email.value, password: password.value });
+    const result = await postWithCaptcha(captcha, base(),
+      { method: "password", email: email.value, password: password.value });
     go(result.redirect_to);
   }
   async function signUpWithPasskey() {
@@ -256,6 +332,7 @@ function setupSignup() {
         passwordField.hidden = false;
         usePassword.textContent = "Create account with password";
         usePassword.classList.replace("secondary", "primary");
+        passwordChosen();
         password.focus();
         return;
       }
