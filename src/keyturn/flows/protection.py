@@ -165,8 +165,8 @@ async def captcha_required(ctx: Context) -> bool:
 
 async def check_captcha(ctx: Context, payload: Payload, *, action: str, user_name: str | None) -> None:
     """Verify the widget's token (`captcha` in the submission) with the provider, when one is
-    required. A refusal is recorded (`f` at sign-in; sign-up records its own `fs`) and raised
-    before anything is counted or stored; a provider that does not answer fails closed."""
+    required. A refusal is recorded (`f` at sign-in, `fs` at sign-up, with `details.captcha`)
+    and raised before anything is counted or stored; a provider that does not answer fails closed."""
     if not await captcha_required(ctx):
         return
     captcha = ctx.tenant.attack_protection.captcha
@@ -190,12 +190,11 @@ async def check_captcha(ctx: Context, payload: Payload, *, action: str, user_nam
         if not verdict.passed:
             raise KeyturnError(code="captcha_failed", detail=verdict.reason)
     except KeyturnError as error:
-        if action == "login":
-            ctx.record(
-                EventType.FAILED_LOGIN,
-                user_name=user_name,
-                details={"error": error.code, "authentication_method": "password", **details},
-            )
+        ctx.record(
+            EventType.FAILED_LOGIN if action == "login" else EventType.FAILED_SIGNUP,
+            user_name=user_name,
+            details={"error": error.code, "authentication_method": "password", **details},
+        )
         raise
 
 

@@ -66,9 +66,9 @@ async def submit_registration(
     """
     method = registration_method(payload.get("method"), flow, ctx.tenant)
     await protection.before_signup(ctx)  # suspicious-IP throttling: every method, passkeys included
+    if method.id == "password":  # a passkey is never asked; a refusal records its own `fs`
+        await protection.check_captcha(ctx, payload, action="signup", user_name=None)
     try:
-        if method.id == "password":  # a passkey is never asked
-            await protection.check_captcha(ctx, payload, action="signup", user_name=None)
         registered = await method.register(ctx, flow, payload)
         if require_proven(ctx, flow, registered.user.email) is not None:
             registered = replace(registered, user=replace(registered.user, email_verified=True))
