@@ -34,7 +34,6 @@ class ProviderState:
     forms: list[dict[str, str]] = field(default_factory=list)
     used: set[str] = field(default_factory=set)
     release: threading.Event = field(default_factory=threading.Event)
-    issued: int = 0
 
     def verdict(self, form: dict[str, str]) -> dict[str, object]:
         token = form.get("response", "")
@@ -56,6 +55,7 @@ class ProviderState:
 STAND_IN_SCRIPT = """
 (() => {
   let issued = 0;
+  const fresh = () => `widget-${++issued}-${Math.random().toString(36).slice(2)}`;  // each good once
   const field = { turnstile: "cf-turnstile-response", hcaptcha: "h-captcha-response",
                   recaptcha: "g-recaptcha-response" }[%(provider)s];
   const api = {
@@ -64,16 +64,16 @@ STAND_IN_SCRIPT = """
       widget.className = "standin-captcha-widget";
       widget.dataset.sitekey = options.sitekey;
       const input = document.createElement(field === "cf-turnstile-response" ? "input" : "textarea");
-      input.name = field; input.hidden = true; input.value = "widget-" + (++issued);
+      input.name = field; input.hidden = true; input.value = fresh();
       widget.append(input); slot.append(widget);
       return issued;
     },
     reset() {
       const input = document.querySelector(`[name="${field}"]`);
-      if (input) input.value = "widget-" + (++issued);
+      if (input) input.value = fresh();
     },
     ready(callback) { callback(); },
-    execute() { return Promise.resolve("widget-" + (++issued)); },
+    execute() { return Promise.resolve(fresh()); },
   };
   if (%(provider)s === "turnstile") window.turnstile = api;
   else if (%(provider)s === "hcaptcha") window.hcaptcha = api;
