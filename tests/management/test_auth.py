@@ -257,6 +257,14 @@ ENDPOINTS = [
         200,
         json={"enabled": True},
     ),
+    Endpoint("GET", "/attack-protection/breached-password-detection", "read:attack_protection", 200),
+    Endpoint(
+        "PATCH",
+        "/attack-protection/breached-password-detection",
+        "update:attack_protection",
+        200,
+        json={"shields": ["block"]},
+    ),
 ]
 for _base in ("/users/{user_id}/authentication-methods", "/users/{user_id}/authentication_methods"):
     _one = _base + "/{authentication_method_id}"

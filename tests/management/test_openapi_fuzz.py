@@ -89,6 +89,12 @@ EXPECTED_OPERATIONS = {
     ("patch", "/attack-protection/suspicious-ip-throttling"): (
         "attack-protection-update-suspicious-ip-throttling"
     ),
+    ("get", "/attack-protection/breached-password-detection"): (
+        "attack-protection-get-breached-password-detection"
+    ),
+    ("patch", "/attack-protection/breached-password-detection"): (
+        "attack-protection-update-breached-password-detection"
+    ),
 }
 for _base, _suffix in (
     ("/users/{user_id}/authentication-methods", ""),
