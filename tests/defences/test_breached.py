@@ -226,14 +226,15 @@ def test_the_management_api_speaks_auth0s_shape(client: TestClient, api: Api, ra
     assert (policy["mode"], policy["on_sign_in"], policy["range_url"]) == ("range_api", "flag", range_api.url)
     assert "update_breached" in [e.details["operation"] for e in store.events_of(client, "sapi")]
 
-    for bad in (
+    bad_bodies: list[dict[str, Any]] = [
         {"shields": ["user_notification"]},
         {"method": "enhanced"},
         {"admin_notification_frequency": ["daily"]},
         {"stage": {"pre-user-registration": {"shields": []}}},
         {"enabled": "yes"},
         {"unknown": 1},
-    ):
+    ]
+    for bad in bad_bodies:
         assert_error(api.patch(BREACHED_API, json=bad), 400, "invalid_body")
     assert store.in_context(client, _policy) == policy
     assert api.ok(api.patch(BREACHED_API, json={"enabled": False}))["enabled"] is False
