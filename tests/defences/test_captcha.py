@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from keyturn.errors import KeyturnError
 from keyturn.flows.protection import brute_force_rate
 from keyturn.http.context import SESSION_COOKIE
 from keyturn.operations.tenant_config import read_path
@@ -20,6 +21,7 @@ from tests.defences.conftest import SITE_KEY, use_captcha
 from tests.management.conftest import Api
 from tests.support import browser, store
 from tests.support.defences import GOOD_TOKEN, LOW_SCORE_TOKEN, SECRET, CaptchaProvider
+from tests.support.server import free_port
 from tests.support.soft_authenticator import SoftAuthenticator
 
 EMAIL = "ada@example.com"
@@ -144,8 +146,6 @@ def test_a_provider_that_does_not_answer_fails_closed_for_passwords(
 def test_a_provider_that_is_down_fails_closed_for_password_sign_in(client: TestClient) -> None:
     assert browser.signup_with_password(client, EMAIL, PASSWORD).status_code == 200
     browser.sign_out(client)
-    from tests.support.server import free_port
-
     store.set_tenant(
         client,
         "/attack_protection/captcha",
@@ -307,9 +307,20 @@ def test_the_secret_is_sealed_and_never_shown(
     assert SECRET not in str([e.details for e in store.events_of(client)])
     assert signup(client, captcha=GOOD_TOKEN).status_code == 200  # and it is the one sent
     assert provider.state.forms[0]["secret"] == SECRET
-    # a patch that leaves the secret out keeps it; "" removes it (and the provider then needs one)
+    # a patch that leaves the secret out keeps it
     store.set_tenant(client, "/attack_protection/captcha/site_key", "another-site-key")
     assert store.in_context(client, _document)["attack_protection"]["captcha"]["secret_sealed"]
+    # the API rotates it, write-only too
+    browser.sign_out(client)
+    rotated = api.patch(
+        "/connections/con_keyturn",
+        json={"options": {"attack_protection": {"captcha": {"secret": "rotated-secret"}}}},
+    )
+    assert rotated.status_code == 200, rotated.text
+    assert "rotated-secret" not in rotated.text
+    provider.state.secret = "rotated-secret"
+    assert signup(client, "grace@example.com", captcha="widget-rotated").status_code == 200
+    assert provider.state.forms[-1]["secret"] == "rotated-secret"
 
 
 async def _document(ctx: Any) -> Any:
@@ -317,8 +328,6 @@ async def _document(ctx: Any) -> Any:
 
 
 def test_a_provider_without_a_secret_is_refused(client: TestClient, provider: CaptchaProvider) -> None:
-    from keyturn.errors import KeyturnError
-
     with pytest.raises(KeyturnError, match="needs a site_key and a secret"):
         store.set_tenant(
             client, "/attack_protection/captcha", {"provider": "turnstile", "site_key": SITE_KEY}

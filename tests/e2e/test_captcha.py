@@ -48,7 +48,8 @@ def use_captcha(server: KeyturnServer, provider: CaptchaProvider, name: str, **e
         "timeout_seconds": 0.5,
         **extra,
     }
-    server.cli("config", "patch", "--replace", f"/attack_protection/captcha={json.dumps(value)}")
+    shown = server.cli("config", "patch", "--replace", f"/attack_protection/captcha={json.dumps(value)}")
+    assert SECRET not in shown and json.loads(shown)["attack_protection"]["captcha"]["secret_sealed"]
 
 
 def expect_no_captcha(page: Page) -> None:
@@ -130,6 +131,7 @@ def test_the_password_path_shows_the_widget_and_sends_its_token(
 
     assert [form["secret"] for form in provider.state.forms] == [SECRET, SECRET]
     assert all(form["response"].startswith("widget-") for form in provider.state.forms)
+    assert SECRET not in server.log_path.read_text()  # never logged
 
 
 def test_after_failures_the_widget_appears_when_the_server_asks_for_it(

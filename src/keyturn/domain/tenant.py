@@ -275,10 +275,13 @@ class AfterFailures(_Strict):
 
 
 def _http_url(value: str | None) -> str | None:
+    """An https URL (a secret or a page's script travels over it); http only on loopback."""
     if value is not None:
         parts = urlsplit(value)
         if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment:
             raise ValueError(f"{value!r} is not an http(s) URL")
+        if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+            raise ValueError(f"{value!r} must be https (http only on loopback)")
     return value
 
 
