@@ -69,6 +69,9 @@ def test_password_signup_passes_with_a_good_token_by_the_siteverify_protocol(
     assert store.find_user(client, EMAIL) is not None
     (form,) = provider.state.forms
     assert form == {"secret": SECRET, "response": GOOD_TOKEN, "remoteip": "testclient"}
+    (signed_up,) = store.events_of(client, "ss")
+    score = 0.9 if extra else None
+    assert signed_up.details["captcha"] == {"provider": name, "reason": "ok", "score": score}
 
 
 @pytest.mark.parametrize(("name", "extra"), SHAPES, ids=IDS)
@@ -190,6 +193,7 @@ def test_password_sign_in_needs_a_good_token(
     response = login(client, captcha=GOOD_TOKEN)
 
     assert response.status_code == 200, response.text
+    assert store.events_of(client, "s")[-1].details["captcha"]["reason"] == "ok"
     failed = store.events_of(client, "f")
     assert [e.details["error"] for e in failed] == ["captcha_required", "captcha_failed"]
     assert all(e.user_name == EMAIL and e.details["captcha"]["provider"] == name for e in failed)

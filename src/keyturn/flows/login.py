@@ -68,5 +68,10 @@ async def submit_login(
         raise
     await protection.after_success(ctx, guard)
     return await complete_sign_in(
-        ctx, flow, authenticated, binding_token=binding_token, previous_session=previous_session
+        ctx,
+        flow,
+        authenticated,
+        binding_token=binding_token,
+        previous_session=previous_session,
+        details=guard.passed_captcha,
     )

@@ -89,6 +89,7 @@ class LoginGuard:
 
     identifier: str | None = None  # counted by brute-force protection (passwords only)
     remaining: int = 0
+    passed_captcha: dict[str, object] | None = None  # for the success event's details
 
 
 async def before_login(ctx: Context, method_id: str, payload: Payload) -> LoginGuard:
@@ -107,15 +108,15 @@ async def before_login(ctx: Context, method_id: str, payload: Payload) -> LoginG
     ip = ctx.requester.ip
     if counted and (block := await (await ctx.read()).find_block(identifier or "", ip, now=ctx.now())):
         raise _blocked(block, ctx)
-    await check_captcha(ctx, payload, action="login", user_name=identifier)
+    passed = await check_captcha(ctx, payload, action="login", user_name=identifier)
     if identifier is None or not counted:
-        return LoginGuard()
+        return LoginGuard(passed_captcha=passed)
     verdict = await throttles.hit(brute_force_rate(ctx.tenant), "bf", identifier, ip)
     if not verdict.allowed:  # a concurrent guess took the last attempt
         raise _blocked(await _block(ctx, identifier), ctx)
     if block := await (await ctx.read()).find_block(identifier, ip, now=ctx.now()):
         raise _blocked(block, ctx)  # blocked while this guess was being counted
-    return LoginGuard(identifier=identifier, remaining=verdict.remaining)
+    return LoginGuard(identifier=identifier, remaining=verdict.remaining, passed_captcha=passed)
 
 
 async def after_failure(ctx: Context, guard: LoginGuard, error: KeyturnError) -> None:
@@ -163,12 +164,15 @@ async def captcha_required(ctx: Context) -> bool:
     return rate.limit - verdict.remaining >= captcha.when.after_failures
 
 
-async def check_captcha(ctx: Context, payload: Payload, *, action: str, user_name: str | None) -> None:
+async def check_captcha(
+    ctx: Context, payload: Payload, *, action: str, user_name: str | None
+) -> dict[str, object] | None:
     """Verify the widget's token (`captcha` in the submission) with the provider, when one is
     required. A refusal is recorded (`f` at sign-in, `fs` at sign-up, with `details.captcha`)
-    and raised before anything is counted or stored; a provider that does not answer fails closed."""
+    and raised before anything is counted or stored; a provider that does not answer fails closed.
+    A pass returns what the success event records (`details.captcha`: provider, v3 score)."""
     if not await captcha_required(ctx):
-        return
+        return None
     captcha = ctx.tenant.attack_protection.captcha
     token = payload.get("captcha")
     details: dict[str, object] = {"captcha": {"provider": captcha.provider}}
@@ -189,6 +193,7 @@ async def check_captcha(ctx: Context, payload: Payload, *, action: str, user_nam
         details["captcha"] = {"provider": captcha.provider, "reason": verdict.reason, "score": verdict.score}
         if not verdict.passed:
             raise KeyturnError(code="captcha_failed", detail=verdict.reason)
+        return details
     except KeyturnError as error:
         ctx.record(
             EventType.FAILED_LOGIN if action == "login" else EventType.FAILED_SIGNUP,

@@ -66,8 +66,9 @@ async def submit_registration(
     """
     method = registration_method(payload.get("method"), flow, ctx.tenant)
     await protection.before_signup(ctx)  # suspicious-IP throttling: every method, passkeys included
+    passed_captcha = None
     if method.id == "password":  # a passkey is never asked; a refusal records its own `fs`
-        await protection.check_captcha(ctx, payload, action="signup", user_name=None)
+        passed_captcha = await protection.check_captcha(ctx, payload, action="signup", user_name=None)
     try:
         registered = await method.register(ctx, flow, payload)
         if require_proven(ctx, flow, registered.user.email) is not None:
@@ -85,7 +86,7 @@ async def submit_registration(
                 EventType.SUCCESS_SIGNUP,
                 user_id=registered.user.id,
                 user_name=registered.user.email,
-                details={"authentication_method": method.id},
+                details={"authentication_method": method.id, **(passed_captcha or {})},
             )
     except KeyturnError as error:
         ctx.record(EventType.FAILED_SIGNUP, details={"error": error.code, "authentication_method": method.id})

@@ -8,6 +8,7 @@ browser's previous session and the `s` event are one write transaction.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -94,11 +95,13 @@ async def complete_sign_in(
     *,
     binding_token: str | None,
     previous_session: str | None,
+    details: Mapping[str, object] | None = None,
 ) -> SignedIn:
     """The end of every successful sign-in or sign-up on the hosted pages.
 
     A hook's denial issues no session and raises SignInDenied. Success is logged (`s`) only
-    once the session is stored, in the same transaction.
+    once the session is stored, in the same transaction (with `details`: what the sign-in
+    passed on the way, such as a captcha).
     """
     user = authenticated.user
     parked = await load_parked(ctx, flow.authorization_request_id, binding_token=binding_token)
@@ -138,6 +141,7 @@ async def complete_sign_in(
                 details={
                     "prompts": [{"name": "login", "performed_amr": [AMR[authenticated.method]]}],
                     "authentication_method": authenticated.method,
+                    **(details or {}),
                 },
             )
     except KeyturnError as error:
