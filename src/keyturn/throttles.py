@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from limits import RateLimitItem, RateLimitItemPerSecond
+from limits import RateLimitItem, RateLimitItemPerSecond, WindowStats
 from limits.aio.storage import SlidingWindowCounterSupport, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage.base import TimestampedSlidingWindow
@@ -148,14 +148,20 @@ class Throttles:
         return await self._verdict(item, key, allowed)
 
     async def peek(self, rate: Rate, *key: str) -> Verdict:
+        """Look without counting, in one storage read: the window's stats say it all (a hit
+        is allowed exactly when at least one remains, which is what `limiter.test` checks)."""
         item = rate.item()
-        return await self._verdict(item, key, await self.limiter.test(item, *key))
+        stats = await self.limiter.get_window_stats(item, *key)
+        return self._verdict_of(stats, allowed=stats.remaining > 0)
 
     async def clear(self, rate: Rate, *key: str) -> None:
         await self.limiter.clear(rate.item(), *key)
 
     async def _verdict(self, item: RateLimitItem, key: tuple[str, ...], allowed: bool) -> Verdict:
-        stats = await self.limiter.get_window_stats(item, *key)
+        return self._verdict_of(await self.limiter.get_window_stats(item, *key), allowed=allowed)
+
+    @staticmethod
+    def _verdict_of(stats: WindowStats, *, allowed: bool) -> Verdict:
         retry = 0 if allowed else max(1, math.ceil(stats.reset_time - time.time()))
         return Verdict(
             allowed=allowed, remaining=stats.remaining, retry_after=retry, reset_at=stats.reset_time
