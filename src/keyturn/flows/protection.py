@@ -86,7 +86,8 @@ async def before_login(ctx: Context, method_id: str, payload: Payload) -> LoginG
     """Refuse an address over its failed-attempt limit, and a blocked identifier (passwords)."""
     throttles = ctx.rt.throttles
     if _throttled(ctx):
-        verdict = await throttles.peek(login_rate(ctx.tenant), "sip-login", ctx.requester.ip)
+        reader = await ctx.read()  # the sign-in reads in it next anyway
+        verdict = await throttles.peek(login_rate(ctx.tenant), "sip-login", ctx.requester.ip, reader=reader)
         if not verdict.allowed:
             raise RateLimited(code="too_many_requests", retry_after=verdict.retry_after)
     brute = ctx.tenant.attack_protection.brute_force
