@@ -10,6 +10,7 @@ from typing import Literal
 
 from keyturn.context import Context
 from keyturn.domain.identity import User
+from keyturn.domain.methods import MethodId
 from keyturn.mail.outbox import send_later
 from keyturn.mail.render import link
 from keyturn.store.protocols import WriteTx
@@ -57,5 +58,23 @@ async def notify_email_changed(ctx: Context, tx: WriteTx, user: User, *, new_ema
             to_address=user.email,
             user_id=user.id,
             new_email=new_email,
+            recover=link(ctx, "/recovery"),
+        )
+
+
+async def notify_recovered(
+    ctx: Context, tx: WriteTx, user: User, *, added: MethodId, signed_out_others: bool
+) -> None:
+    """Tell the account it was recovered by email, with what was added and when."""
+    if ctx.tenant.notifications.recovery_used:
+        await send_later(
+            ctx,
+            tx,
+            "recovery_used",
+            to_address=user.email,
+            user_id=user.id,
+            added="a passkey" if added == "passkey" else "a new password",
+            signed_out=signed_out_others,
+            when=ctx.now().strftime("%d %b %Y, %H:%M UTC"),
             recover=link(ctx, "/recovery"),
         )
