@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import random
 import statistics
 import tempfile
 import time
@@ -31,7 +32,8 @@ from bench import scenarios
 from bench.client import Connection, Response
 from bench.run import reset_database
 from keyturn.app import create_app
-from keyturn.operations import clients
+from keyturn.domain.tenant import CONNECTION_NAME
+from keyturn.operations import clients, users
 from keyturn.operations.audit import CLI
 from keyturn.runtime import Runtime
 from keyturn.settings import Settings
@@ -59,6 +61,7 @@ class AsgiConnection(Connection):
         super().__init__("127.0.0.1", 8000)
         self.app = app
         self.samples = samples
+        self.client_ip = "127.0.0.1"  # the peer address the app sees (throttles count per address)
 
     async def request(self, head: bytes, body: bytes) -> Response:
         start, *lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
@@ -79,7 +82,7 @@ class AsgiConnection(Connection):
             "query_string": query.encode("latin-1"),
             "root_path": "",
             "headers": headers,
-            "client": ("127.0.0.1", 50000),
+            "client": (self.client_ip, 50000),
             "server": ("127.0.0.1", 8000),
         }
         received = False
@@ -141,6 +144,61 @@ async def _register_clients(rt: Runtime) -> dict[str, scenarios.OidcClient]:
     }
 
 
+RECOVERY_USES_PER_ADDRESS = 5  # flows/recovery.PER_ADDRESS: requests one address may make per hour
+
+
+async def bench_recovery(app: ASGIApp, rt: Runtime, args: argparse.Namespace) -> dict[str, Any]:
+    """A known and an unknown address in turn, each request from a fresh browser and address
+    (so no throttle answers instead); their CPU medians and ratio, which should be 1."""
+    known_count = (args.warmup + args.operations) // RECOVERY_USES_PER_ADDRESS + 2
+    known = []
+    for index in range(known_count):
+        email = f"bench-recovery-{index}@example.com"
+        async with command_context(rt) as ctx:
+            await users.create_user(
+                ctx, actor=CLI, email=email, password=None, name=None, email_verified=True,
+                connection=CONNECTION_NAME,
+            )  # fmt: skip
+        known.append(email)
+    samples: dict[str, list[float]] = defaultdict(list)
+    person = scenarios.Person.new(8000, 0)
+    connection = AsgiConnection(app, samples)
+    person.browser.connection = connection
+    per_kind: dict[str, list[float]] = {"known": [], "unknown": []}
+    wall: dict[str, list[float]] = {"known": [], "unknown": []}  # what a prober could time
+    # In a shuffled order (fixed seed): the background sender delivers each queued message
+    # during a later request, which a strict alternation would charge to one kind only.
+    total = args.warmup + args.operations
+    kinds = ["known", "unknown"] * (total // 2 + 1)
+    random.Random(8).shuffle(kinds)
+    used = 0
+    for index, kind in enumerate(kinds[:total]):
+        if kind == "known":
+            email, used = known[used // RECOVERY_USES_PER_ADDRESS % known_count], used + 1
+        else:
+            email = f"nobody-{index}@example.com"
+        connection.client_ip = f"10.{index // 65536 % 256}.{index // 256 % 256}.{index % 256}"
+        before, started = sum(sum(s) for s in samples.values()), time.perf_counter()
+        await scenarios.recovery_request(person, email)
+        if index >= args.warmup:
+            per_kind[kind].append(sum(sum(s) for s in samples.values()) - before)
+            wall[kind].append((time.perf_counter() - started) * 1000)
+    medians = {kind: statistics.median(values) for kind, values in per_kind.items()}
+    walls = {kind: statistics.median(values) for kind, values in wall.items()}
+    return {
+        "operations": args.operations,
+        "cpu_ms_per_op_median": round(statistics.median(per_kind["known"] + per_kind["unknown"]), 3),
+        "cpu_ms_per_op_mean": round(statistics.fmean(per_kind["known"] + per_kind["unknown"]), 3),
+        "per_request_median_ms": {
+            f"known address ({len(per_kind['known'])})": round(medians["known"], 3),
+            f"unknown address ({len(per_kind['unknown'])})": round(medians["unknown"], 3),
+        },
+        "known_to_unknown_ratio": round(medians["known"] / medians["unknown"], 3),
+        "wall_ms_median": {kind: round(value, 3) for kind, value in walls.items()},
+        "wall_known_to_unknown_ratio": round(walls["known"] / walls["unknown"], 3),
+    }
+
+
 async def bench(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     if args.database_url:
         await reset_database(args.database_url)
@@ -150,6 +208,9 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     async with serving_in_process(settings) as (app, rt):
         known = await _register_clients(rt)
         for scenario in args.scenarios:
+            if scenario == "recovery":
+                results[scenario] = await bench_recovery(app, rt, args)
+                continue
             samples: dict[str, list[float]] = defaultdict(list)
             person = scenarios.Person.new(8000, 0)
             person.browser.connection = AsgiConnection(app, samples)
@@ -185,6 +246,13 @@ def print_results(results: dict[str, Any]) -> None:
         print(f"  CPU ms/op   median {median:.3f}   mean {mean:.3f}   ({figures['operations']} operations)")
         for route, median in figures["per_request_median_ms"].items():
             print(f"    {median:8.3f} ms  {route}")
+        if "known_to_unknown_ratio" in figures:
+            wall = figures["wall_ms_median"]
+            print(f"  known / unknown CPU median: {figures['known_to_unknown_ratio']:.3f}")
+            print(
+                f"  wall median (client included): known {wall['known']:.3f} ms, unknown "
+                f"{wall['unknown']:.3f} ms, ratio {figures['wall_known_to_unknown_ratio']:.3f}"
+            )
 
 
 def main() -> None:
@@ -198,7 +266,10 @@ def main() -> None:
     )
     parser.add_argument("--warmup", type=int, default=20, help="untimed operations first (default 20)")
     parser.add_argument(
-        "--scenario", dest="scenarios", action="append", choices=["signin", "oidc", "client_credentials"]
+        "--scenario",
+        dest="scenarios",
+        action="append",
+        choices=["signin", "oidc", "client_credentials", "recovery"],
     )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()

@@ -9,6 +9,8 @@
   options, sign, POST the assertion, GET /oauth2/authorize/resume/... (303 to the client's
   redirect_uri with ?code=, not followed), POST /oauth2/token with the code and verifier.
 - `client_credentials`: POST /oauth2/token with HTTP Basic client authentication.
+- `recovery` (in-process only): GET /recovery, then POST /recovery with an address, known and
+  unknown in turn, each from a fresh browser: the two must cost the same.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from bench.client import Browser, Response
 from keyturn.http.security import BINDING_COOKIE, SESSION_COOKIE
 from tests.support.soft_authenticator import SoftAuthenticator
 
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 PAGE_DATA = re.compile(r'<script type="application/json" id="kt-page">(.*?)</script>', re.S)
 REDIRECT_URI = "http://127.0.0.1:9/cb"  # never followed
 REDIRECTS = (302, 303)
@@ -177,6 +180,23 @@ async def health(person: Person) -> None:
     _expect(answer, "GET /health/live")
 
 
+async def recovery_request(person: Person, email: str) -> None:
+    """ "Can't sign in?": the page, then the address sent; the "check your inbox" answer."""
+    b = person.browser
+    b.cookies.clear()
+    page = _expect(await b.get("/recovery"), "GET /recovery")
+    fields = dict(HIDDEN.findall(page.text)) | {"email": email}
+    answer = await b.request(
+        "POST",
+        "/recovery",
+        body=urlencode(fields).encode(),
+        content_type="application/x-www-form-urlencoded",
+        headers=[("Origin", b.origin), ("Accept", "text/html")],
+    )
+    if "Check your inbox" not in _expect(answer, "POST /recovery").text:
+        raise StepFailed(f"POST /recovery: no 'Check your inbox' in {answer.text[:160]}")
+
+
 Operation = Callable[[Person], Awaitable[None]]
 
 
@@ -197,6 +217,7 @@ def describe(scenario: str) -> str:
         "signin": "GET /login, options, sign, POST assertion, GET /account",
         "oidc": "authorize, /login, options, sign, POST assertion, resume, token",
         "client_credentials": "POST /oauth2/token, Basic auth",
+        "recovery": "GET /recovery, POST /recovery (known and unknown addresses in turn)",
     }[scenario]
 
 

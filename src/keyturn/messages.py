@@ -81,6 +81,18 @@ MESSAGES: dict[str, str] = {
         "You already have {limit} passkeys, the most allowed. Remove one to add another."
     ),
     "passkey_not_found": "No such passkey.",
+    "authenticator_not_allowed": (
+        "This kind of authenticator is not accepted here. Use a passkey from another provider "
+        "or security key."
+    ),
+    "synced_passkey_not_allowed": (
+        "Only passkeys kept on one device are accepted here, such as a security key. Synced "
+        "passkeys (iCloud Keychain, Google Password Manager…) are not. Add a device-bound one."
+    ),
+    "device_bound_passkey_not_allowed": (
+        "Only synced passkeys are accepted here (iCloud Keychain, Google Password Manager, or "
+        "another passkey provider). Use one of those."
+    ),
     "invalid_name": "Give the passkey a name of 1 to {max} characters.",
     # --- sessions and re-authentication
     "session_not_found": "That session has already ended.",

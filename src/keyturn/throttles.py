@@ -10,21 +10,25 @@ same transaction), so concurrent hits never admit more than the limit.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from limits import RateLimitItem, RateLimitItemPerSecond
+from limits import RateLimitItem, RateLimitItemPerSecond, WindowStats
 from limits.aio.storage import SlidingWindowCounterSupport, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage.base import TimestampedSlidingWindow
 
 from keyturn.errors import KeyturnError
-from keyturn.store.protocols import Database
+from keyturn.store.protocols import CounterReads, Database
 
+# The read transaction a `peek` may borrow (set only for the duration of that call).
+_REQUEST_READER: ContextVar[CounterReads | None] = ContextVar("keyturn_request_reader", default=None)
 REDIS_TIMEOUT = 2.0  # seconds: a Redis that does not answer fails the hit (StorageError), fast
 
 
@@ -116,12 +120,22 @@ class DatabaseCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingW
     async def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
         now = time.time()
         previous_key, current_key = self.sliding_window_keys(key, expiry, now)
-        async with self.db.read() as tx:
+        async with self._reading() as tx:
             previous, _ = await tx.counter(previous_key, now=_now(now))
             current, _ = await tx.counter(current_key, now=_now(now))
         previous_ttl = (1 - (((now - expiry) / expiry) % 1)) * expiry if previous else 0.0
         current_ttl = (1 - ((now / expiry) % 1)) * expiry + expiry
         return previous, previous_ttl, current, current_ttl
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[CounterReads]:
+        """The request's own read transaction when `Throttles.peek` was given one, else a new one."""
+        borrowed = _REQUEST_READER.get()
+        if borrowed is not None:
+            yield borrowed
+            return
+        async with self.db.read() as tx:
+            yield tx
 
     async def clear_sliding_window(self, key: str, expiry: int) -> None:
         previous_key, current_key = self.sliding_window_keys(key, expiry, time.time())
@@ -147,15 +161,26 @@ class Throttles:
         allowed = await self.limiter.hit(item, *key, cost=cost)
         return await self._verdict(item, key, allowed)
 
-    async def peek(self, rate: Rate, *key: str) -> Verdict:
+    async def peek(self, rate: Rate, *key: str, reader: CounterReads | None = None) -> Verdict:
+        """Look without counting, in one storage read: the window's stats say it all (a hit
+        is allowed exactly when at least one remains, which is what `limiter.test` checks).
+        On the database, `reader` (the request's read transaction) saves opening another."""
         item = rate.item()
-        return await self._verdict(item, key, await self.limiter.test(item, *key))
+        token = _REQUEST_READER.set(reader)
+        try:
+            stats = await self.limiter.get_window_stats(item, *key)
+        finally:
+            _REQUEST_READER.reset(token)
+        return self._verdict_of(stats, allowed=stats.remaining > 0)
 
     async def clear(self, rate: Rate, *key: str) -> None:
         await self.limiter.clear(rate.item(), *key)
 
     async def _verdict(self, item: RateLimitItem, key: tuple[str, ...], allowed: bool) -> Verdict:
-        stats = await self.limiter.get_window_stats(item, *key)
+        return self._verdict_of(await self.limiter.get_window_stats(item, *key), allowed=allowed)
+
+    @staticmethod
+    def _verdict_of(stats: WindowStats, *, allowed: bool) -> Verdict:
         retry = 0 if allowed else max(1, math.ceil(stats.reset_time - time.time()))
         return Verdict(
             allowed=allowed, remaining=stats.remaining, retry_after=retry, reset_at=stats.reset_time

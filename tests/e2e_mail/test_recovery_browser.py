@@ -67,3 +67,33 @@ def test_a_passkey_only_account_is_recovered_with_the_emailed_link(
         "This link has expired or was already used. Ask for a new one."
     )
     context.close()
+
+
+def test_an_unknown_email_gets_the_same_page_in_the_browser(
+    browser: Browser, server: KeyturnServer, smtp: SmtpServer
+) -> None:
+    """What a person (or a prober) sees after asking, for an account and for no account: the
+    same page, word for word but the address; the unknown address is told it has no account
+    by email only."""
+    seen = []
+    for address in ("known@example.com", "unknown@example.com"):
+        if address == "known@example.com":
+            context = browser.new_context(base_url=server.base_url)
+            page = context.new_page()
+            VirtualAuthenticator.attach(context, page, PLATFORM_AUTHENTICATOR)
+            SignupPage(page, server.base_url).open().sign_up_with_passkey(address)
+            context.close()
+        context = browser.new_context(base_url=server.base_url)
+        context.set_default_timeout(10_000)
+        asking = context.new_page()
+        asking.goto(server.base_url + "/recovery")
+        asking.get_by_label("Email", exact=True).fill(address)
+        asking.get_by_role("button", name="Send a recovery link").click()
+        expect(asking.get_by_role("heading", name="Check your inbox")).to_be_visible()
+        seen.append((asking.title(), asking.locator("main").inner_text().replace(address, "ADDRESS")))
+        context.close()
+
+    assert seen[0] == seen[1]
+    smtp.inbox.wait_for_matching("Your Keyturn recovery code", to="known@example.com")
+    [told] = smtp.inbox.wait_for_matching("About your Keyturn recovery request", to="unknown@example.com")
+    assert "has no account" in told.text

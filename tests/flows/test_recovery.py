@@ -24,7 +24,7 @@ from keyturn.domain.email_code import EmailCode
 from keyturn.ids import hash_token
 from keyturn.settings import Settings
 from keyturn.store.sql.database import SqlDatabase
-from keyturn.store.sql.tables import email_codes, outbox
+from keyturn.store.sql.tables import email_codes
 from tests.conftest import BASE_URL
 from tests.support import browser, store
 from tests.support.smtp import Received, SmtpServer
@@ -95,17 +95,6 @@ def codes(client: TestClient, purpose: str = "recovery") -> list[EmailCode]:
             query = select(email_codes.c.id).where(email_codes.c.purpose == purpose)
             rows = await tx._run(query.order_by(email_codes.c.created_at))
             return [await tx.get_email_code(row.id) for row in rows]
-
-    return browser.call(client, work)
-
-
-def outbox_templates(client: TestClient) -> list[str]:
-    async def work(rt: Any) -> list[str]:
-        engine = rt.db.engine if isinstance(rt.db, SqlDatabase) else None
-        assert engine is not None
-        async with engine.connect() as conn:
-            rows = await conn.execute(select(outbox.c.template).order_by(outbox.c.created_at))
-            return [row.template for row in rows]
 
     return browser.call(client, work)
 
@@ -263,7 +252,7 @@ def test_an_unknown_email_gets_the_same_answer_page_and_work(
     assert answers[0] == answers[1]  # status, page and the statements run (the same work)
     assert answers[0][0] == 200
 
-    assert sorted(outbox_templates(client)) == [
+    assert sorted(store.queued_templates(client)) == [
         "recovery",
         "recovery_unknown",
         "recovery_unknown",

@@ -19,8 +19,9 @@ from starlette.testclient import TestClient
 from keyturn.clock import FrozenClock
 from keyturn.domain.session import device_name
 from keyturn.flows.sessions import SESSIONS_LISTED
+from keyturn.oidc.clients import NewClient
 from keyturn.store.protocols import WriteTx
-from tests.support import browser, store
+from tests.support import browser, oidc, store
 from tests.support.browser import storage
 
 EMAIL = "ada@example.com"
@@ -132,7 +133,7 @@ def test_revoking_another_session_signs_it_out_at_once(browsers: Browsers) -> No
         assert response.headers["location"].startswith("/login")
         user = store.user_of(c, EMAIL)
         (event,) = [e for e in store.events_of(c, "slo", user_id=user.id)]
-        assert event.details == {"revoked_sessions": [laptop["id"]]}
+        assert event.details == {"revoked_sessions": [laptop["id"]], "revoked_grants": 0}
 
 
 def test_sign_out_all_other_sessions_keeps_this_one(browsers: Browsers) -> None:
@@ -219,3 +220,56 @@ def test_the_list_stays_short_however_many_sessions_there_are(browsers: Browsers
     assert len(sessions) == SESSIONS_LISTED
     assert [s["id"] for s in sessions if s["current"]] == [mine.id]
     assert 'id="more-sessions"' in page
+
+
+# --- what applications were granted in a revoked session ----------------------------------------
+
+
+def refresh_token_in(c: TestClient, app: NewClient) -> str:
+    """An app's offline refresh token, granted in this browser's session."""
+    code = oidc.code_for(c, app, None, scope="openid email offline_access")
+    token: str = oidc.exchange(c, app, code, None).json()["refresh_token"]
+    return token
+
+
+def refreshes(c: TestClient, app: NewClient, token: str) -> bool:
+    assert app.secret is not None
+    data = {"grant_type": "refresh_token", "refresh_token": token}
+    response = c.post("/oauth2/token", data=data, auth=(app.client.client_id, app.secret))
+    assert response.status_code in (200, 400), response.text
+    return response.status_code == 200
+
+
+def test_a_revoked_session_takes_the_refresh_tokens_granted_in_it(browsers: Browsers) -> None:
+    """The lost laptop's apps lose their access with its session; the phone's keep theirs."""
+    two_sessions(browsers)
+    app = oidc.register(browsers.client)
+    with browsers.use("laptop") as c:
+        on_laptop = refresh_token_in(c, app)
+    with browsers.use("phone") as c:
+        on_phone = refresh_token_in(c, app)
+        page, csrf = account_page(c)
+        (laptop,) = [s for s in listed(page) if not s["current"]]
+        response = c.post(
+            f"/account/sessions/{laptop['id']}/revoke", data={"csrf": csrf}, follow_redirects=False
+        )
+        assert response.status_code == 303
+        assert not refreshes(c, app, on_laptop)
+        assert refreshes(c, app, on_phone)
+        user = store.user_of(c, EMAIL)
+        (event,) = store.events_of(c, "slo", user_id=user.id)
+        assert event.details == {"revoked_sessions": [laptop["id"]], "revoked_grants": 1}
+
+
+def test_sign_out_all_other_sessions_takes_their_refresh_tokens_too(browsers: Browsers) -> None:
+    two_sessions(browsers)
+    app = oidc.register(browsers.client)
+    with browsers.use("phone") as c:
+        on_phone = refresh_token_in(c, app)
+    with browsers.use("laptop") as c:
+        on_laptop = refresh_token_in(c, app)
+        csrf = account_page(c)[1]
+        response = c.post("/account/sessions/revoke-others", data={"csrf": csrf}, follow_redirects=False)
+        assert response.status_code == 303
+        assert not refreshes(c, app, on_phone)
+        assert refreshes(c, app, on_laptop)  # this session's apps keep their access

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from keyturn.settings import Settings
 from tests.conftest import BASE_URL
 from tests.flows.test_account import add_passkey
-from tests.flows.test_recovery import mail_to, outbox_templates, request_statements, shown_error
+from tests.flows.test_recovery import mail_to, request_statements, shown_error
 from tests.support import browser, store
 from tests.support.smtp import Received, SmtpServer
 from tests.support.soft_authenticator import SoftAuthenticator
@@ -110,7 +110,7 @@ def test_a_new_code_replaces_the_old_one(client: TestClient, smtp: SmtpServer) -
 def test_verification_off_sends_nothing(client: TestClient, smtp: SmtpServer) -> None:
     store.set_tenant(client, "/verification/mode", "off")
     assert browser.signup_with_password(client, EMAIL, PASSWORD).status_code == 200
-    assert outbox_templates(client) == []
+    assert store.queued_templates(client) == []
     assert "Verification code" not in client.get("/account").text
 
 
@@ -216,7 +216,7 @@ def test_before_signup_the_code_comes_first_and_the_account_is_created_verified(
     )
     assert created.status_code == 200, created.text
     assert store.user_of(client, NEW).email_verified
-    assert "verify_email" not in outbox_templates(client)
+    assert "verify_email" not in store.queued_templates(client)
 
 
 def test_before_signup_a_taken_address_looks_the_same_and_gets_a_sign_in_message(
@@ -300,4 +300,4 @@ def test_a_notification_the_tenant_turned_off_is_not_sent(
     store.set_tenant(client, "/notifications/password_set", False)
     assert browser.signup_with_passkey(client, authenticator, EMAIL).status_code == 200
     assert account_form(client, "/account/password", new_password=PASSWORD).status_code == 303
-    assert outbox_templates(client) == ["verify_email"]  # no security_notice
+    assert store.queued_templates(client) == ["verify_email"]  # no security_notice

@@ -226,6 +226,10 @@ ENDPOINTS = [
     Endpoint("GET", "/users/{user_id}/logs", "read:logs", 200),
     Endpoint("GET", "/users/{user_id}/sessions", "read:sessions", 200),
     Endpoint("DELETE", "/users/{user_id}/sessions", "delete:sessions", 202),
+    Endpoint("POST", "/users/{user_id}/revoke-access", "delete:sessions", 202, json={}),
+    Endpoint("GET", "/sessions/{session_id}", "read:sessions", 200),
+    Endpoint("DELETE", "/sessions/{session_id}", "delete:sessions", 202),
+    Endpoint("POST", "/sessions/{session_id}/revoke", "delete:sessions", 202),
     Endpoint("GET", "/connections", "read:connections", 200),
     Endpoint("POST", "/connections", "create:connections", 409, json={"name": "Other"}),
     Endpoint("GET", "/connections/{connection_id}", "read:connections", 200),
@@ -278,10 +282,11 @@ for _base in ("/users/{user_id}/authentication-methods", "/users/{user_id}/authe
 
 
 def _world(client: TestClient, api: Api) -> dict[str, str]:
-    """A user with a passkey, a hook, and a log event to point at."""
+    """A user with a passkey and a live session, a hook, and a log event to point at."""
     assert browser.signup_with_passkey(client, SoftAuthenticator(), "ada@example.com").status_code == 200
-    browser.sign_out(client)
+    client.cookies.clear()  # the session lives on
     user = api.ok(api.get("/users-by-email", params={"email": "ada@example.com"}))[0]
+    (session,) = api.ok(api.get(f"/users/{user['user_id']}/sessions"))["sessions"]
     passkey = api.ok(api.get(f"/users/{user['user_id']}/authentication-methods"))[-1]
     hook = api.ok(api.post("/hooks", json={"url": "https://hooks.example/first"}), 201)
     return {
@@ -290,6 +295,7 @@ def _world(client: TestClient, api: Api) -> dict[str, str]:
         "connection_id": "con_keyturn",
         "log_id": api.ok(api.get("/logs"))[0]["log_id"],
         "hook_id": hook["id"],
+        "session_id": session["id"],
     }
 
 

@@ -60,6 +60,9 @@ def test_the_one_connection(api: Api) -> None:
         "local_enrollment_enabled": True,
         "max_passkeys_per_user": 20,
         "user_verification": "required",
+        "allowed_credential_types": "any",
+        "aaguid_allowlist": [],
+        "aaguid_denylist": [],
     }
     assert options["rp"]["id"] == "localhost"
     assert connection["display_name"] == options["rp"]["display_name"]
@@ -199,6 +202,9 @@ def test_a_patch_is_merged_key_by_key(api: Api) -> None:
         "local_enrollment_enabled": True,
         "max_passkeys_per_user": 5,
         "user_verification": "required",
+        "allowed_credential_types": "any",
+        "aaguid_allowlist": [],
+        "aaguid_denylist": [],
     }
     assert body["options"]["authentication_methods"]["password"] == {"enabled": True}
     assert api.ok(api.get(CONNECTION)) == body

@@ -70,6 +70,10 @@ EXPECTED_OPERATIONS = {
     ("get", "/users/{user_id}/logs"): "users-logs",
     ("get", "/users/{user_id}/sessions"): "users-sessions-list",
     ("delete", "/users/{user_id}/sessions"): "users-sessions-delete",
+    ("post", "/users/{user_id}/revoke-access"): "users-revoke-access",
+    ("get", "/sessions/{session_id}"): "sessions-get",
+    ("delete", "/sessions/{session_id}"): "sessions-delete",
+    ("post", "/sessions/{session_id}/revoke"): "sessions-revoke",
     ("get", "/connections"): "connections-list",
     ("post", "/connections"): "connections-create",
     ("get", "/connections/{connection_id}"): "connections-get",
@@ -206,6 +210,9 @@ def _seed(client: TestClient, api: Api) -> dict[str, str]:
     browser.sign_out(client)
     user = api.get("/users", params={"q": 'email:"ada@example.com"'}).json()[0]
     api.ok(api.patch(f"/users/{user['user_id']}", json={"password": PASSWORD}))
+    assert browser.login_with_password(client, "ada@example.com", PASSWORD).status_code == 200
+    client.cookies.clear()  # the session lives on, for the fuzzer to look up and end
+    (session,) = api.ok(api.get(f"/users/{user['user_id']}/sessions"))["sessions"]
     methods = api.ok(api.get(f"/users/{user['user_id']}/authentication-methods"))
     passkey = next(m for m in methods if m["type"] == "passkey")
     hook = api.ok(api.post("/hooks", json={"url": "https://hooks.example/post-login"}), 201)
@@ -216,6 +223,7 @@ def _seed(client: TestClient, api: Api) -> dict[str, str]:
         "connection_id": "con_keyturn",
         "log_id": log["log_id"],
         "hook_id": hook["id"],
+        "session_id": session["id"],
     }
 
 

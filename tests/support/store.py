@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from keyturn.context import Context
@@ -22,6 +23,8 @@ from keyturn.operations.audit import CLI
 from keyturn.operations.tenant_config import PatchOperation, patch_tenant
 from keyturn.runtime import Runtime
 from keyturn.store.protocols import ReadTx, WriteTx
+from keyturn.store.sql.database import SqlDatabase
+from keyturn.store.sql.tables import outbox
 from keyturn.wiring import command_context
 from tests.support.browser import call
 
@@ -97,3 +100,15 @@ def find_session(client: TestClient, token: str, *, now: datetime) -> Session | 
     """The live session behind a session cookie's value."""
     found = read(client, lambda tx: tx.find_session(hash_token(token), now=now))
     return found[0] if found else None
+
+
+def queued_templates(client: TestClient) -> list[str]:
+    """The templates of every message in the outbox (queued or sent), oldest first."""
+
+    async def work(rt: Runtime) -> list[str]:
+        assert isinstance(rt.db, SqlDatabase)
+        async with rt.db.engine.connect() as conn:
+            rows = await conn.execute(select(outbox.c.template).order_by(outbox.c.created_at))
+            return [row.template for row in rows]
+
+    return call(client, work)

@@ -96,6 +96,9 @@ class AuthenticationMethods(_Strict):
     passkey: MethodToggle = MethodToggle()
 
 
+_AAGUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 class PasskeyOptions(_Strict):
     challenge_ui: Literal["both", "autofill", "button"] = Field(
         "both", description="How /login offers passkeys: autofill, a button, or both."
@@ -104,6 +107,34 @@ class PasskeyOptions(_Strict):
     local_enrollment_enabled: bool = True
     max_passkeys_per_user: int = Field(20, ge=1, le=100)
     user_verification: Literal["required", "preferred"] = "required"
+    allowed_credential_types: Literal["any", "device_bound", "synced"] = Field(
+        "any",
+        description=(
+            "Which passkeys may be registered and used: any; device_bound (the credential can "
+            "never leave its authenticator: WebAuthn's backup-eligible flag clear); or synced."
+        ),
+    )
+    aaguid_allowlist: list[str] = Field(
+        default_factory=list,
+        max_length=500,
+        description="Only authenticators of these models (AAGUIDs) may be used; empty: any model.",
+    )
+    aaguid_denylist: list[str] = Field(
+        default_factory=list,
+        max_length=500,
+        description="Authenticator models (AAGUIDs) that may not be registered or used.",
+    )
+
+    @field_validator("aaguid_allowlist", "aaguid_denylist")
+    @classmethod
+    def _aaguids(cls, value: list[str]) -> list[str]:
+        cleaned = []
+        for aaguid in value:
+            lowered = aaguid.strip().lower()
+            if not _AAGUID.fullmatch(lowered):
+                raise ValueError(f"{aaguid!r} is not an AAGUID (8-4-4-4-12 hexadecimal digits)")
+            cleaned.append(lowered)
+        return sorted(set(cleaned))
 
     @property
     def offers_autofill(self) -> bool:

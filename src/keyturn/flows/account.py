@@ -16,38 +16,12 @@ from keyturn.domain.flow import Flow
 from keyturn.domain.identity import Passkey, User, clean_passkey_name
 from keyturn.errors import CeremonyError, Conflict, KeyturnError, NotFound
 from keyturn.flows import verification
-from keyturn.mail.outbox import send_later
-from keyturn.mail.render import link
+from keyturn.flows.notices import notify_password_saved, notify_security_change
 from keyturn.methods.base import require_enabled
 from keyturn.methods.challenges import spend_challenge
 from keyturn.methods.passkey import creation_options, new_passkey, verify_new_passkey
 from keyturn.methods.password import check_new_password, hasher
 from keyturn.methods.registry import PASSKEY, PASSWORD
-from keyturn.store.protocols import WriteTx
-
-NOTICES = {
-    "passkey_added": "A passkey ({detail}) was added to your account.",
-    "passkey_removed": "A passkey ({detail}) was removed from your account.",
-    "password_set": "A password was set on your account.",
-    "password_changed": "The password of your account was changed.",
-    "password_removed": "The password of your account was removed.",
-}
-
-
-async def _notify(ctx: Context, tx: WriteTx, user: User, kind: str, detail: str = "") -> None:
-    """A security notification to the account's address, in the change's transaction, unless
-    the tenant turned this kind off (`notifications.<kind>`)."""
-    if getattr(ctx.tenant.notifications, kind):
-        what = NOTICES[kind].format(detail=detail)
-        await send_later(
-            ctx,
-            tx,
-            "security_notice",
-            to_address=user.email,
-            user_id=user.id,
-            what=what,
-            recover=link(ctx, "/recovery"),
-        )
 
 
 def _limit(ctx: Context) -> int:
@@ -76,7 +50,7 @@ async def add_passkey(ctx: Context, flow: Flow, *, user: User, credential: objec
         async with ctx.writing() as tx:
             await spend_challenge(tx, challenge)
             await tx.add_passkey(passkey, limit=_limit(ctx))
-            await _notify(ctx, tx, user, "passkey_added", passkey.name)
+            await notify_security_change(ctx, tx, user, "passkey_added", passkey.name)
             ctx.record(
                 EventType.ENROLLMENT_COMPLETE,
                 user_id=user.id,
@@ -107,7 +81,7 @@ async def remove_passkey(ctx: Context, *, user: User, passkey_id: str) -> None:
     async with ctx.writing() as tx:
         if not await tx.delete_passkey(user.id, passkey_id):
             raise NotFound(code="passkey_not_found")
-        await _notify(ctx, tx, user, "passkey_removed", names.get(passkey_id, "Passkey"))
+        await notify_security_change(ctx, tx, user, "passkey_removed", names.get(passkey_id, "Passkey"))
         ctx.record(
             EventType.AUTHENTICATOR_REMOVED,
             user_id=user.id,
@@ -126,14 +100,14 @@ async def set_password(ctx: Context, *, user: User, current: str | None, new: st
     async with ctx.writing() as tx:
         await tx.set_password_hash(user.id, new_hash, now=ctx.now())
         ctx.record(EventType.SUCCESS_CHANGE_PASSWORD, user_id=user.id, user_name=user.email)
-        await _notify(ctx, tx, user, "password_changed" if user.has_password else "password_set")
+        await notify_password_saved(ctx, tx, user)
 
 
 async def remove_password(ctx: Context, *, user: User) -> None:
     """Refused (by the store, the owner's row locked) when the user has no passkey."""
     async with ctx.writing() as tx:
         await tx.set_password_hash(user.id, None, now=ctx.now())
-        await _notify(ctx, tx, user, "password_removed")
+        await notify_security_change(ctx, tx, user, "password_removed")
 
 
 async def change_email(ctx: Context, *, user: User, email: object, binding: str) -> str:

@@ -97,7 +97,8 @@ async def before_login(ctx: Context, method_id: str, payload: Payload) -> LoginG
     failed captcha (both passwords only)."""
     throttles = ctx.rt.throttles
     if _throttled(ctx):
-        verdict = await throttles.peek(login_rate(ctx.tenant), "sip-login", ctx.requester.ip)
+        reader = await ctx.read()  # the sign-in reads in it next anyway
+        verdict = await throttles.peek(login_rate(ctx.tenant), "sip-login", ctx.requester.ip, reader=reader)
         if not verdict.allowed:
             raise RateLimited(code="too_many_requests", retry_after=verdict.retry_after)
     if method_id != "password":
@@ -160,7 +161,7 @@ async def captcha_required(ctx: Context) -> bool:
     if not isinstance(captcha.when, AfterFailures):
         return True
     rate = login_rate(ctx.tenant)
-    verdict = await ctx.rt.throttles.peek(rate, "sip-login", ctx.requester.ip)
+    verdict = await ctx.rt.throttles.peek(rate, "sip-login", ctx.requester.ip, reader=await ctx.read())
     return rate.limit - verdict.remaining >= captcha.when.after_failures
 
 

@@ -29,6 +29,7 @@ from keyturn.domain.flow import Flow
 from keyturn.domain.identity import User
 from keyturn.errors import Conflict, KeyturnError
 from keyturn.flows.email_codes import issue_code, throttle_sending, use_code, use_link
+from keyturn.flows.notices import notify_recovered
 from keyturn.flows.sessions import SignedIn, complete_sign_in
 from keyturn.mail.outbox import send_later
 from keyturn.mail.render import link
@@ -194,18 +195,7 @@ async def complete_recovery(
         if sign_out_others:
             await tx.delete_user_sessions(user.id)
             await tx.revoke_user_grants(user.id, now=now)
-        if ctx.tenant.notifications.recovery_used:
-            await send_later(
-                ctx,
-                tx,
-                "recovery_used",
-                to_address=user.email,
-                user_id=user.id,
-                added="a passkey" if enrolled.method == "passkey" else "a new password",
-                signed_out=sign_out_others,
-                when=now.strftime("%d %b %Y, %H:%M UTC"),
-                recover=link(ctx, "/recovery"),
-            )
+        await notify_recovered(ctx, tx, user, added=enrolled.method, signed_out_others=sign_out_others)
 
     authenticated = Authenticated(user=user, method=enrolled.method, complete=complete)
     return await complete_sign_in(

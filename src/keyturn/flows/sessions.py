@@ -178,26 +178,31 @@ async def list_sessions(ctx: Context, user: User, current: Session) -> tuple[lis
 
 
 async def revoke_session(ctx: Context, user: User, session_id: str) -> None:
-    """End one of the user's sessions at once (the next request with its cookie is signed out)."""
+    """End one of the user's sessions at once (the next request with its cookie is signed out),
+    and revoke what applications were granted in it, refresh tokens included: revoking a lost
+    device's session also ends its apps' access (Auth0's session revoke)."""
     async with ctx.writing() as tx:
         if not await tx.delete_user_session(user.id, session_id):
             raise NotFound(code="session_not_found")
+        grants = await tx.revoke_session_grants(user.id, session_id=session_id, now=ctx.now())
         ctx.record(
             EventType.SUCCESS_LOGOUT,
             user_id=user.id,
             user_name=user.email,
-            details={"revoked_sessions": [session_id]},
+            details={"revoked_sessions": [session_id], "revoked_grants": grants},
         )
 
 
 async def revoke_other_sessions(ctx: Context, user: User, *, keep: str | None) -> int:
-    """End every session of the user but `keep` (None: all of them); how many ended."""
+    """End every session of the user but `keep` (None: all of them), with the grants made in
+    them (as `revoke_session`); how many sessions ended."""
     async with ctx.writing() as tx:
         ended = await tx.delete_user_sessions(user.id, keep=keep)
+        grants = await tx.revoke_session_grants(user.id, keep=keep, now=ctx.now())
         ctx.record(
             EventType.SUCCESS_LOGOUT,
             user_id=user.id,
             user_name=user.email,
-            details={"revoked_sessions": ended, "kept_current": keep is not None},
+            details={"revoked_sessions": ended, "kept_current": keep is not None, "revoked_grants": grants},
         )
     return ended

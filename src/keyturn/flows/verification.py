@@ -24,6 +24,7 @@ from keyturn.domain.flow import Flow
 from keyturn.domain.identity import User
 from keyturn.errors import KeyturnError
 from keyturn.flows.email_codes import Then, issue_code, throttle_sending, use_code, use_link
+from keyturn.flows.notices import notify_email_changed
 from keyturn.mail.outbox import send_later
 from keyturn.mail.render import link
 from keyturn.store.protocols import WriteTx
@@ -186,16 +187,7 @@ async def confirm_email_change(ctx: Context, user: User, *, code: object) -> str
             user_name=used.email,
             details={"previous": user.email},
         )
-        if ctx.tenant.notifications.email_changed:
-            await send_later(
-                ctx,
-                tx,
-                "email_changed",
-                to_address=user.email,
-                user_id=user.id,
-                new_email=used.email,
-                recover=link(ctx, "/recovery"),
-            )
+        await notify_email_changed(ctx, tx, user, new_email=used.email)
 
     try:
         if live is None:

@@ -181,6 +181,13 @@ class SessionOut(_Out):
     session_metadata: dict[str, Any] = {}
 
 
+class RevokeAccess(_In):
+    """Auth0's `POST /users/{id}/revoke-access` body."""
+
+    session_id: str | None = Field(None, max_length=64, description="One session; absent: all of them.")
+    preserve_refresh_tokens: StrictBool = False
+
+
 class SessionsPage(_Out):
     sessions: list[SessionOut]
     next: str | None = None

@@ -32,6 +32,7 @@ from keyturn.methods.challenges import (
 from keyturn.methods.stand_ins import stand_in_credentials
 from keyturn.passkeys import options as webauthn_options
 from keyturn.passkeys.aaguid import default_passkey_name
+from keyturn.passkeys.policy import check_passkey_policy
 from keyturn.passkeys.response import CredentialResponse, parse_credential_response
 from keyturn.passkeys.verify import (
     RegisteredCredential,
@@ -132,6 +133,9 @@ async def verify_new_passkey(
         origins=ctx.tenant.rp.accepted_origins,
         require_user_verification=challenge.user_verification == "required",
     )
+    check_passkey_policy(
+        ctx.tenant.passkey_options, aaguid=registered.aaguid, backup_eligible=registered.backup_eligible
+    )
     return challenge, registered
 
 
@@ -188,6 +192,9 @@ class PasskeyMethod:
             raise CeremonyError(code="credential_not_allowed", detail="credential outside allowCredentials")
         check_assertion_owner(
             response, passkey=passkey, allowed=(passkey.credential_id,) if identified else ()
+        )
+        check_passkey_policy(
+            tenant.passkey_options, aaguid=passkey.aaguid, backup_eligible=passkey.backup_eligible
         )
         try:
             verified = verify_assertion(

@@ -8,6 +8,7 @@ from keyturn.domain.email import normalize_email
 from keyturn.domain.identity import Passkey, User, clean_passkey_name, new_user
 from keyturn.domain.tenant import CONNECTION_NAME
 from keyturn.errors import Conflict, KeyturnError, NotFound
+from keyturn.flows.notices import notify_email_changed, notify_password_saved, notify_security_change
 from keyturn.methods.password import check_password_policy, hasher
 from keyturn.operations.audit import Actor, record_change
 
@@ -89,8 +90,10 @@ async def update_user(
         async with ctx.writing() as tx:
             if address is not None and address != user.email:
                 await tx.update_email(user.id, address, now=now)
+                await notify_email_changed(ctx, tx, user, new_email=address)
             if new_hash is not None:
                 await tx.set_password_hash(user.id, new_hash, now=now)
+                await notify_password_saved(ctx, tx, user)
             if name is not None or email_verified is not None:
                 await tx.update_profile(user.id, name=name, email_verified=email_verified, now=now)
             updated = await tx.get_user(user.id)
@@ -125,18 +128,27 @@ async def rename_passkey(ctx: Context, user: User, passkey_id: str, name: object
 
 
 async def revoke_method(ctx: Context, user: User, method_id: str, *, actor: Actor) -> None:
-    """Revoke a passkey or the password at once (an operator may remove the last method)."""
+    """Revoke a passkey or the password at once (an operator may remove the last method); the
+    user is told, as for their own change."""
+    names = {p.id: p.name for p in await (await ctx.read()).list_passkeys(user.id)}
     async with ctx.writing() as tx:
         if method_id.startswith(PASSWORD_METHOD_PREFIX):
             await tx.set_password_hash(user.id, None, now=ctx.now(), allow_last=True)
-        elif not await tx.delete_passkey(user.id, method_id, allow_last=True):
+            if user.has_password:
+                await notify_security_change(ctx, tx, user, "password_removed")
+        elif await tx.delete_passkey(user.id, method_id, allow_last=True):
+            await notify_security_change(ctx, tx, user, "passkey_removed", names.get(method_id, "Passkey"))
+        else:
             raise NotFound(code="authenticator_not_found")
         record_change(ctx, actor, "delete_authentication_method", user_id=user.id, authenticator_id=method_id)
 
 
 async def revoke_all_passkeys(ctx: Context, user: User, *, actor: Actor) -> int:
+    names = [p.name for p in await (await ctx.read()).list_passkeys(user.id)]
     async with ctx.writing() as tx:
         removed = await tx.delete_all_passkeys(user.id)
+        if removed:
+            await notify_security_change(ctx, tx, user, "passkey_removed", ", ".join(names))
         record_change(ctx, actor, "delete_all_authentication_methods", user_id=user.id, removed=removed)
     return removed
 

@@ -132,6 +132,10 @@ class SessionReads(Protocol):
         """The user's live sessions, most recently active first (the first `limit`)."""
         ...
 
+    async def get_session(self, session_id: str, *, now: datetime) -> Session | None:
+        """A live session by its id (the management API's `/sessions/{id}`)."""
+        ...
+
 
 class SessionWrites(Protocol):
     async def create_session(self, session: Session, *, token_hash: str) -> None: ...
@@ -247,6 +251,13 @@ class OidcWrites(Protocol):
     async def consume_token(self, token_id: str, *, now: datetime) -> tuple[StoredToken | None, bool]: ...
 
     async def revoke_token(self, token_id: str, *, now: datetime) -> None: ...
+
+    async def revoke_session_grants(
+        self, user_id: str, *, session_id: str | None = None, keep: str | None = None, now: datetime
+    ) -> int:
+        """Revoke the grants the user made in a session (`session_id`, or every session but
+        `keep`) and every token they produced, refresh tokens included; how many grants."""
+        ...
 
     async def save_consent(
         self, user_id: str, client_id: str, scope: tuple[str, ...], *, now: datetime

@@ -270,6 +270,29 @@ class SqlOidc(SqlTxBase):
             .values(revoked_at=now)
         )
 
+    async def revoke_session_grants(
+        self, user_id: str, *, session_id: str | None = None, keep: str | None = None, now: datetime
+    ) -> int:
+        live = [
+            oauth_grants.c.user_id == user_id,
+            oauth_grants.c.session_id.is_not(None),
+            oauth_grants.c.revoked_at.is_(None),
+        ]
+        if session_id is not None:
+            live.append(oauth_grants.c.session_id == session_id)
+        if keep is not None:
+            live.append(oauth_grants.c.session_id != keep)
+        await self._run(
+            update(oauth_tokens)
+            .where(
+                oauth_tokens.c.grant_id.in_(select(oauth_grants.c.id).where(*live)),
+                oauth_tokens.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+        result = await self._run(update(oauth_grants).where(*live).values(revoked_at=now))
+        return int(result.rowcount)
+
     # --- consents and client assertions
     async def get_consent(self, user_id: str, client_id: str) -> tuple[str, ...]:
         scope = await self._scalar(

@@ -85,6 +85,12 @@ class SqlSessions(SqlTxBase):
         )
         return [session_from_row(row) for row in result.all()]
 
+    async def get_session(self, session_id: str, *, now: datetime) -> Session | None:
+        row = await self._first(
+            select(sessions).where(sessions.c.id == session_id, sessions.c.expires_at > now)
+        )
+        return session_from_row(row) if row else None
+
     async def delete_user_session(self, user_id: str, session_id: str) -> bool:
         result = await self._run(
             delete(sessions).where(sessions.c.id == session_id, sessions.c.user_id == user_id)
