@@ -103,8 +103,11 @@ def test_sign_in_with_a_breached_password_is_blocked_by_default_and_a_passkey_is
     browser.sign_out(client)
     range_api.breach(LEAKED)
     use_range_api(client, range_api)
+    browser.open_page(client, "/login")
+    before = browser.storage(client)
 
     blocked = browser.login_with_password(client, EMAIL, LEAKED)
+    assert browser.storage(client) == before  # no session, no rehash, nothing
     assert _error(blocked) == (403, "password_breached")
     assert "Can't sign in?" in blocked.json()["error_description"]
     assert SESSION_COOKIE not in blocked.cookies

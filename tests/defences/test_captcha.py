@@ -187,9 +187,12 @@ def test_password_sign_in_needs_a_good_token(
     assert browser.signup_with_password(client, EMAIL, PASSWORD).status_code == 200
     browser.sign_out(client)
     use_captcha(client, provider, name, **{**extra, "v3_action": "login"} if extra else {})
+    browser.open_page(client, "/login")
+    before = browser.storage(client)
 
     assert _error(login(client)) == (400, "captcha_required")
     assert _error(login(client, captcha="forged")) == (400, "captcha_failed")
+    assert browser.storage(client) == before
     response = login(client, captcha=GOOD_TOKEN)
 
     assert response.status_code == 200, response.text
