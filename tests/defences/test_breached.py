@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from keyturn.clock import FrozenClock
 from keyturn.defences.breached import _in_file
 from keyturn.http.context import SESSION_COOKIE
 from tests.flows.test_account import post_form, shown_error
+from tests.flows.test_reauth import confirm, confirm_step
 from tests.management.conftest import Api, assert_error
 from tests.support import browser, store
 from tests.support.defences import RangeApi, sha1
@@ -251,3 +253,25 @@ async def _policy(ctx: Any) -> Any:
 @pytest.fixture
 def api(client: TestClient) -> Api:
     return Api(client)
+
+
+def test_confirm_its_you_only_flags_so_the_breached_password_can_be_changed(
+    client: TestClient, range_api: RangeApi, clock: FrozenClock
+) -> None:
+    assert browser.signup_with_password(client, EMAIL, LEAKED).status_code == 200
+    range_api.breach(LEAKED)
+    use_range_api(client, range_api)  # on_sign_in: block
+    clock.advance(seconds=901)  # past privileged_session_max_age: the change asks again
+    asked = post_form(client, "/account/password", current_password=LEAKED, new_password=PASSWORD)
+    step = confirm_step(asked)
+
+    confirmed = confirm(client, step, method="password", password=LEAKED)
+
+    assert confirmed.status_code == 200, confirmed.text
+    (leak,) = store.events_of(client, "pwd_leak")
+    assert leak.details["action"] == "flagged"
+    resubmit = confirmed.json()["resubmit"]
+    done = client.post(resubmit["action"], data=resubmit["fields"], follow_redirects=False)
+    assert done.status_code == 303, done.text
+    browser.sign_out(client)
+    assert browser.login_with_password(client, EMAIL, PASSWORD).status_code == 200

@@ -138,7 +138,7 @@ class PasswordMethod:
                 user_name=address or None,
             )
             raise KeyturnError(code="invalid_credentials", status=401)
-        await self._guard_sign_in(ctx, user, password)
+        await self._guard_sign_in(ctx, flow, user, password)
         complete = None
         if hasher().needs_rehash(user.password_hash):
             new_hash = await hasher().hash(password)
@@ -150,14 +150,16 @@ class PasswordMethod:
             complete = complete_rehash
         return Authenticated(user=user, method=self.id, complete=complete)
 
-    async def _guard_sign_in(self, ctx: Context, user: User, password: str) -> None:
+    async def _guard_sign_in(self, ctx: Context, flow: Flow, user: User, password: str) -> None:
         """A right password that is breached (`breached.on_sign_in`): `flag` records `pwd_leak`
         and signs in, `block` records it and refuses. Checked only after the password matched,
-        so it is no oracle; a source that does not answer never stops a sign-in."""
+        so it is no oracle; a source that does not answer never stops a sign-in. Confirm it's
+        you (an account flow) only flags: that person is signed in already, and blocking there
+        would stop the very password change the breach calls for."""
         policy = ctx.tenant.password_policy.breached
         if policy.mode == "off" or policy.on_sign_in == "allow" or not await _breached(ctx, password):
             return
-        blocked = policy.on_sign_in == "block"
+        blocked = policy.on_sign_in == "block" and flow.kind == "login"
         ctx.record(
             EventType.BREACHED_PASSWORD_LOGIN,
             user_id=user.id,
