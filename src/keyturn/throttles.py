@@ -161,6 +161,15 @@ class Throttles:
         allowed = await self.limiter.hit(item, *key, cost=cost)
         return await self._verdict(item, key, allowed)
 
+    async def admit(self, rate: Rate, *key: str) -> int:
+        """Count one hit: 0 when it is allowed, else the seconds until one would be. `hit`'s
+        cheap twin for callers that need no counts: the window is read only for a refusal."""
+        item = rate.item()
+        if await self.limiter.hit(item, *key):
+            return 0
+        stats = await self.limiter.get_window_stats(item, *key)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
     async def peek(self, rate: Rate, *key: str, reader: CounterReads | None = None) -> Verdict:
         """Look without counting, in one storage read: the window's stats say it all (a hit
         is allowed exactly when at least one remains, which is what `limiter.test` checks).
