@@ -324,8 +324,31 @@ class EndpointRateLimits(_Strict):
     email_code: EndpointRateLimit = EndpointRateLimit(per_ip="30/minute")
     token: ClientRateLimit = ClientRateLimit(per_client="3000/minute")
     management_api: ClientRateLimit = ClientRateLimit(per_client="1200/minute")
+    redis_only: list[str] = Field(
+        default_factory=lambda: ["passkey_options"],
+        description=(
+            "Groups counted only when the counters are in Redis. Passkey options write nothing, so "
+            "counting them in the database would add a write transaction to every sign-in."
+        ),
+    )
 
     _valid_allowlist = field_validator("allowlist")(normalize_networks)
+
+    @model_validator(mode="after")
+    def _known_groups(self) -> EndpointRateLimits:
+        groups = self.groups()
+        unknown = [name for name in self.redis_only if name not in groups]
+        if unknown:
+            raise ValueError(f"redis_only: {unknown} are not rate-limit groups ({', '.join(groups)})")
+        return self
+
+    @classmethod
+    def groups(cls) -> list[str]:
+        return [
+            name
+            for name, field in cls.model_fields.items()
+            if field.annotation in (EndpointRateLimit, ClientRateLimit)
+        ]
 
 
 class AttackProtection(_Strict):

@@ -6,7 +6,9 @@ A group's rates say what is counted (`per_ip`: the requester's address, `per_ide
 identifier the request names, `per_client`: the OAuth client); endpoints of one group share
 its counters (the login and sign-up pages' passkey options make one count per address). A
 new endpoint is one line here and one call of `limit` (or `limit_and_report`) where it is
-served.
+served. Groups in `redis_only` are counted only when the counters are in Redis: in the
+database each hit is a write transaction, which for passkey options (an endpoint that writes
+nothing) would cost several times the request it guards.
 
 Each count is one hit on the throttles core (atomic across workers and instances); a
 request over a rate changes nothing else and is refused with 429 and Retry-After.
@@ -57,6 +59,8 @@ def _rates(
     if not settings.enabled:
         return []
     group = ENDPOINTS[endpoint]
+    if group in settings.redis_only and ctx.rt.throttles.in_database:
+        return []
     limits: EndpointRateLimit | ClientRateLimit = getattr(settings, group)
     ip = ctx.requester.ip or "-"
     counted: list[tuple[str | None, str, str | None]] = [
@@ -90,8 +94,10 @@ async def limit_and_report(ctx: Context, endpoint: str, *, client: str | None = 
     for rate, key in _rates(ctx, endpoint, None, client):
         verdict = await ctx.rt.throttles.hit(rate, *key)
         status = Status(limit=rate.limit, verdict=verdict)
-        if tightest is None or not verdict.allowed or (
-            tightest.verdict.allowed and verdict.remaining < tightest.verdict.remaining
+        if (
+            tightest is None
+            or not verdict.allowed
+            or (tightest.verdict.allowed and verdict.remaining < tightest.verdict.remaining)
         ):
             tightest = status
         if not verdict.allowed:
