@@ -33,7 +33,8 @@ from bench.client import Connection, Response
 from bench.run import reset_database
 from keyturn.app import create_app
 from keyturn.domain.tenant import CONNECTION_NAME
-from keyturn.operations import clients, users
+from keyturn.errors import KeyturnError
+from keyturn.operations import clients, tenant_config, users
 from keyturn.operations.audit import CLI
 from keyturn.runtime import Runtime
 from keyturn.settings import Settings
@@ -144,7 +145,7 @@ async def _register_clients(rt: Runtime) -> dict[str, scenarios.OidcClient]:
     }
 
 
-RECOVERY_USES_PER_ADDRESS = 5  # flows/recovery.PER_ADDRESS: requests one address may make per hour
+RECOVERY_USES_PER_ADDRESS = 5  # rate_limits.recovery.per_identifier: requests one address may make per hour
 
 
 async def bench_recovery(app: ASGIApp, rt: Runtime, args: argparse.Namespace) -> dict[str, Any]:
@@ -199,14 +200,94 @@ async def bench_recovery(app: ASGIApp, rt: Runtime, args: argparse.Namespace) ->
     }
 
 
+async def _patch_tenant(rt: Runtime, assignments: list[str]) -> bool:
+    """`keyturn config patch --replace` in-process; False from a Keyturn without these settings."""
+    operations = [tenant_config.parse_assignment("replace", text) for text in assignments]
+    try:
+        async with command_context(rt) as ctx:
+            await tenant_config.patch_tenant(ctx, operations, actor=CLI)
+    except KeyturnError:
+        return False
+    return True
+
+
+THROTTLES_OFF = (
+    "/attack_protection/rate_limits/enabled=false",
+    "/attack_protection/suspicious_ip/enabled=false",
+)
+THROTTLES_ON = (
+    "/attack_protection/rate_limits/enabled=true",
+    "/attack_protection/suspicious_ip/enabled=true",
+)
+BLOCK = 10  # sign-ins per block when throttles on and off alternate
+
+
+async def _timed(
+    operation: scenarios.Operation, person: scenarios.Person, samples: dict[str, list[float]]
+) -> float:
+    before = sum(sum(s) for s in samples.values())
+    await operation(person)
+    return sum(sum(s) for s in samples.values()) - before
+
+
+async def throttles_share(
+    rt: Runtime, operation: scenarios.Operation, person: scenarios.Person, operations: int
+) -> dict[str, Any] | None:
+    """What the throttles add to a passkey sign-in: blocks of sign-ins with every throttle on
+    (rate limits, suspicious-IP) and off, alternating so that the machine's drift hits both."""
+    connection = person.browser.connection
+    assert isinstance(connection, AsgiConnection)
+    on: list[float] = []
+    off: list[float] = []
+    on_samples: dict[str, list[float]] = defaultdict(list)
+    off_samples: dict[str, list[float]] = defaultdict(list)
+    while len(on) < operations:
+        for assignments, into, samples in ((THROTTLES_ON, on, on_samples), (THROTTLES_OFF, off, off_samples)):
+            if not await _patch_tenant(rt, list(assignments)):
+                return None
+            connection.samples = samples
+            into.extend([await _timed(operation, person, samples) for _ in range(BLOCK)])
+    await _patch_tenant(rt, list(THROTTLES_ON))
+    with_throttles, without = statistics.median(on), statistics.median(off)
+    return {
+        "operations": len(on),
+        "with_ms": round(with_throttles, 3),
+        "without_ms": round(without, 3),
+        "added_ms": round(with_throttles - without, 3),
+        "added_share": round((with_throttles - without) / without, 4) if without else None,
+        "per_request_median_ms": {
+            route: [round(statistics.median(on_samples[route]), 3), round(statistics.median(values), 3)]
+            for route, values in sorted(off_samples.items())
+        },
+    }
+
+
+async def _flush_redis(url: str) -> None:
+    from redis.asyncio import Redis
+
+    connection = Redis.from_url(url)
+    try:
+        await connection.flushdb()
+    finally:
+        await connection.aclose()
+
+
 async def bench(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     if args.database_url:
         await reset_database(args.database_url)
+    if args.redis_url:
+        await _flush_redis(args.redis_url)
     url = args.database_url or f"sqlite+aiosqlite:///{data_dir / 'keyturn.db'}"
-    settings = Settings(database_url=url, data_dir=data_dir, public_url=PUBLIC_URL, access_log=False)
-    results: dict[str, Any] = {"database": "postgresql" if args.database_url else "sqlite"}
+    settings = Settings(
+        database_url=url, data_dir=data_dir, public_url=PUBLIC_URL, access_log=False, redis_url=args.redis_url
+    )
+    results: dict[str, Any] = {
+        "database": "postgresql" if args.database_url else "sqlite",
+        "counters": "redis" if args.redis_url else "database",
+    }
     async with serving_in_process(settings) as (app, rt):
         known = await _register_clients(rt)
+        await _patch_tenant(rt, list(scenarios.UNREFUSING_RATE_LIMITS))
         for scenario in args.scenarios:
             if scenario == "recovery":
                 results[scenario] = await bench_recovery(app, rt, args)
@@ -220,11 +301,7 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             for _ in range(args.warmup):
                 await operation(person)
             samples.clear()
-            per_operation: list[float] = []
-            for _ in range(args.operations):
-                before = sum(sum(s) for s in samples.values())
-                await operation(person)
-                per_operation.append(sum(sum(s) for s in samples.values()) - before)
+            per_operation = [await _timed(operation, person, samples) for _ in range(args.operations)]
             results[scenario] = {
                 "operations": args.operations,
                 "cpu_ms_per_op_median": round(statistics.median(per_operation), 3),
@@ -233,15 +310,27 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
                     route: round(statistics.median(values), 3) for route, values in sorted(samples.items())
                 },
             }
+            if scenario == "signin" and args.throttles:
+                results["throttles"] = await throttles_share(rt, operation, person, args.operations)
     return results
 
 
 def print_results(results: dict[str, Any]) -> None:
-    print(f"Keyturn in-process CPU per operation ({results['database']}, one client, no sockets)")
+    where = f"{results['database']}, counters in {results.get('counters', 'database')}"
+    print(f"Keyturn in-process CPU per operation ({where}, one client, no sockets)")
     for scenario, figures in results.items():
         if not isinstance(figures, dict):
             continue
         print(f"\n{scenario}: {scenarios.describe(scenario)}")
+        if scenario == "throttles":
+            print(
+                f"  passkey sign-in with every throttle on {figures['with_ms']:.3f} ms, off"
+                f" {figures['without_ms']:.3f} ms: they add {figures['added_ms']:.3f} ms"
+                f" ({figures['added_share']:.1%}); medians of {figures['operations']} each, alternating"
+            )
+            for route, (on, off) in figures["per_request_median_ms"].items():
+                print(f"    {on:8.3f} ms on, {off:8.3f} ms off  {route}")
+            continue
         median, mean = figures["cpu_ms_per_op_median"], figures["cpu_ms_per_op_mean"]
         print(f"  CPU ms/op   median {median:.3f}   mean {mean:.3f}   ({figures['operations']} operations)")
         for route, median in figures["per_request_median_ms"].items():
@@ -271,7 +360,16 @@ def main() -> None:
         action="append",
         choices=["signin", "oidc", "client_credentials", "recovery"],
     )
+    parser.add_argument(
+        "--redis-url", help="keep the throttles' counters in this Redis (redis://…/db: it is flushed)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument(
+        "--no-throttles",
+        dest="throttles",
+        action="store_false",
+        help="skip the sign-ins with the throttles on and off that show what they add",
+    )
     args = parser.parse_args()
     args.scenarios = args.scenarios or ["signin", "oidc", "client_credentials"]
     with tempfile.TemporaryDirectory(prefix="keyturn-inprocess-") as data_dir:

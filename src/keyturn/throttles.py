@@ -110,7 +110,7 @@ class DatabaseCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingW
         previous_key, current_key = self.sliding_window_keys(key, expiry, now)
         async with self.db.write() as tx:
             current = await tx.add_to_counter(current_key, amount, lives_seconds=2 * expiry, now=_now(now))
-            previous, _ = await tx.counter(previous_key, now=_now(now))
+            previous = (await tx.counters(previous_key, now=_now(now))).get(previous_key, 0)
             weight = (1 - (((now - expiry) / expiry) % 1)) if previous else 0.0
             if math.floor(previous * weight + current) > limit:
                 await tx.add_to_counter(current_key, -amount, lives_seconds=2 * expiry, now=_now(now))
@@ -121,8 +121,8 @@ class DatabaseCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingW
         now = time.time()
         previous_key, current_key = self.sliding_window_keys(key, expiry, now)
         async with self._reading() as tx:
-            previous, _ = await tx.counter(previous_key, now=_now(now))
-            current, _ = await tx.counter(current_key, now=_now(now))
+            counts = await tx.counters(previous_key, current_key, now=_now(now))  # one statement
+        previous, current = counts.get(previous_key, 0), counts.get(current_key, 0)
         previous_ttl = (1 - (((now - expiry) / expiry) % 1)) * expiry if previous else 0.0
         current_ttl = (1 - ((now / expiry) % 1)) * expiry + expiry
         return previous, previous_ttl, current, current_ttl
@@ -148,6 +148,7 @@ class Throttles:
 
     def __init__(self, storage: Storage, *, on_close: Callable[[], Awaitable[None]] | None = None) -> None:
         self.storage = storage
+        self.in_database = isinstance(storage, DatabaseCounters)  # each hit is a write transaction
         self.limiter = SlidingWindowCounterRateLimiter(storage)
         self._on_close = on_close
 
@@ -160,6 +161,15 @@ class Throttles:
         item = rate.item()
         allowed = await self.limiter.hit(item, *key, cost=cost)
         return await self._verdict(item, key, allowed)
+
+    async def admit(self, rate: Rate, *key: str) -> int:
+        """Count one hit: 0 when it is allowed, else the seconds until one would be. `hit`'s
+        cheap twin for callers that need no counts: the window is read only for a refusal."""
+        item = rate.item()
+        if await self.limiter.hit(item, *key):
+            return 0
+        stats = await self.limiter.get_window_stats(item, *key)
+        return max(1, math.ceil(stats.reset_time - time.time()))
 
     async def peek(self, rate: Rate, *key: str, reader: CounterReads | None = None) -> Verdict:
         """Look without counting, in one storage read: the window's stats say it all (a hit

@@ -80,3 +80,22 @@ def test_concurrent_hits_never_admit_more_than_the_limit(counting: Callable[...,
         return sum(v.allowed for v in verdicts)
 
     assert counting(work) == 10
+
+
+def test_admit_counts_like_hit_and_peek_agrees(counting: Callable[..., object]) -> None:
+    """`admit` (the endpoint rate limits' cheap hit) admits exactly the limit, concurrent ones
+    too; a peek after it sees the window full with the same retry-after bound."""
+    rate = Rate(limit=5, per_seconds=60)
+
+    async def work(throttles: Throttles, key: str) -> tuple[int, list[int], bool, int]:
+        admitted = await asyncio.gather(*(throttles.admit(rate, key) for _ in range(12)))
+        later = [await throttles.admit(rate, key) for _ in range(2)]
+        look = await throttles.peek(rate, key)
+        return sum(1 for retry in admitted if retry == 0), later, look.allowed, look.retry_after
+
+    outcome = counting(work)
+    assert isinstance(outcome, tuple)
+    allowed, later, peek_allowed, peek_retry = outcome
+    assert allowed == 5
+    assert all(1 <= retry <= 120 for retry in later)
+    assert peek_allowed is False and 1 <= peek_retry <= 120

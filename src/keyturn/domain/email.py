@@ -15,3 +15,14 @@ def normalize_email(value: object) -> str:
     if len(email) > 254 or not _EMAIL.match(email):
         raise KeyturnError(code="invalid_email")
     return email
+
+
+def loose_identifier(value: object) -> str | None:
+    """What the throttles count an identifier as: the normalised email, else the text as typed
+    (trimmed, lower-cased, bounded), so malformed input is counted too. None when empty."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return normalize_email(value)
+    except KeyturnError:
+        return value.strip().lower()[:320]

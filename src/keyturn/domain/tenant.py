@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from ipaddress import ip_address, ip_network
 from typing import Literal
 from urllib.parse import quote, urlsplit
@@ -385,10 +386,102 @@ class CaptchaSettings(_Strict):
         return protocol.origins
 
 
+_RATE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d+)?\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+@lru_cache(maxsize=256)
+def rate_of(text: str) -> tuple[int, int]:
+    """`"300/minute"`, `"5 per hour"`, `"10/5 minutes"` → (limit, window seconds); a ValueError
+    for anything else. Windows from a second to a day."""
+    match = _RATE.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a rate like 300/minute, 5/hour or 10/5 minutes")
+    limit, multiple, unit = int(match[1]), int(match[2] or 1), match[3].lower()
+    seconds = multiple * _UNIT_SECONDS[unit]
+    if not 1 <= limit <= 10_000_000 or not 1 <= seconds <= 86_400:
+        raise ValueError(f"{text!r}: 1 to 10,000,000 requests, per a second up to a day")
+    return limit, seconds
+
+
+def _normalize_rate(value: str | None) -> str | None:
+    """A rate as written back: `300/minute`, `10/5 minutes` (None: not limited)."""
+    if value is None:
+        return None
+    limit, _ = rate_of(value)
+    match = _RATE.match(value)
+    assert match is not None  # rate_of accepted it
+    multiple, unit = int(match[2] or 1), match[3].lower()
+    return f"{limit}/{unit}" if multiple == 1 else f"{limit}/{multiple} {unit}s"
+
+
+class EndpointRateLimit(_Strict):
+    """Requests to one group of endpoints: per client address, and per identifier where the
+    request names one (the email asked about, the code tried). `null` does not limit."""
+
+    per_ip: str | None = Field(None, description="e.g. 300/minute: requests from one address.")
+    per_identifier: str | None = Field(None, description="e.g. 20/minute: requests naming one identifier.")
+
+    _valid_rates = field_validator("per_ip", "per_identifier")(_normalize_rate)
+
+
+class ClientRateLimit(_Strict):
+    """Requests of one OAuth client (its client_id; /api/v2: the token's azp), and per address."""
+
+    per_client: str | None = Field(None, description="e.g. 1200/minute: requests by one client.")
+    per_ip: str | None = Field(None, description="Requests from one address, whatever the client.")
+
+    _valid_rates = field_validator("per_client", "per_ip")(_normalize_rate)
+
+
+class EndpointRateLimits(_Strict):
+    """Caps on how often each endpoint may be called (429 with Retry-After past them); which
+    endpoint counts against which group is `keyturn.flows.rate_limits.ENDPOINTS`."""
+
+    enabled: bool = True
+    allowlist: list[str] = Field(
+        default_factory=list, description="Addresses or CIDR ranges exempt from the per-IP limits."
+    )
+    passkey_options: EndpointRateLimit = EndpointRateLimit(per_ip="300/minute")
+    identifier: EndpointRateLimit = EndpointRateLimit(per_ip="100/minute", per_identifier="20/minute")
+    signup: EndpointRateLimit = EndpointRateLimit(per_identifier="10/minute")
+    recovery: EndpointRateLimit = EndpointRateLimit(per_ip="30/hour", per_identifier="5/hour")
+    verification_email: EndpointRateLimit = EndpointRateLimit(per_ip="30/hour", per_identifier="5/hour")
+    email_code: EndpointRateLimit = EndpointRateLimit(per_ip="30/minute")
+    token: ClientRateLimit = ClientRateLimit(per_client="3000/minute")
+    management_api: ClientRateLimit = ClientRateLimit(per_client="1200/minute")
+    redis_only: list[str] = Field(
+        default_factory=lambda: ["passkey_options"],
+        description=(
+            "Groups counted only when the counters are in Redis. Passkey options write nothing, so "
+            "counting them in the database would add a write transaction to every sign-in."
+        ),
+    )
+
+    _valid_allowlist = field_validator("allowlist")(normalize_networks)
+
+    @model_validator(mode="after")
+    def _known_groups(self) -> EndpointRateLimits:
+        groups = self.groups()
+        unknown = [name for name in self.redis_only if name not in groups]
+        if unknown:
+            raise ValueError(f"redis_only: {unknown} are not rate-limit groups ({', '.join(groups)})")
+        return self
+
+    @classmethod
+    def groups(cls) -> list[str]:
+        return [
+            name
+            for name, field in cls.model_fields.items()
+            if field.annotation in (EndpointRateLimit, ClientRateLimit)
+        ]
+
+
 class AttackProtection(_Strict):
     brute_force: BruteForceProtection = BruteForceProtection()
     suspicious_ip: SuspiciousIpThrottling = SuspiciousIpThrottling()
     captcha: CaptchaSettings = CaptchaSettings()
+    rate_limits: EndpointRateLimits = EndpointRateLimits()
 
 
 class BreachedPasswords(_Strict):

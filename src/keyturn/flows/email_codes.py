@@ -19,9 +19,9 @@ from keyturn.domain.email_code import CODE_DIGITS, MAX_WRONG_CODES, EmailCode, E
 from keyturn.domain.events import EventType
 from keyturn.errors import KeyturnError, RateLimited
 from keyturn.flows.base import binding_hash
+from keyturn.flows.rate_limits import limit
 from keyturn.ids import constant_time_equal, hash_token, new_id, new_token
 from keyturn.store.protocols import WriteTx
-from keyturn.throttles import Rate
 
 MAX_LINK_TOKEN = 128
 Then = Callable[[WriteTx, EmailCode], Awaitable[None]]  # what an accepted code does, in its transaction
@@ -34,18 +34,14 @@ class Issued:
     link_token: str  # what the message's link carries
 
 
-async def throttle_sending(
-    ctx: Context, address: str, *, scope: str, per_ip: Rate, per_address: Rate, refused: EventType
-) -> None:
-    """Count a message asked for, per IP and per address; refuse (and record `refused`) over a rate."""
-    for rate, key in (
-        (per_ip, (f"{scope}-ip", ctx.requester.ip or "-")),
-        (per_address, (f"{scope}-address", address)),
-    ):
-        verdict = await ctx.rt.throttles.hit(rate, *key)
-        if not verdict.allowed:
-            ctx.record(refused, user_name=address, details={"error": "too_many_requests", "limit": key[0]})
-            raise RateLimited(retry_after=verdict.retry_after)
+async def throttle_sending(ctx: Context, address: str, *, endpoint: str, refused: EventType) -> None:
+    """Count a message asked for (per IP and per address, by the endpoint's rate limits);
+    refuse, and record `refused`, over a rate."""
+    try:
+        await limit(ctx, endpoint, identifier=address)
+    except RateLimited:
+        ctx.record(refused, user_name=address, details={"error": "too_many_requests", "limit": endpoint})
+        raise
 
 
 def _code_hash(ctx: Context, code_id: str, code: str) -> str:
@@ -99,7 +95,9 @@ async def use_code(
     then: Then | None = None,
 ) -> EmailCode:
     """Accept the typed code for `code_id`, or count a wrong try (kept) and refuse. What the
-    code allows must then be done within `then_seconds`."""
+    code allows must then be done within `then_seconds`. Tries are rate-limited (the `email_code`
+    group: per client address across every code, and per code)."""
+    await limit(ctx, "email_code.submit", identifier=code_id)
     now = ctx.now()
     attempts = 0
     async with ctx.writing() as tx:

@@ -28,7 +28,7 @@ from datetime import timedelta
 from keyturn.context import Context
 from keyturn.defences import captcha as captcha_check
 from keyturn.domain.blocks import UserBlock
-from keyturn.domain.email import normalize_email
+from keyturn.domain.email import loose_identifier
 from keyturn.domain.events import EventType
 from keyturn.domain.tenant import CAPTCHA_SECRET_BINDING, AfterFailures, TenantSettings, in_allowlist
 from keyturn.errors import KeyturnError, RateLimited, Unavailable
@@ -58,13 +58,7 @@ def brute_force_rate(tenant: TenantSettings) -> Rate:
 
 def identifier_of(payload: Payload) -> str | None:
     """What brute-force protection counts: the normalised email, else the text as typed."""
-    email = payload.get("email")
-    if not isinstance(email, str) or not email.strip():
-        return None
-    try:
-        return normalize_email(email)
-    except KeyturnError:
-        return email.strip().lower()[:320]
+    return loose_identifier(payload.get("email"))
 
 
 def _throttled(ctx: Context) -> bool:

@@ -37,10 +37,7 @@ from keyturn.methods.base import Authenticated, Payload, require_enabled
 from keyturn.methods.passkey import creation_options
 from keyturn.methods.registry import PASSKEY, enrollment_method, offered_enrollment
 from keyturn.store.protocols import WriteTx
-from keyturn.throttles import Rate
 
-PER_ADDRESS = Rate(limit=5, per_seconds=3600)  # recovery emails one address may be sent per hour
-PER_IP = Rate(limit=30, per_seconds=3600)  # recovery requests one IP may make per hour
 PURPOSE: EmailCodePurpose = "recovery"
 
 
@@ -51,9 +48,7 @@ def require_recovery(ctx: Context) -> None:
 
 async def _throttle(ctx: Context, address: str) -> None:
     refused = EventType.FAILED_CHANGE_PASSWORD_REQUEST
-    await throttle_sending(
-        ctx, address, scope="recovery", per_ip=PER_IP, per_address=PER_ADDRESS, refused=refused
-    )
+    await throttle_sending(ctx, address, endpoint="recovery.request", refused=refused)
 
 
 async def request_recovery(ctx: Context, flow: Flow, *, email: object) -> Flow:

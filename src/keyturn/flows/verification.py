@@ -28,12 +28,9 @@ from keyturn.flows.notices import notify_email_changed
 from keyturn.mail.outbox import send_later
 from keyturn.mail.render import link
 from keyturn.store.protocols import WriteTx
-from keyturn.throttles import Rate
 
 VERIFY: EmailCodePurpose = "verify"
 SIGNUP: EmailCodePurpose = "signup"
-PER_ADDRESS = Rate(limit=5, per_seconds=3600)  # verification messages one address may be sent per hour
-PER_IP = Rate(limit=30, per_seconds=3600)
 
 
 def _lifetime(ctx: Context) -> int:
@@ -42,9 +39,7 @@ def _lifetime(ctx: Context) -> int:
 
 async def _throttle(ctx: Context, address: str) -> None:
     refused = EventType.FAILED_VERIFICATION_EMAIL
-    await throttle_sending(
-        ctx, address, scope="verification", per_ip=PER_IP, per_address=PER_ADDRESS, refused=refused
-    )
+    await throttle_sending(ctx, address, endpoint="verification.request", refused=refused)
 
 
 # --- after sign-up -----------------------------------------------------------------------

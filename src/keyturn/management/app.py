@@ -22,8 +22,13 @@ from keyturn.management import (
     users,
 )
 from keyturn.management.auth import RequireBearer
+from keyturn.management.rate_limits import RateLimitHeaders
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
+_TOO_MANY = {
+    "description": "Too Many Requests: the client's rate limit (x-ratelimit-* headers, Retry-After)",
+    "content": {"application/json": {"schema": _ERROR_REF}},
+}
 
 
 def _document(app: FastAPI) -> dict[str, Any]:
@@ -45,6 +50,7 @@ def _document(app: FastAPI) -> dict[str, Any]:
                     "401",
                     {"description": "Unauthorized", "content": {"application/json": {"schema": _ERROR_REF}}},
                 )
+                responses.setdefault("429", _TOO_MANY)
                 operation["security"] = [{"bearer": []}]
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
@@ -70,6 +76,7 @@ def create_management_app() -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, errors.http_error)
     app.add_exception_handler(Exception, errors.server_error)
     app.add_middleware(RequireBearer)
+    app.add_middleware(RateLimitHeaders)
     for module in (
         users,
         authentication_methods,

@@ -16,6 +16,7 @@ from keyturn.errors import Forbidden, Unauthenticated
 from keyturn.http.context import context_of
 from keyturn.http.errors import auth0_body
 from keyturn.keys import InvalidToken
+from keyturn.management.rate_limits import count_caller
 from keyturn.oidc.tokens import resolve_token
 
 __all__ = ["MANAGEMENT_SCOPES", "Caller", "RequireBearer", "management_audience", "require"]
@@ -65,7 +66,8 @@ class RequireBearer:
 
 def require(scope: str, *alternatives: str) -> Callable[[Request], Awaitable[Caller]]:
     """A dependency: the caller, if its token is live, for this API, and has `scope` (or one of
-    the `alternatives`, e.g. Auth0's read:logs_users for a user's logs)."""
+    the `alternatives`, e.g. Auth0's read:logs_users for a user's logs). Its request is counted
+    against the caller's rate limit (`management.rate_limits`)."""
     accepted = {scope, *alternatives}
 
     async def dependency(request: Request) -> Caller:
@@ -82,6 +84,7 @@ def require(scope: str, *alternatives: str) -> Callable[[Request], Awaitable[Cal
         scopes = frozenset(stored.scope)
         caller = Caller(client_id=stored.client_id, scopes=scopes)
         request.state.caller = caller
+        await count_caller(request, ctx, caller.client_id)
         if not accepted & scopes:
             raise Forbidden(
                 code="insufficient_scope",

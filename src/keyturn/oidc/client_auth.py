@@ -62,6 +62,18 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
     return unquote(client_id), unquote(secret)  # RFC 6749 §2.3.1: form-urlencoded
 
 
+def claimed_client_id(form: Mapping[str, str], *, authorization: str | None) -> str | None:
+    """The client a request names, before (and whether or not) it authenticates: what the token
+    endpoint's rate limit counts, so guessing a client's secret is counted against it too."""
+    try:
+        basic = _basic_credentials(authorization)
+    except InvalidClient:
+        basic = None
+    if basic is not None:
+        return basic[0][:64] or None
+    return (form.get("client_id") or _peek_issuer(form.get("client_assertion", "")))[:64] or None
+
+
 async def authenticate_client(ctx: Context, form: Mapping[str, str], *, authorization: str | None) -> Client:
     """Who is calling, by the one method it registered."""
     basic = _basic_credentials(authorization)

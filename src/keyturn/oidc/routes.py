@@ -14,11 +14,13 @@ from keyturn.context import Context
 from keyturn.domain.identity import User
 from keyturn.domain.oidc import Client
 from keyturn.domain.session import Session
-from keyturn.errors import KeyturnError
+from keyturn.errors import KeyturnError, RateLimited
 from keyturn.flows.base import check_csrf
 from keyturn.flows.parked import Parked, load_parked
+from keyturn.flows.rate_limits import limit
 from keyturn.flows.sessions import end_session
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep
+from keyturn.http.errors import error_headers
 from keyturn.http.input import read_form
 from keyturn.http.security import (
     BINDING_COOKIE,
@@ -43,7 +45,7 @@ from keyturn.oidc.authorization import (
     error_redirect,
     start_authorization,
 )
-from keyturn.oidc.client_auth import authenticate_client
+from keyturn.oidc.client_auth import authenticate_client, claimed_client_id
 from keyturn.oidc.clients import redirect_uri_matches
 from keyturn.oidc.errors import InvalidClient, InvalidRequest, OAuthError, UnregisteredRedirect
 from keyturn.oidc.grants import record_unauthenticated_exchange, token_response
@@ -206,12 +208,20 @@ async def _client_call(
     work: Callable[[Client, dict[str, str]], Awaitable[Response]],
     *,
     exchange: bool = False,
+    rate_limited: str | None = None,
 ) -> Response:
     """Authenticate the calling client, run `work`, and render OAuth errors as JSON (RFC 6749 §5.2).
     At the token endpoint (`exchange`), a client that fails to authenticate is logged as a
-    failed exchange of the grant it asked for, naming the client id it claimed."""
+    failed exchange of the grant it asked for, naming the client id it claimed. An endpoint
+    that is `rate_limited` counts the client it names first (429 with Retry-After past it)."""
     form = await read_form(request)
     authorization = request.headers.get("authorization")
+    if rate_limited is not None:
+        claimed = claimed_client_id(form, authorization=authorization)
+        try:
+            await limit(ctx, rate_limited, client=claimed)
+        except RateLimited as error:
+            return _json(error.to_json(), status=error.status, headers=error_headers(error))
     try:
         try:
             client = await authenticate_client(ctx, form, authorization=authorization)
@@ -233,7 +243,7 @@ async def token(request: Request, ctx: ContextDep) -> Response:
         ring = await ctx.rt.keys.ring(now=ctx.now())
         return _json(await token_response(ctx, ring, client, form))
 
-    return await _client_call(request, ctx, work, exchange=True)
+    return await _client_call(request, ctx, work, exchange=True, rate_limited="oauth2.token")
 
 
 @router.post("/oauth2/revoke")

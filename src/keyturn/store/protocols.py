@@ -319,6 +319,10 @@ class CounterReads(Protocol):
         """A live window counter's value and expiry ((0, None) when there is none)."""
         ...
 
+    async def counters(self, *keys: str, now: datetime) -> dict[str, int]:
+        """The live counters among `keys`, in one statement (absent: none is live)."""
+        ...
+
 
 class CounterWrites(Protocol):
     async def add_to_counter(self, key: str, amount: int, *, lives_seconds: int, now: datetime) -> int:

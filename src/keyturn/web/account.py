@@ -22,6 +22,7 @@ from keyturn.flows.base import binding_hash, check_csrf, csrf_token, flow_token,
 from keyturn.flows.reauth import ReauthenticationRequired, require_recent_sign_in
 from keyturn.flows.sessions import end_session, list_sessions, revoke_other_sessions, revoke_session
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep
+from keyturn.http.errors import error_headers
 from keyturn.http.input import read_form, read_json
 from keyturn.http.security import (
     BINDING_COOKIE,
@@ -112,7 +113,10 @@ async def _account_page(
         "verify": not user.email_verified and tenant.verification.mode != "off",
         "pending_email": await verification.pending_email_change(ctx, user),
     }
-    return render(request, "account.html", context, status=error.status if error else 200)
+    response = render(request, "account.html", context, status=error.status if error else 200)
+    if error is not None:
+        response.headers.update(error_headers(error))  # a throttle's Retry-After
+    return response
 
 
 def _require(session: tuple[Session, User] | None) -> tuple[Session, User]:

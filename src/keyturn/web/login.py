@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from keyturn.flows import login as login_flow
+from keyturn.flows.rate_limits import limit
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep
 from keyturn.http.input import read_json
 from keyturn.http.security import BINDING_COOKIE, SESSION_COOKIE
@@ -23,6 +24,7 @@ async def login_page(request: Request, ctx: ContextDep, session: SessionDep) -> 
 @router.post("/login/flows/{flow_id}/passkey/options")
 async def discoverable_options(request: Request, ctx: ContextDep, flow_id: str) -> Response:
     flow = load_page_flow(request, ctx, flow_id, "login")
+    await limit(ctx, "login.passkey_options")
     return JSONResponse(login_flow.discoverable_options(ctx, flow))
 
 
@@ -30,6 +32,7 @@ async def discoverable_options(request: Request, ctx: ContextDep, flow_id: str) 
 async def identify(request: Request, ctx: ContextDep, flow_id: str) -> Response:
     flow = load_page_flow(request, ctx, flow_id, "login")
     data = await read_json(request)
+    await limit(ctx, "login.identify", identifier=data.get("email"))
     return JSONResponse(await login_flow.identify(ctx, flow, email=data.get("email")))
 
 

@@ -19,6 +19,7 @@ from keyturn.domain.flow import Flow
 from keyturn.errors import FlowError, KeyturnError, RateLimited, Unavailable
 from keyturn.flows import recovery
 from keyturn.flows.base import csrf_token, flow_token, load_flow, open_flow, start_flow
+from keyturn.flows.rate_limits import limit
 from keyturn.http.context import ContextDep, ContextRoute
 from keyturn.http.errors import error_headers
 from keyturn.http.input import read_form, read_json
@@ -188,6 +189,7 @@ async def recovered_page(request: Request, ctx: ContextDep) -> Response:
 async def passkey_options(request: Request, ctx: ContextDep) -> Response:
     check_same_origin(request, ctx.tenant, ctx.settings)
     flow = _recovered_flow(request, ctx, csrf=request.headers.get(CSRF_HEADER, ""))
+    await limit(ctx, "recovery.passkey_options")
     return JSONResponse(await recovery.passkey_options(ctx, flow))
 
 

@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 
 from keyturn.flows import registration, verification
 from keyturn.flows.base import csrf_token, flow_token
+from keyturn.flows.rate_limits import limit
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep
 from keyturn.http.input import read_json
 from keyturn.http.security import BINDING_COOKIE, SESSION_COOKIE
@@ -47,6 +48,7 @@ async def prove_signup(request: Request, ctx: ContextDep, flow_id: str) -> Respo
 async def creation_options(request: Request, ctx: ContextDep, flow_id: str) -> Response:
     flow = load_page_flow(request, ctx, flow_id, "registration")
     data = await read_json(request)
+    await limit(ctx, "signup.passkey_options", identifier=flow.email or data.get("email"))
     return JSONResponse(registration.passkey_options(ctx, flow, email=data.get("email")))
 
 
@@ -54,6 +56,7 @@ async def creation_options(request: Request, ctx: ContextDep, flow_id: str) -> R
 async def submit_signup(request: Request, ctx: ContextDep, flow_id: str) -> Response:
     flow = load_page_flow(request, ctx, flow_id, "registration")
     data = await read_json(request)
+    await limit(ctx, "signup.submit", identifier=flow.email or data.get("email"))
     signing_up = registration.submit_registration(
         ctx,
         flow,

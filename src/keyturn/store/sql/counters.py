@@ -21,6 +21,14 @@ class SqlCounters(SqlTxBase):
         )
         return (int(row.count), row.expires_at) if row else (0, None)
 
+    async def counters(self, *keys: str, now: datetime) -> dict[str, int]:
+        result = await self._run(
+            select(rate_limits.c.key, rate_limits.c.count).where(
+                rate_limits.c.key.in_(keys), rate_limits.c.expires_at > now
+            )
+        )
+        return {row.key: int(row.count) for row in result.all()}
+
     async def add_to_counter(self, key: str, amount: int, *, lives_seconds: int, now: datetime) -> int:
         """Add `amount` (may be negative) to a counter, starting a fresh one that lives
         `lives_seconds` if there is none or it expired; its new value, in one statement."""
