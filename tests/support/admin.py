@@ -1,0 +1,65 @@
+"""The dashboard from a test's side: operators made as `keyturn admin create` makes them,
+their enrollment and sign-in through the same JSON calls admin.js makes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from keyturn.operations import admins
+from keyturn.operations.audit import CLI
+from keyturn.wiring import command_context
+from tests.support.browser import ORIGIN, call, page_data
+from tests.support.soft_authenticator import SoftAuthenticator
+
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def create_operator(client: TestClient, email: str, role: str = "owner") -> str:
+    """The enrollment link's path (/admin/enroll/<token>)."""
+
+    async def work(rt: Any) -> str:
+        async with command_context(rt) as ctx:
+            link = await admins.create_operator(ctx, email, role, actor=CLI)
+        return link.url.removeprefix(ORIGIN)
+
+    return call(client, work)
+
+
+def enroll(client: TestClient, authenticator: SoftAuthenticator, link: str) -> Any:
+    page = client.get(link)
+    assert page.status_code == 200, page.text
+    data = page_data(page)
+    headers = {"x-csrf-token": data["csrf"]}
+    options = client.post(f"{link}/options", json={"flow": data["flow"]}, headers=headers)
+    assert options.status_code == 200, options.text
+    credential = authenticator.create(options.json(), origin=ORIGIN)
+    return client.post(link, json={"flow": data["flow"], "credential": credential}, headers=headers)
+
+
+def sign_in(client: TestClient, authenticator: SoftAuthenticator) -> Any:
+    page = client.get("/admin/login")
+    assert page.status_code == 200, page.text
+    data = page_data(page)
+    headers = {"x-csrf-token": data["csrf"]}
+    options = client.post("/admin/login/options", json={"flow": data["flow"]}, headers=headers)
+    assert options.status_code == 200, options.text
+    credential = authenticator.get(options.json(), origin=ORIGIN)
+    return client.post("/admin/login", json={"flow": data["flow"], "credential": credential}, headers=headers)
+
+
+def operator_signed_in(
+    client: TestClient, email: str = "owner@example.com", role: str = "owner"
+) -> SoftAuthenticator:
+    authenticator = SoftAuthenticator(backup_eligible=False, backup_state=False, transports=("usb",))
+    assert enroll(client, authenticator, create_operator(client, email, role)).status_code == 200
+    assert sign_in(client, authenticator).status_code == 200
+    return authenticator
+
+
+def form_csrf(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match, "page has no form with a CSRF token"
+    return match.group(1)
