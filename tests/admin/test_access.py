@@ -265,16 +265,14 @@ def test_a_change_from_another_site_is_refused(client: TestClient) -> None:
 
 @pytest.fixture
 def gated(settings: Settings, clock: FrozenClock) -> Iterator[Any]:
-    """Clients at chosen addresses, against an app whose dashboard allows 192.0.2.0/24 only."""
-    app = create_app(
-        settings.model_copy(
-            update={"admin": settings.admin.model_copy(update={"allowed_ips": ["192.0.2.0/24"]})}
-        ),
-        clock=clock,
-    )
+    """Clients at chosen addresses, each with its own app (a process of the same instance, on
+    the same database), whose dashboard allows 192.0.2.0/24 only."""
+    admin_settings = settings.admin.model_copy(update={"allowed_ips": ["192.0.2.0/24"]})
+    gated_settings = settings.model_copy(update={"admin": admin_settings})
     opened: list[TestClient] = []
 
     def client_at(address: str) -> TestClient:
+        app = create_app(gated_settings, clock=clock)
         test_client = TestClient(app, base_url=BASE_URL, headers={"origin": BASE_URL}, client=(address, 4000))
         test_client.__enter__()
         opened.append(test_client)

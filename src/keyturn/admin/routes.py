@@ -193,7 +193,7 @@ async def enroll_page(request: Request, ctx: ContextDep, token: str) -> Response
         return render(
             request, "admin_enroll.html", {"tenant": ctx.tenant, "error": error, "page": {}}, status=410
         )
-    return _ceremony_page(request, ctx, "admin_enroll.html", {"operator": operator, "page": {"token": token}})
+    return _ceremony_page(request, ctx, "admin_enroll.html", {"invitee": operator, "page": {"token": token}})
 
 
 @router.post("/enroll/{token}/options")
