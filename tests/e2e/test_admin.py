@@ -30,8 +30,9 @@ SECURITY_KEY: dict[str, Any] = {
 
 def enrollment_link(server: KeyturnServer, email: str, role: str = "owner") -> str:
     output = server.cli("admin", "create", "--email", email, "--role", role)
-    [link] = re.findall(r"^http\S+/admin/enroll/\S+$", output, re.M)
-    return link
+    links: list[str] = re.findall(r"^http\S+/admin/enroll/\S+$", output, re.M)
+    assert len(links) == 1, output
+    return links[0]
 
 
 def enroll_and_sign_in(page: Page, server: KeyturnServer, email: str, role: str = "owner") -> None:
