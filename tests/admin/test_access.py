@@ -68,17 +68,8 @@ def test_an_enrollment_link_registers_one_credential_and_works_once(client: Test
 def test_a_second_ceremony_prepared_on_the_same_link_is_refused(client: TestClient) -> None:
     """Both pages were opened and both ceremonies made before either finished: one credential."""
     link = admin.create_operator(client, OWNER)
-    prepared = []
-    for _ in range(2):
-        data = browser.page_data(client.get(link))
-        headers = {"x-csrf-token": data["csrf"]}
-        options = client.post(f"{link}/options", json={"flow": data["flow"]}, headers=headers).json()
-        credential = SoftAuthenticator().create(options, origin=browser.ORIGIN)
-        prepared.append((data["flow"], headers, credential))
-    answers = [
-        client.post(link, json={"flow": flow, "credential": credential}, headers=headers)
-        for flow, headers, credential in prepared
-    ]
+    prepared = [admin.enrollment_ceremony(client, SoftAuthenticator(), link) for _ in range(2)]
+    answers = [client.post("/admin/enroll", json=body, headers=headers) for body, headers in prepared]
     assert [a.status_code for a in answers] == [200, 410]
     assert answers[1].json()["error"] == "enrollment_link_invalid"
     assert len(_operator_credentials(client, OWNER)) == 1
@@ -87,32 +78,30 @@ def test_a_second_ceremony_prepared_on_the_same_link_is_refused(client: TestClie
 def test_the_database_spends_a_link_once(client: TestClient, clock: FrozenClock) -> None:
     """The conditional update is the guard: of two transactions spending one link, one wins."""
     link = admin.create_operator(client, OWNER)
-    token_hash = hash_token(link.rsplit("/", 1)[1])
+    token_hash = hash_token(admin.token_of(link))
     now = clock.now()
     first = store.write(client, lambda tx: tx.use_operator_enrollment(token_hash, now=now))
     second = store.write(client, lambda tx: tx.use_operator_enrollment(token_hash, now=now))
     assert (first, second) == (True, False)
     late = admin.create_operator(client, "late@example.com")
-    late_hash = hash_token(late.rsplit("/", 1)[1])
+    late_hash = hash_token(admin.token_of(late))
     expired = clock.now() + timedelta(minutes=15)
     assert store.write(client, lambda tx: tx.use_operator_enrollment(late_hash, now=expired)) is False
 
 
 def test_an_enrollment_link_expires_after_fifteen_minutes(client: TestClient, clock: FrozenClock) -> None:
     link = admin.create_operator(client, OWNER)
-    data = browser.page_data(client.get(link))
-    headers = {"x-csrf-token": data["csrf"]}
-    options = client.post(f"{link}/options", json={"flow": data["flow"]}, headers=headers).json()
-    credential = SoftAuthenticator().create(options, origin=browser.ORIGIN)
+    body, headers = admin.enrollment_ceremony(client, SoftAuthenticator(), link)
     clock.advance(minutes=15, seconds=1)
-    answer = client.post(link, json={"flow": data["flow"], "credential": credential}, headers=headers)
+    answer = client.post("/admin/enroll", json=body, headers=headers)
     assert answer.status_code == 410
     assert client.get(link).status_code == 410
     assert _operator_credentials(client, OWNER) == []
 
 
 def test_a_made_up_link_is_refused(client: TestClient) -> None:
-    assert client.get("/admin/enroll/not-a-real-token").status_code == 410
+    assert client.get("/admin/enroll?token=not-a-real-token").status_code == 410
+    assert client.get("/admin/enroll").status_code == 410
 
 
 def test_an_unknown_role_or_a_taken_email_creates_nothing(client: TestClient) -> None:
@@ -288,7 +277,7 @@ def test_an_address_outside_allowed_ips_gets_403_and_nothing_else(gated: Any) ->
     outside = gated("198.51.100.7")
     admin.operator_signed_in(inside)
     outside.cookies.update(inside.cookies)  # even with a live operator session
-    for path in ("/admin", "/admin/login", "/admin/static/admin.js", "/admin/enroll/x"):
+    for path in ("/admin", "/admin/login", "/admin/static/admin.js", "/admin/enroll?token=x"):
         answer = outside.get(path)
         assert (answer.status_code, answer.text) == (403, "Forbidden."), path
     assert outside.post("/admin/login/options", json={}).status_code == 403

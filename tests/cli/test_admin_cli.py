@@ -23,7 +23,7 @@ def keyturn(clean_database: str, tmp_path: Path) -> Keyturn:
 def test_create_prints_a_link_that_enrolls_once(keyturn: Keyturn, client: TestClient) -> None:
     out = keyturn.ok("admin", "create", "--email", "Ops@Example.com", "--role", "viewer")
     assert "operator ops@example.com (viewer) created" in out
-    [link] = re.findall(rf"^{re.escape(BASE_URL)}(/admin/enroll/\S+)$", out, re.M)
+    [link] = re.findall(rf"^{re.escape(BASE_URL)}(/admin/enroll\?token=\S+)$", out, re.M)
     key = SoftAuthenticator()
     assert admin.enroll(client, key, link).status_code == 200
     assert admin.sign_in(client, key).status_code == 200

@@ -18,7 +18,7 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 def create_operator(client: TestClient, email: str, role: str = "owner") -> str:
-    """The enrollment link's path (/admin/enroll/<token>)."""
+    """The enrollment link's path and query (/admin/enroll?token=…)."""
 
     async def work(rt: Any) -> str:
         async with command_context(rt) as ctx:
@@ -28,15 +28,27 @@ def create_operator(client: TestClient, email: str, role: str = "owner") -> str:
     return call(client, work)
 
 
-def enroll(client: TestClient, authenticator: SoftAuthenticator, link: str) -> Any:
+def token_of(link: str) -> str:
+    return link.rsplit("token=", 1)[1]
+
+
+def enrollment_ceremony(
+    client: TestClient, authenticator: SoftAuthenticator, link: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Open the link's page and answer its creation options: (the body to post, its headers)."""
     page = client.get(link)
     assert page.status_code == 200, page.text
     data = page_data(page)
     headers = {"x-csrf-token": data["csrf"]}
-    options = client.post(f"{link}/options", json={"flow": data["flow"]}, headers=headers)
+    body = {"flow": data["flow"], "token": token_of(link)}
+    options = client.post("/admin/enroll/options", json=body, headers=headers)
     assert options.status_code == 200, options.text
-    credential = authenticator.create(options.json(), origin=ORIGIN)
-    return client.post(link, json={"flow": data["flow"], "credential": credential}, headers=headers)
+    return {**body, "credential": authenticator.create(options.json(), origin=ORIGIN)}, headers
+
+
+def enroll(client: TestClient, authenticator: SoftAuthenticator, link: str) -> Any:
+    body, headers = enrollment_ceremony(client, authenticator, link)
+    return client.post("/admin/enroll", json=body, headers=headers)
 
 
 def sign_in(client: TestClient, authenticator: SoftAuthenticator) -> Any:

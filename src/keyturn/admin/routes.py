@@ -185,8 +185,10 @@ async def login(request: Request, ctx: ContextDep) -> Response:
     return response
 
 
-@router.get("/enroll/{token}")
-async def enroll_page(request: Request, ctx: ContextDep, token: str) -> Response:
+@router.get("/enroll")
+async def enroll_page(request: Request, ctx: ContextDep) -> Response:
+    """The link's token rides in the query string, which the access log never writes."""
+    token = request.query_params.get("token", "")
     try:
         operator = await admins.live_enrollment(ctx, token)
     except KeyturnError as error:
@@ -196,17 +198,17 @@ async def enroll_page(request: Request, ctx: ContextDep, token: str) -> Response
     return _ceremony_page(request, ctx, "admin_enroll.html", {"invitee": operator, "page": {"token": token}})
 
 
-@router.post("/enroll/{token}/options")
-async def enroll_options(request: Request, ctx: ContextDep, token: str) -> Response:
-    flow, _ = await _ceremony_body(request, ctx)
-    operator = await admins.live_enrollment(ctx, token)
+@router.post("/enroll/options")
+async def enroll_options(request: Request, ctx: ContextDep) -> Response:
+    flow, body = await _ceremony_body(request, ctx)
+    operator = await admins.live_enrollment(ctx, str(body.get("token", "")))
     return JSONResponse(await admins.enrollment_options(ctx, flow, operator))
 
 
-@router.post("/enroll/{token}")
-async def enroll(request: Request, ctx: ContextDep, token: str) -> Response:
+@router.post("/enroll")
+async def enroll(request: Request, ctx: ContextDep) -> Response:
     flow, body = await _ceremony_body(request, ctx)
-    await admins.finish_enrollment(ctx, flow, token, body.get("credential"))
+    await admins.finish_enrollment(ctx, flow, str(body.get("token", "")), body.get("credential"))
     return JSONResponse({"next": "/admin/login?notice=enrolled"})
 
 

@@ -104,7 +104,7 @@ async def create_operator(ctx: Context, email: str, role: str, *, actor: Actor) 
         await tx.add_operator_enrollment(enrollment)
         record_change(ctx, actor, "create_operator", email=address, role=role)
     return EnrollmentLink(
-        operator=operator, url=f"{ctx.settings.base_url}/admin/enroll/{token}", enrollment=enrollment
+        operator=operator, url=f"{ctx.settings.base_url}/admin/enroll?token={token}", enrollment=enrollment
     )
 
 

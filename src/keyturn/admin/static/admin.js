@@ -72,10 +72,9 @@ if (button && ceremony) {
     try {
       let result;
       if (ceremony.dataset.ceremony === "enroll") {
-        const base = `/admin/enroll/${encodeURIComponent(page.token)}`;
-        const options = await post(`${base}/options`);
+        const options = await post("/admin/enroll/options", { token: page.token });
         const credential = await navigator.credentials.create({ publicKey: creationOptions(options) });
-        result = await post(base, { credential: credentialJSON(credential) });
+        result = await post("/admin/enroll", { token: page.token, credential: credentialJSON(credential) });
       } else {
         const options = await post("/admin/login/options");
         const credential = await navigator.credentials.get({ publicKey: requestOptions(options) });
