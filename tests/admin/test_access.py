@@ -184,9 +184,12 @@ def test_signing_out_ends_the_session(client: TestClient) -> None:
 
 
 def test_without_an_operator_session_every_page_and_post_is_403(client: TestClient) -> None:
-    for path in ("/admin", "/admin/authentication"):
+    for path in ("/admin", "/admin/authentication", "/admin/no-such-page"):
         answer = client.get(path)
         assert (answer.status_code, answer.text) == (403, "Forbidden.")
+    admin.operator_signed_in(client)
+    assert client.get("/admin/no-such-page").status_code == 404
+    client.cookies.clear()
     answer = client.post("/admin/authentication/methods", data={"method": "passkey", "enabled": "false"})
     assert (answer.status_code, answer.text) == (403, "Forbidden.")
 
@@ -277,7 +280,7 @@ def test_an_address_outside_allowed_ips_gets_403_and_nothing_else(gated: Any) ->
     outside = gated("198.51.100.7")
     admin.operator_signed_in(inside)
     outside.cookies.update(inside.cookies)  # even with a live operator session
-    for path in ("/admin", "/admin/login", "/admin/static/admin.js", "/admin/enroll?token=x"):
+    for path in ("/admin", "/admin/login", "/admin/static/admin.js", "/admin/enroll?token=x", "/admin/nope"):
         answer = outside.get(path)
         assert (answer.status_code, answer.text) == (403, "Forbidden."), path
     assert outside.post("/admin/login/options", json={}).status_code == 403

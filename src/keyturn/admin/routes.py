@@ -312,3 +312,9 @@ async def passkey_options(
             request, ctx, signed_in, error=error, field_errors=error.fields, submitted=form, status=400
         )
     return RedirectResponse("/admin/authentication?notice=options_saved#passkey-options", status_code=303)
+
+
+@router.api_route("/{rest:path}", methods=["GET", "POST"], include_in_schema=False)
+async def unknown(signed_in: OperatorDep) -> Response:
+    """Any other /admin path passes the same gate and operator check before it is a 404."""
+    raise NotFound()
