@@ -244,20 +244,12 @@ async def _authentication_page(
     submitted: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    tenant = ctx.tenant
-    proposed = tenant.model_copy(
-        update={
-            "authentication_methods": tenant.authentication_methods.model_copy(
-                update={"passkey": tenant.authentication_methods.passkey.model_copy(update={"enabled": True})}
-            )
-        }
-    )
     context = {
         **_layout(ctx, *signed_in, request),
-        "checklist": admins.passkey_prerequisites(ctx, proposed),
+        "checklist": admins.passkey_checklist(ctx),
         "error": error,
         "field_errors": field_errors or {},
-        "options": tenant.passkey_options,
+        "options": ctx.tenant.passkey_options,
         "submitted": submitted,
     }
     return render(request, "admin_authentication.html", context, status=status)

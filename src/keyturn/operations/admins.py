@@ -32,7 +32,7 @@ from keyturn.domain.operators import (
     OperatorEnrollment,
     OperatorSession,
 )
-from keyturn.domain.tenant import TenantSettings
+from keyturn.domain.tenant import PasskeyOptions, TenantSettings
 from keyturn.errors import CeremonyError, ConfigError, Conflict, KeyturnError
 from keyturn.ids import hash_token, new_id, new_token
 from keyturn.methods.challenges import (
@@ -350,6 +350,14 @@ def passkey_prerequisites(ctx: Context, proposed: TenantSettings) -> list[Prereq
     ]
 
 
+def passkey_checklist(ctx: Context) -> list[Prerequisite]:
+    """The checklist as turning passkeys on now would run it (the page shows it before asking)."""
+    proposed = tenant_config.apply_patch(
+        ctx.tenant, [tenant_config.PatchOperation("replace", "/authentication_methods/passkey/enabled", True)]
+    )
+    return passkey_prerequisites(ctx, proposed)
+
+
 class PrerequisitesFailed(Conflict):
     """Passkeys were not enabled: the checklist's failing items say why and how to fix each."""
 
@@ -373,7 +381,7 @@ async def switch_method(ctx: Context, method: str, enabled: bool, *, actor: Acto
     return await tenant_config.patch_tenant(ctx, operations, actor=actor)
 
 
-PASSKEY_OPTION_FIELDS = tuple(TenantSettings.model_fields["passkey_options"].annotation.model_fields)  # type: ignore[union-attr]
+PASSKEY_OPTION_FIELDS = tuple(PasskeyOptions.model_fields)
 
 
 class FieldErrors(KeyturnError):
