@@ -149,6 +149,14 @@ def test_an_unknown_credential_does_not_sign_in(client: TestClient, authenticato
     assert browser.storage(client)["operator_sessions"] == []
 
 
+def test_an_operators_key_does_not_sign_in_to_the_hosted_pages(client: TestClient) -> None:
+    key = admin.operator_signed_in(client)
+    answer = browser.login_with_passkey(client, key)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "unknown_credential"
+    assert browser.storage(client)["sessions"] == []
+
+
 def test_a_session_ends_after_thirty_idle_minutes(client: TestClient, clock: FrozenClock) -> None:
     admin.operator_signed_in(client)
     for _ in range(3):  # activity moves the idle limit
