@@ -126,11 +126,25 @@ def test_sign_in_sets_a_strict_cookie_scoped_to_admin_and_stores_only_its_hash(c
     assert cookie.startswith("keyturn_admin=")
     for attribute in ("HttpOnly", "Path=/admin", "SameSite=strict", "Max-Age=43200"):
         assert attribute.lower() in cookie.lower()
+    assert "secure" not in cookie.lower()  # plain-http localhost development
     token = cookie.split(";")[0].split("=", 1)[1]
     rows = browser.storage(client)["operator_sessions"]
     assert len(rows) == 1 and token not in repr(rows)
     assert client.get("/admin").status_code == 200
     assert "keyturn_session" not in client.cookies  # no end-user session came with it
+
+
+def test_under_https_the_cookie_is_secure(settings: Settings, clock: FrozenClock) -> None:
+    https = "https://localhost:8443"
+    app = create_app(settings.model_copy(update={"public_url": https}), clock=clock)
+    with TestClient(app, base_url=https, headers={"origin": https}) as secure_client:
+        key = SoftAuthenticator()
+        link = admin.create_operator(secure_client, OWNER)
+        assert admin.enroll(secure_client, key, link, origin=https).status_code == 200
+        answer = admin.sign_in(secure_client, key, origin=https)
+        assert answer.status_code == 200, answer.text
+        assert "; secure" in answer.headers["set-cookie"].lower()
+        assert secure_client.get("/admin").status_code == 200
 
 
 def test_user_verification_is_required_of_operators(client: TestClient) -> None:

@@ -23,7 +23,7 @@ def create_operator(client: TestClient, email: str, role: str = "owner") -> str:
     async def work(rt: Any) -> str:
         async with command_context(rt) as ctx:
             link = await admins.create_operator(ctx, email, role, actor=CLI)
-        return link.url.removeprefix(ORIGIN)
+        return link.url.removeprefix(rt.settings.base_url)
 
     return call(client, work)
 
@@ -33,7 +33,7 @@ def token_of(link: str) -> str:
 
 
 def enrollment_ceremony(
-    client: TestClient, authenticator: SoftAuthenticator, link: str
+    client: TestClient, authenticator: SoftAuthenticator, link: str, *, origin: str = ORIGIN
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Open the link's page and answer its creation options: (the body to post, its headers)."""
     page = client.get(link)
@@ -43,22 +43,22 @@ def enrollment_ceremony(
     body = {"flow": data["flow"], "token": token_of(link)}
     options = client.post("/admin/enroll/options", json=body, headers=headers)
     assert options.status_code == 200, options.text
-    return {**body, "credential": authenticator.create(options.json(), origin=ORIGIN)}, headers
+    return {**body, "credential": authenticator.create(options.json(), origin=origin)}, headers
 
 
-def enroll(client: TestClient, authenticator: SoftAuthenticator, link: str) -> Any:
-    body, headers = enrollment_ceremony(client, authenticator, link)
+def enroll(client: TestClient, authenticator: SoftAuthenticator, link: str, *, origin: str = ORIGIN) -> Any:
+    body, headers = enrollment_ceremony(client, authenticator, link, origin=origin)
     return client.post("/admin/enroll", json=body, headers=headers)
 
 
-def sign_in(client: TestClient, authenticator: SoftAuthenticator) -> Any:
+def sign_in(client: TestClient, authenticator: SoftAuthenticator, *, origin: str = ORIGIN) -> Any:
     page = client.get("/admin/login")
     assert page.status_code == 200, page.text
     data = page_data(page)
     headers = {"x-csrf-token": data["csrf"]}
     options = client.post("/admin/login/options", json={"flow": data["flow"]}, headers=headers)
     assert options.status_code == 200, options.text
-    credential = authenticator.get(options.json(), origin=ORIGIN)
+    credential = authenticator.get(options.json(), origin=origin)
     return client.post("/admin/login", json={"flow": data["flow"], "credential": credential}, headers=headers)
 
 
