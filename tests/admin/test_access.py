@@ -310,6 +310,18 @@ def test_an_address_outside_allowed_ips_gets_403_and_nothing_else(gated: Any) ->
     assert outside.get("/login").status_code == 200  # the hosted pages are not gated
 
 
+def test_behind_a_trusted_proxy_the_gate_judges_the_forwarded_client(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    admin_settings = settings.admin.model_copy(update={"allowed_ips": ["192.0.2.0/24"]})
+    proxied = settings.model_copy(update={"admin": admin_settings, "trusted_proxies": ["127.0.0.1/32"]})
+    app = create_app(proxied, clock=clock)
+    with TestClient(app, base_url=BASE_URL, client=("127.0.0.1", 4000)) as via_proxy:
+        assert via_proxy.get("/admin/login", headers={"x-forwarded-for": "198.51.100.7"}).status_code == 403
+        assert via_proxy.get("/admin/login", headers={"x-forwarded-for": "192.0.2.7"}).status_code == 200
+        assert via_proxy.get("/admin/login").status_code == 403  # the proxy itself is not allowed
+
+
 def test_a_disabled_dashboard_is_not_there(settings: Settings, clock: FrozenClock, tmp_path: Path) -> None:
     off = settings.model_copy(update={"admin": settings.admin.model_copy(update={"enabled": False})})
     with TestClient(create_app(off, clock=clock), base_url=BASE_URL) as off_client:
