@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
+from keyturn.admin import routes as admin_routes
 from keyturn.background import first_of, stop
 from keyturn.clock import Clock
 from keyturn.errors import KeyturnError
@@ -106,6 +107,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(pages.health)
     for module in (pages, login, signup, recovery, verification, account, unblock, oidc_routes):
         app.include_router(module.router)
+    app.include_router(admin_routes.router)
     app.mount("/api/v2", management)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     return app

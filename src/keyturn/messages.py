@@ -112,6 +112,15 @@ MESSAGES: dict[str, str] = {
         "passkey is bound to the domain it was created for, and browsers will not offer it to another. "
         "Confirm with --force (CLI) or ?force=true (management API) to change it anyway."
     ),
+    # --- the dashboard (operators)
+    "invalid_config.fields": "Some values are not valid: see the messages next to them.",
+    "invalid_role": "Choose a role: {roles}.",
+    "operator_exists": "An operator with this email already exists.",
+    "enrollment_link_invalid": (
+        "This enrollment link has expired or was already used. Ask an owner for a new one."
+    ),
+    "passkey_prerequisites_failed": "Passkeys cannot be enabled yet: fix the items below first.",
+    "admin_forbidden": "Forbidden.",
     # --- clients and hooks (operators)
     "invalid_redirect_uri": "redirect URI {uri!r} {problem}",
     "invalid_client_metadata": "The client's registration is not valid: {reason}.",

@@ -73,6 +73,30 @@ class EmailSettings(BaseModel):
         return None
 
 
+class AdminSettings(BaseModel):
+    """The operators' dashboard at /admin (issue 13), served by the same process."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="Serve the dashboard at /admin (off: every /admin path is 404).")
+    allowed_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Addresses or CIDR ranges that may reach /admin (comma-separated in "
+            "KEYTURN_ADMIN__ALLOWED_IPS); empty: any. Others get 403."
+        ),
+    )
+
+    @field_validator("allowed_ips", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    _valid_allowed_ips = field_validator("allowed_ips")(normalize_networks)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KEYTURN_", env_nested_delimiter="__", extra="forbid")
 
@@ -139,6 +163,7 @@ class Settings(BaseSettings):
         ),
     )
     email: EmailSettings = Field(default_factory=EmailSettings, description="How email is sent.")
+    admin: AdminSettings = Field(default_factory=AdminSettings, description="The operators' dashboard.")
     tenant: TenantSettings | None = Field(
         None, description="Seed for the tenant settings on first start (then use `config patch`)."
     )

@@ -24,7 +24,7 @@ from keyturn.mail.outbox import send_now
 from keyturn.mail.render import render
 from keyturn.mail.transports import DeliveryError
 from keyturn.management.shapes import log_out
-from keyturn.operations import blocks, clients, hooks, tenant_config
+from keyturn.operations import admins, blocks, clients, hooks, tenant_config
 from keyturn.operations.audit import CLI
 from keyturn.serving import serve_forever
 from keyturn.settings import Settings, SettingsError, load_settings
@@ -319,6 +319,23 @@ def blocks_remove(
     target = _block_target(user_id, identifier)
     removed = _run(_settings(config), lambda ctx: blocks.remove_blocks(ctx, actor=CLI, **target))
     typer.echo(f"removed {removed} block{'s' if removed != 1 else ''}")
+
+
+admin_app = typer.Typer(help="The dashboard's operators (/admin).", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+
+
+@admin_app.command("create")
+def admin_create(
+    email: Annotated[str, typer.Option("--email", help="The operator's email address.")],
+    role: Annotated[str, typer.Option("--role", help="owner (everything) or viewer (read-only).")] = "owner",
+    config: ConfigOption = None,
+) -> None:
+    """Add an operator and print their one-time enrollment link (15 minutes, single use)."""
+    link = _run(_settings(config), lambda ctx: admins.create_operator(ctx, email, role, actor=CLI))
+    typer.echo(f"operator {link.operator.email} ({link.operator.role}) created")
+    typer.echo(f"enrollment link (works once, until {link.enrollment.expires_at:%Y-%m-%d %H:%M} UTC):")
+    typer.echo(link.url)
 
 
 mail_app = typer.Typer(help="Email: check that Keyturn can send it.", no_args_is_help=True)

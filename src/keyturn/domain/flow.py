@@ -13,7 +13,7 @@ from typing import Literal
 
 from keyturn.domain.methods import MethodId
 
-FlowKind = Literal["login", "registration", "account", "recovery", "recovered"]
+FlowKind = Literal["login", "registration", "account", "recovery", "recovered", "admin"]
 CeremonyKind = Literal["registration", "authentication"]
 UserVerification = Literal["required", "preferred"]
 

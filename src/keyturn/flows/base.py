@@ -29,6 +29,7 @@ _KINDS: dict[str, FlowKind] = {
     "a": "account",
     "c": "recovery",  # asking for a recovery email, then typing its code (id: the code's)
     "g": "recovered",  # a used recovery: allows one new way to sign in (id: the code's)
+    "o": "admin",  # a dashboard operator's sign-in or enrollment (its own credentials, never users')
 }
 
 

@@ -37,13 +37,16 @@ def new_challenge(
     user_id: str | None = None,
     email: str | None = None,
     user_handle: bytes | None = None,
+    user_verification: UserVerification | None = None,
 ) -> bytes:
-    """A fresh challenge for `flow`: its facts sealed into its bytes (WebAuthn only hashes them)."""
+    """A fresh challenge for `flow`: its facts sealed into its bytes (WebAuthn only hashes them).
+    User verification is the tenant's unless the caller insists (dashboard operators: required)."""
+    verification = user_verification or ctx.tenant.passkey_options.user_verification
     fields: dict[str, Any] = {
         "f": flow.id,
         "k": _code(_CEREMONIES, ceremony),
         "e": to_seconds(ctx.now()) + ctx.settings.challenge_ttl_seconds,
-        "v": _code(_VERIFICATION, ctx.tenant.passkey_options.user_verification),
+        "v": _code(_VERIFICATION, verification),
         "u": user_id,
         "m": email,
         "h": b64(user_handle) if user_handle else None,

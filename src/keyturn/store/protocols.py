@@ -32,6 +32,7 @@ from keyturn.domain.oidc import (
     SigningKey,
     StoredToken,
 )
+from keyturn.domain.operators import Operator, OperatorEnrollment, OperatorSession
 from keyturn.domain.session import AuthEvent, Session
 from keyturn.domain.tenant import TenantSettings
 
@@ -406,6 +407,61 @@ class HookWrites(Protocol):
     async def delete_hook(self, hook_id: str) -> bool: ...
 
 
+class OperatorReads(Protocol):
+    """Dashboard operators (`keyturn.domain.operators`): apart from end users in every way."""
+
+    async def get_operator(self, operator_id: str) -> Operator | None: ...
+
+    async def find_operator_by_email(self, email: str) -> Operator | None: ...
+
+    async def list_operator_credentials(self, operator_id: str) -> list[Passkey]: ...
+
+    async def find_operator_credential(self, credential_id: bytes) -> tuple[Passkey, Operator] | None: ...
+
+    async def find_operator_enrollment(
+        self, token_hash: str
+    ) -> tuple[OperatorEnrollment, Operator] | None: ...
+
+    async def find_operator_session(self, token_hash: str) -> tuple[OperatorSession, Operator] | None: ...
+
+    async def count_operators(self) -> int: ...
+
+    async def dashboard_figures(self, *, since: datetime) -> dict[str, Any]:
+        """users, passkeys_synced, passkeys_device_bound, sign_ins (by method) since `since`."""
+        ...
+
+
+class OperatorWrites(Protocol):
+    async def add_operator(self, operator: Operator) -> None:
+        """Raises Conflict `operator_exists` for an email already taken."""
+
+    async def add_operator_enrollment(self, enrollment: OperatorEnrollment) -> None: ...
+
+    async def use_operator_enrollment(self, token_hash: str, *, now: datetime) -> bool:
+        """Spend the link if it is live and unused: True only for the one call that did."""
+        ...
+
+    async def add_operator_credential(self, credential: Passkey) -> None: ...
+
+    async def record_operator_credential_use(
+        self,
+        credential_id: str,
+        *,
+        previous_count: int,
+        sign_count: int,
+        backup_state: bool,
+        used_at: datetime,
+    ) -> bool:
+        """Store the sign count only over the one it was verified against."""
+        ...
+
+    async def add_operator_session(self, session: OperatorSession) -> None: ...
+
+    async def touch_operator_session(self, session_id: str, *, now: datetime) -> None: ...
+
+    async def delete_operator_session(self, token_hash: str) -> None: ...
+
+
 class MaintenanceWrites(Protocol):
     async def purge_expired(self, *, now: datetime, events_before: datetime) -> int:
         """Delete expired sessions, spent challenges, OIDC state and events past retention."""
@@ -425,6 +481,7 @@ class ReadTx(
     CounterReads,
     BlockReads,
     EmailCodeReads,
+    OperatorReads,
     Protocol,
 ):
     """Queries; no locks are taken and nothing can be changed."""
@@ -444,6 +501,7 @@ class WriteTx(
     CounterWrites,
     BlockWrites,
     EmailCodeWrites,
+    OperatorWrites,
     MaintenanceWrites,
     Protocol,
 ):

@@ -31,6 +31,7 @@ from keyturn.store.sql.events import SqlEvents
 from keyturn.store.sql.hooks import SqlHooks
 from keyturn.store.sql.mail import SqlMail
 from keyturn.store.sql.oidc import SqlOidc
+from keyturn.store.sql.operators import SqlOperators
 from keyturn.store.sql.sessions import SqlChallenges, SqlSessions
 from keyturn.store.sql.tables import (
     authorization_codes,
@@ -39,6 +40,8 @@ from keyturn.store.sql.tables import (
     email_codes,
     events,
     oauth_tokens,
+    operator_enrollments,
+    operator_sessions,
     rate_limits,
     sessions,
     spent_challenges,
@@ -64,6 +67,7 @@ class SqlTx(
     SqlCounters,
     SqlBlocks,
     SqlEmailCodes,
+    SqlOperators,
 ):
     """Every repository on one transaction's connection (`ReadTx` / `WriteTx`)."""
 
@@ -79,6 +83,8 @@ class SqlTx(
             rate_limits,
             user_blocks,
             email_codes,
+            operator_enrollments,
+            operator_sessions,
         ):
             removed += int((await self._run(delete(table).where(table.c.expires_at <= now))).rowcount)
         removed += int((await self._run(delete(events).where(events.c.date < events_before))).rowcount)

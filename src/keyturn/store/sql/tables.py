@@ -322,3 +322,61 @@ email_codes = Table(
     Index("ix_email_codes_expires_at", "expires_at"),
     Index("ix_email_codes_user_id", "user_id"),
 )
+
+
+operators = Table(
+    "operators",  # dashboard operators: not end users (no password, their own credentials)
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # owner | viewer
+    Column("user_handle", LargeBinary(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+operator_credentials = Table(
+    "operator_credentials",  # operators' WebAuthn credentials (the passkeys table's columns)
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("operator_id", String(36), ForeignKey("operators.id", ondelete="CASCADE"), nullable=False),
+    Column("credential_id", LargeBinary(1023), nullable=False, unique=True),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("sign_count", BigInteger, nullable=False),
+    Column("aaguid", String(36), nullable=False),
+    Column("transports", JSON, nullable=False),
+    Column("backup_eligible", Boolean, nullable=False),
+    Column("backup_state", Boolean, nullable=False),
+    Column("user_handle", LargeBinary(64), nullable=False),
+    Column("rp_id", String(253), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_used_at", UtcDateTime(), nullable=True),
+    Column("user_agent", String(512), nullable=False),
+    Index("ix_operator_credentials_operator_id", "operator_id"),
+)
+
+operator_enrollments = Table(
+    "operator_enrollments",  # one-time links to register an operator's credential
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("operator_id", String(36), ForeignKey("operators.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime(), nullable=True),  # set once, by a conditional update
+    Index("ix_operator_enrollments_expires_at", "expires_at"),
+)
+
+operator_sessions = Table(
+    "operator_sessions",  # dashboard sessions (cookie scoped to /admin), by SHA-256 of the cookie
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("operator_id", String(36), ForeignKey("operators.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),  # absolute limit
+    Column("last_active_at", UtcDateTime(), nullable=False),  # idle limit counts from here
+    Column("ip", String(64), nullable=False),
+    Column("user_agent", String(512), nullable=False),
+    Index("ix_operator_sessions_expires_at", "expires_at"),
+)
