@@ -35,6 +35,9 @@ class Authenticated:
     method: MethodId
     complete: Completion | None = None
     user_verified: bool = True
+    # A passkey's, as the browser reports it: "cross-platform" is another device (a phone
+    # through the hybrid transport, a security key), which local enrollment follows up on.
+    attachment: str | None = None
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,11 @@ def new_challenge(
     user_id: str | None = None,
     email: str | None = None,
     user_handle: bytes | None = None,
+    conditional: bool = False,
 ) -> bytes:
-    """A fresh challenge for `flow`: its facts sealed into its bytes (WebAuthn only hashes them)."""
+    """A fresh challenge for `flow`: its facts sealed into its bytes (WebAuthn only hashes them).
+    `conditional` marks a creation begun with mediation "conditional" (the automatic upgrade):
+    the one kind whose answer may come without user presence (`methods.passkey`)."""
     fields: dict[str, Any] = {
         "f": flow.id,
         "k": _code(_CEREMONIES, ceremony),
@@ -47,6 +50,7 @@ def new_challenge(
         "u": user_id,
         "m": email,
         "h": b64(user_handle) if user_handle else None,
+        "c": 1 if conditional else None,
     }
     return seal_fields(ctx.rt.secrets.flow_key, fields, purpose=_CHALLENGE)
 
@@ -69,6 +73,7 @@ def open_challenge(ctx: Context, raw: bytes, *, flow: Flow, ceremony: CeremonyKi
             user_id=data.get("u"),
             email=data.get("m"),
             user_handle=unb64(data["h"]) if data.get("h") else None,
+            conditional=data.get("c") == 1,
         )
     except (Unsealable, ValueError, KeyError, TypeError) as exc:
         raise challenge_expired() from exc

@@ -322,3 +322,13 @@ email_codes = Table(
     Index("ix_email_codes_expires_at", "expires_at"),
     Index("ix_email_codes_user_id", "user_id"),
 )
+
+
+enrollment_choices = Table(
+    "enrollment_choices",  # a user's answer to the passkey offered after a password sign-in
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("snoozed_until", UtcDateTime(), nullable=True),  # Not now
+    Column("declined_at", UtcDateTime(), nullable=True),  # Don't ask again
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
