@@ -99,7 +99,9 @@ def creation_options(
         user_name=email,
         challenge=challenge,
         exclude=descriptors(existing),
-        user_verification=ctx.tenant.passkey_options.user_verification,
+        # A conditional create is made by the password manager with no prompt: it cannot verify
+        # the user then (browsers never answer one asking for "required"), nor is it asked to.
+        user_verification="preferred" if conditional else ctx.tenant.passkey_options.user_verification,
         this_device=this_device,
     )
 
