@@ -640,6 +640,13 @@ def test_local_dont_ask_again_is_per_browser_not_per_user(
     assert OFFER.match(passkey_sign_in(client, phone))
 
 
+def test_no_local_offer_after_a_security_key(client: TestClient) -> None:
+    """Cross-platform, but a usb key: not another device to follow up on."""
+    security_key = SoftAuthenticator(attachment="cross-platform", transports=("usb",))
+    phone_user(client, security_key)
+    assert passkey_sign_in(client, security_key) == "/account"
+
+
 def test_no_local_offer_at_the_passkey_limit(client: TestClient, phone: SoftAuthenticator) -> None:
     phone_user(client, phone)
     store.set_tenant(client, "/passkey_options/max_passkeys_per_user", 1)

@@ -8,9 +8,10 @@
   **Create a passkey**, **Not now** (snoozed for `progressive_enrollment_snooze_days`) and
   **Don't ask again**, stored per user (`enrollment_choices`).
 - **Local** (`passkey_options.local_enrollment_enabled`): a sign-in with a passkey from another
-  device (the browser reports `authenticatorAttachment: "cross-platform"`, as after a QR code)
-  is followed by **Create a passkey on this device**, with the same two answers, remembered
-  by this browser (a long-lived cookie: the question is about the device, not the user).
+  device (the browser reports `authenticatorAttachment: "cross-platform"`, as after a QR code,
+  for a passkey that travels over the hybrid transport: `methods.passkey.is_cross_device`) is
+  followed by **Create a passkey on this device**, with the same two answers, remembered by
+  this browser (a long-lived cookie: the question is about the device, not the user).
 
 An offer is a flow of kind "progressive" or "local" (sealed, bound to the browser, its
 `created_at` the sign-in's time, `return_to` where the sign-in was going, the OIDC resume
@@ -75,8 +76,8 @@ async def _offer_kind(
             return None
         choice = await reader.get_enrollment_choice(user.id)
         return "progressive" if choice is None or choice.allows_offer(ctx.now()) else None
-    cross_device = authenticated.method == "passkey" and authenticated.attachment == "cross-platform"
-    if cross_device and options.local_enrollment_enabled and device_allows_offer(device_choice, ctx):
+    local = authenticated.cross_device and options.local_enrollment_enabled
+    if local and device_allows_offer(device_choice, ctx):
         passkeys = await (await ctx.read()).list_passkeys(user.id)
         return "local" if len(passkeys) < options.max_passkeys_per_user else None
     return None

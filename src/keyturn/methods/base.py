@@ -35,9 +35,9 @@ class Authenticated:
     method: MethodId
     complete: Completion | None = None
     user_verified: bool = True
-    # A passkey's, as the browser reports it: "cross-platform" is another device (a phone
-    # through the hybrid transport, a security key), which local enrollment follows up on.
-    attachment: str | None = None
+    # A passkey on another device, reached through the hybrid transport (a phone, by QR code):
+    # what local enrollment follows up on (`keyturn.flows.enrollment`).
+    cross_device: bool = False
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,15 @@ def silent_creation_allowed(ctx: Context, flow: Flow, challenge: Challenge) -> b
     )
 
 
+def is_cross_device(response: CredentialResponse, passkey: Passkey) -> bool:
+    """A sign-in with a passkey from another device: the browser says the authenticator was
+    "cross-platform", and the passkey can travel over the hybrid transport (its registered
+    transports name "hybrid", or none were given). A security key (usb, nfc) is not a device
+    to follow up on. The attachment is unsigned: it only decides what is offered."""
+    hybrid = not passkey.transports or "hybrid" in passkey.transports
+    return response.attachment == "cross-platform" and hybrid
+
+
 def _challenge_of(ctx: Context, flow: Flow, response: CredentialResponse, ceremony: Any) -> Challenge:
     challenge = open_challenge(ctx, response.client_data.challenge, flow=flow, ceremony=ceremony)
     keep_challenge_spent(ctx, challenge)
@@ -257,7 +266,7 @@ class PasskeyMethod:
             method=self.id,
             complete=complete,
             user_verified=verified.user_verified,
-            attachment=response.attachment,
+            cross_device=is_cross_device(response, passkey),
         )
 
     async def register(self, ctx: Context, flow: Flow, payload: Payload) -> Registered:
