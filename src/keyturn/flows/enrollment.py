@@ -95,8 +95,8 @@ async def offer_after_sign_in(
 ) -> SignedIn:
     """The sign-in, sent through a passkey offer first when one is due (else unchanged).
 
-    `can_create` is the login page's feature detection (a platform authenticator, or the
-    automatic upgrade, is available): a browser that cannot create a passkey goes straight on.
+    `can_create` is the login page's feature detection (a platform authenticator is there):
+    a browser that cannot create a passkey on this device goes straight on.
     """
     if not can_create or binding_token is None or not PASSKEY.enabled(ctx.tenant):
         return signed_in
@@ -191,8 +191,9 @@ def _choice(value: object) -> Choice:
 
 
 async def decline_offer(ctx: Context, offer: Flow, user: User, *, choice: object) -> str | None:
-    """Not now or Don't ask again. Progressive: stored for the user. Local: the value of this
-    browser's cookie, returned for the caller to set (nothing is stored)."""
+    """Not now (for `progressive_enrollment_snooze_days`, both kinds) or Don't ask again.
+    Progressive: stored for the user. Local: the value of this browser's cookie, returned for
+    the caller to set (nothing is stored)."""
     chosen = _choice(choice)
     now = ctx.now()
     snooze = timedelta(days=ctx.tenant.passkey_options.progressive_enrollment_snooze_days)
