@@ -30,7 +30,7 @@ _KINDS: dict[str, FlowKind] = {
     "c": "recovery",  # asking for a recovery email, then typing its code (id: the code's)
     "g": "recovered",  # a used recovery: allows one new way to sign in (id: the code's)
     "p": "progressive",  # a passkey offered after a password sign-in (created_at: that sign-in)
-    "o": "local",  # a passkey offered on this device after a sign-in with another device's
+    "d": "local",  # a passkey offered on this device after a sign-in with another device's
 }
 
 
