@@ -38,7 +38,7 @@ from keyturn.management.app import create_management_app
 from keyturn.oidc import routes as oidc_routes
 from keyturn.runtime import Runtime
 from keyturn.settings import Settings, load_settings
-from keyturn.web import account, login, pages, recovery, signup, unblock, verification
+from keyturn.web import account, enrollment, login, pages, recovery, signup, unblock, verification
 from keyturn.wiring import open_runtime
 
 log = logging.getLogger("keyturn")
@@ -105,7 +105,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.include_router(pages.health)
-    for module in (pages, login, signup, recovery, verification, account, unblock, oidc_routes):
+    for module in (pages, login, signup, recovery, verification, account, enrollment, unblock, oidc_routes):
         app.include_router(module.router)
     app.include_router(admin_routes.router)
     app.mount("/api/v2", management)

@@ -93,6 +93,10 @@ MESSAGES: dict[str, str] = {
         "Only synced passkeys are accepted here (iCloud Keychain, Google Password Manager, or "
         "another passkey provider). Use one of those."
     ),
+    "automatic_upgrade_not_offered": (
+        "A passkey can only be added automatically right after a password sign-in."
+    ),
+    "invalid_enrollment_choice": "Choose Not now or Don't ask again.",
     "invalid_name": "Give the passkey a name of 1 to {max} characters.",
     # --- sessions and re-authentication
     "session_not_found": "That session has already ended.",

@@ -23,6 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Connection, Integer, MetaData, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from keyturn.domain.enrollment import EnrollmentChoice
 from keyturn.domain.events import EventType, Requester, new_event
 from keyturn.domain.identity import Passkey, User
 from keyturn.domain.session import AuthEvent, Session
@@ -446,6 +447,33 @@ def test_a_users_sessions_are_listed_touched_and_ended_only_by_their_owner(with_
     assert touched == later
     assert foreign is False and bobs_left == [bobs.id]
     assert ended_others == 1 and left == [first.id]
+
+
+def test_an_enrollment_choice_is_one_per_user_replaced_and_gone_with_the_user(with_store: Run) -> None:
+    ada, bob = make_user(), make_user("bob@example.com")
+    snoozed = EnrollmentChoice(user_id=ada.id, updated_at=NOW, snoozed_until=NOW + timedelta(days=14))
+    declined = EnrollmentChoice(user_id=ada.id, updated_at=NOW + timedelta(days=1), declined_at=NOW)
+
+    async def work(store: Store) -> tuple[Any, ...]:
+        for user in (ada, bob):
+            await store.create_user(user)
+        none_yet = await store.get_enrollment_choice(ada.id)
+        await store.save_enrollment_choice(snoozed)
+        first = await store.get_enrollment_choice(ada.id)
+        await store.save_enrollment_choice(declined)
+        replaced = await store.get_enrollment_choice(ada.id)
+        bobs = await store.get_enrollment_choice(bob.id)
+        await store.delete_user(ada.id)
+        gone = await store.get_enrollment_choice(ada.id)
+        return none_yet, first, replaced, bobs, gone
+
+    none_yet, first, replaced, bobs, gone = with_store(work)
+
+    assert none_yet is None and bobs is None and gone is None
+    assert first == snoozed
+    assert replaced == declined  # the latest answer, whole: the snooze is gone
+    assert not replaced.allows_offer(NOW + timedelta(days=10_000))
+    assert not first.allows_offer(NOW + timedelta(days=13)) and first.allows_offer(NOW + timedelta(days=14))
 
 
 def test_purge_expired_removes_expired_state_and_old_events_only(with_store: Run) -> None:

@@ -81,6 +81,11 @@ class KeyturnServer:
         """Read by the server on its next request: tenant settings live in the database."""
         self.cli("config", "patch", "--replace", f"/passkey_options/challenge_ui={mode}")
 
+    def offer_no_passkeys(self) -> None:
+        """Password sign-ins go straight on, with no passkey offered after them (that journey
+        has its own browser tests: tests/e2e_clock)."""
+        self.cli("config", "patch", "--replace", "/passkey_options/progressive_enrollment_enabled=false")
+
     def count(self, table: Table) -> int:
         async def query() -> int:
             engine = create_engine(self.database_url)

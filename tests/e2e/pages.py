@@ -34,6 +34,11 @@ SYNCED_SECURITY_KEY: dict[str, Any] = {
 }
 
 
+# A phone signing in through a QR code: passkeys reached over the hybrid transport ("cable"),
+# which the browser reports as `authenticatorAttachment: "cross-platform"`.
+PHONE_AUTHENTICATOR: dict[str, Any] = {**PLATFORM_AUTHENTICATOR, "transport": "cable"}
+
+
 @dataclass(frozen=True)
 class VirtualCredential:
     """One credential as WebAuthn.getCredentials reports it (binary fields decoded)."""
@@ -79,6 +84,10 @@ class VirtualAuthenticator:
         self.cdp.send(
             "WebAuthn.setAutomaticPresenceSimulation", {"authenticatorId": self.id, "enabled": enabled}
         )
+
+    def remove(self) -> None:
+        """The device is gone (out of reach, or lost): its passkeys answer nothing any more."""
+        self.cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": self.id})
 
     def add_another(self, options: dict[str, Any]) -> VirtualAuthenticator:
         """A second authenticator in the same browser page."""
@@ -207,6 +216,14 @@ class LoginPage(KeyturnPage):
         account.expect_here()
         return account
 
+    def submit_password(self, email: str, password: str) -> None:
+        """Email, Continue, then the password and Sign in: wherever the sign-in leads next."""
+        self.continue_with(email)
+        expect(self.password).to_be_visible()
+        expect(self.continue_button).to_have_text("Sign in")
+        self.password.fill(password)
+        self.continue_button.click()
+
     def sign_in_with_passkey_button(self) -> AccountPage:
         self.passkey_button.click()
         account = AccountPage(self.page, self.base_url)
@@ -272,10 +289,40 @@ class AccountPage(KeyturnPage):
 
     @property
     def sign_out_button(self) -> Locator:
-        return self.page.get_by_role("button", name="Sign out")
+        return self.page.get_by_role("button", name="Sign out", exact=True)
 
     def sign_out(self) -> LoginPage:
         self.sign_out_button.click()
         login = LoginPage(self.page, self.base_url)
         login.expect_here()
         return login
+
+
+class EnrollmentOffer(KeyturnPage):
+    """The passkey offered right after a sign-in (/enroll/…): progressive or local."""
+
+    path = "/enroll/"
+
+    def url_pattern(self) -> re.Pattern[str]:
+        return re.compile("^" + re.escape(self.base_url + self.path) + r"[A-Za-z0-9_-]+$")
+
+    @property
+    def heading(self) -> Locator:
+        return self.page.get_by_role("heading", level=1)
+
+    @property
+    def not_now(self) -> Locator:
+        return self.page.get_by_role("button", name="Not now")
+
+    @property
+    def dont_ask_again(self) -> Locator:
+        return self.page.get_by_role("button", name="Don't ask again")
+
+    def create_button(self, name: str = "Create a passkey") -> Locator:
+        return self.page.get_by_role("button", name=name, exact=True)
+
+    def expect_offered(self, heading: str = "Create a passkey") -> None:
+        self.expect_here()
+        expect(self.heading).to_have_text(heading)
+        expect(self.not_now).to_be_visible()
+        expect(self.dont_ask_again).to_be_visible()

@@ -199,6 +199,7 @@ def test_sign_in_with_a_passkey(
 def test_sign_in_with_a_password(
     page: Page, server: KeyturnServer, example: ExampleApp, virtual_authenticator: VirtualAuthenticator
 ) -> None:
+    server.offer_no_passkeys()
     virtual_authenticator.set_presence(False)  # no passkeys here; the prompt would go unanswered
     SignupPage(page, server.base_url).open().sign_up_with_password(EMAIL, PASSWORD).sign_out()
     app = ExampleAppPage(page, example.base_url).open()

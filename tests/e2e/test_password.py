@@ -38,6 +38,7 @@ def test_sign_up_and_sign_in_with_a_password(
     virtual_authenticator: VirtualAuthenticator,
     authenticator_answers: bool,
 ) -> None:
+    server.offer_no_passkeys()
     virtual_authenticator.set_presence(authenticator_answers)
     signup = SignupPage(page, server.base_url).open()
     expect(signup.create_passkey_button).to_be_visible()

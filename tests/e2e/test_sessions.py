@@ -18,6 +18,7 @@ PASSWORD = "correct horse battery staple"
 def test_revoking_another_browsers_session_signs_it_out_at_once(
     page: Page, browser: Browser, server: KeyturnServer, virtual_authenticator: VirtualAuthenticator
 ) -> None:
+    server.offer_no_passkeys()
     virtual_authenticator.set_presence(False)
     laptop = SignupPage(page, server.base_url).open().sign_up_with_password(EMAIL, PASSWORD)
     other = browser.new_context(base_url=server.base_url)

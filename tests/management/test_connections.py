@@ -57,6 +57,8 @@ def test_the_one_connection(api: Api) -> None:
     assert options["passkey_options"] == {
         "challenge_ui": "both",
         "progressive_enrollment_enabled": True,
+        "progressive_enrollment_mode": "both",
+        "progressive_enrollment_snooze_days": 14,
         "local_enrollment_enabled": True,
         "max_passkeys_per_user": 20,
         "user_verification": "required",
@@ -199,6 +201,8 @@ def test_a_patch_is_merged_key_by_key(api: Api) -> None:
     assert body["options"]["passkey_options"] == {
         "challenge_ui": "both",
         "progressive_enrollment_enabled": True,
+        "progressive_enrollment_mode": "both",
+        "progressive_enrollment_snooze_days": 14,
         "local_enrollment_enabled": True,
         "max_passkeys_per_user": 5,
         "user_verification": "required",

@@ -71,8 +71,10 @@ class SoftAuthenticator:
     backup_eligible: bool = True
     backup_state: bool = True
     user_verified: bool = True
+    user_present: bool = True  # False: a creation with no user present (the automatic upgrade)
     counter_step: int = 1
     transports: tuple[str, ...] = ("internal", "hybrid")
+    attachment: str = "platform"  # "cross-platform": a phone (hybrid) or a security key
     credentials: dict[bytes, StoredKey] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -110,7 +112,7 @@ class SoftAuthenticator:
         self.credentials[cred_id] = stored
         attested = self.aaguid + struct.pack(">H", len(cred_id)) + cred_id + _cose_key(key)
         uv, be, bs = self.user_verified, self.backup_eligible, self.backup_state
-        auth_data = _auth_data(rp_id, stored.sign_count, uv, be, bs, attested=attested)
+        auth_data = _auth_data(rp_id, stored.sign_count, uv, be, bs, attested=attested, up=self.user_present)
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
         challenge = options["challenge"] if challenge_override is None else challenge_override
         client_data = _client_data("webauthn.create", challenge, origin, cross_origin, top_origin)
@@ -119,7 +121,7 @@ class SoftAuthenticator:
             "attestationObject": bytes_to_base64url(attestation),
             "transports": list(self.transports),
         }
-        return _credential_json(cred_id, response)
+        return _credential_json(cred_id, response, self.attachment)
 
     def get(
         self,
@@ -158,7 +160,7 @@ class SoftAuthenticator:
             "signature": bytes_to_base64url(signature),
             "userHandle": bytes_to_base64url(handle),
         }
-        return _credential_json(stored.credential_id, response)
+        return _credential_json(stored.credential_id, response, self.attachment)
 
     def _select(self, rp_id: str, allow: list[dict[str, Any]], wanted: bytes | None) -> StoredKey:
         """Pick the credential the way a user at a real authenticator would."""
@@ -175,7 +177,7 @@ class SoftAuthenticator:
         return found
 
 
-def _credential_json(credential_id: bytes, response: dict[str, Any]) -> dict[str, Any]:
+def _credential_json(credential_id: bytes, response: dict[str, Any], attachment: str) -> dict[str, Any]:
     """The PublicKeyCredential.toJSON() shape shared by both ceremonies."""
     encoded = bytes_to_base64url(credential_id)
     return {
@@ -184,7 +186,7 @@ def _credential_json(credential_id: bytes, response: dict[str, Any]) -> dict[str
         "type": "public-key",
         "response": response,
         "clientExtensionResults": {},
-        "authenticatorAttachment": "platform",
+        "authenticatorAttachment": attachment,
     }
 
 
@@ -193,9 +195,11 @@ def _rp_id(explicit: str | None, origin: str) -> str:
     return explicit or urlsplit(origin).hostname or ""
 
 
-def _auth_data(rp_id: str, sign_count: int, uv: bool, be: bool, bs: bool, *, attested: bytes = b"") -> bytes:
-    """rpIdHash || flags || signCount [|| attested credential]; UP always set, never silent."""
-    flags = _UP | (_UV if uv else 0) | (_BE if be else 0) | (_BS if bs else 0)
+def _auth_data(
+    rp_id: str, sign_count: int, uv: bool, be: bool, bs: bool, *, attested: bytes = b"", up: bool = True
+) -> bytes:
+    """rpIdHash || flags || signCount [|| attested credential]; UP set unless told (`user_present`)."""
+    flags = (_UP if up else 0) | (_UV if uv else 0) | (_BE if be else 0) | (_BS if bs else 0)
     flags |= _AT if attested else 0
     return hashlib.sha256(rp_id.encode()).digest() + struct.pack(">BI", flags, sign_count) + attested
 

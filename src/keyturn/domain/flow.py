@@ -13,7 +13,12 @@ from typing import Literal
 
 from keyturn.domain.methods import MethodId
 
-FlowKind = Literal["login", "registration", "account", "recovery", "recovered", "admin"]
+FlowKind = Literal[
+    "login", "registration", "account", "recovery", "recovered", "admin", "progressive", "local"
+]
+# The offers of a passkey right after a sign-in (`keyturn.flows.enrollment`): after a password
+# sign-in ("progressive"), or in this browser after one with a passkey from another device ("local").
+EnrollmentKind = Literal["progressive", "local"]
 CeremonyKind = Literal["registration", "authentication"]
 UserVerification = Literal["required", "preferred"]
 
@@ -47,3 +52,4 @@ class Challenge:
     user_id: str | None = None  # identifier-first: only this user's passkeys may answer
     email: str | None = None  # sign-up: the account the new passkey is for
     user_handle: bytes | None = None  # sign-up: its WebAuthn user.id
+    conditional: bool = False  # a creation begun with mediation "conditional" (automatic upgrade)

@@ -104,8 +104,23 @@ class PasskeyOptions(_Strict):
     challenge_ui: Literal["both", "autofill", "button"] = Field(
         "both", description="How /login offers passkeys: autofill, a button, or both."
     )
-    progressive_enrollment_enabled: bool = True
-    local_enrollment_enabled: bool = True
+    progressive_enrollment_enabled: bool = Field(
+        True, description="After a password sign-in, offer a passkey to users who have none."
+    )
+    progressive_enrollment_mode: Literal["prompt", "automatic", "both"] = Field(
+        "both",
+        description=(
+            "prompt: a Create a passkey page; automatic: the browser's password manager adds one "
+            "with no prompt (conditional create); both: automatic first, then the page."
+        ),
+    )
+    progressive_enrollment_snooze_days: int = Field(
+        14, ge=1, le=365, description="How long Not now keeps the offer away from that user."
+    )
+    local_enrollment_enabled: bool = Field(
+        True,
+        description="After a sign-in with a passkey from another device (QR code), offer one on this device.",
+    )
     max_passkeys_per_user: int = Field(20, ge=1, le=100)
     user_verification: Literal["required", "preferred"] = "required"
     allowed_credential_types: Literal["any", "device_bound", "synced"] = Field(
@@ -144,6 +159,14 @@ class PasskeyOptions(_Strict):
     @property
     def offers_button(self) -> bool:
         return self.challenge_ui in ("both", "button")
+
+    @property
+    def enrollment_prompts(self) -> bool:
+        return self.progressive_enrollment_mode in ("both", "prompt")
+
+    @property
+    def enrollment_automatic(self) -> bool:
+        return self.progressive_enrollment_mode in ("both", "automatic")
 
 
 class LoginOptions(_Strict):

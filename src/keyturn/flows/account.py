@@ -39,8 +39,12 @@ async def add_passkey_options(ctx: Context, flow: Flow, *, user: User) -> dict[s
     )
 
 
-async def add_passkey(ctx: Context, flow: Flow, *, user: User, credential: object) -> Passkey:
-    """Enroll one more passkey; success and failure both reach the event log."""
+async def add_passkey(
+    ctx: Context, flow: Flow, *, user: User, credential: object, purpose: str | None = None
+) -> Passkey:
+    """Enroll one more passkey; success and failure both reach the event log. `purpose` names
+    the journey that offered it (`details.enrollment`: "progressive", "local"); none for /account."""
+    journey = {"enrollment": purpose} if purpose else {}
     try:
         require_enabled(ctx.tenant, PASSKEY)
         challenge, registered = await verify_new_passkey(ctx, flow, credential)
@@ -55,14 +59,19 @@ async def add_passkey(ctx: Context, flow: Flow, *, user: User, credential: objec
                 EventType.ENROLLMENT_COMPLETE,
                 user_id=user.id,
                 user_name=user.email,
-                details={"authenticator": "passkey", "passkey_id": passkey.id, "aaguid": passkey.aaguid},
+                details={
+                    "authenticator": "passkey",
+                    "passkey_id": passkey.id,
+                    "aaguid": passkey.aaguid,
+                    **journey,
+                },
             )
     except KeyturnError as error:
         ctx.record(
             EventType.WEBAUTHN_ENROLLMENT_FAILED,
             user_id=user.id,
             user_name=user.email,
-            details={"error": error.code},
+            details={"error": error.code, **journey},
         )
         raise
     return passkey

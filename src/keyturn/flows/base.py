@@ -30,6 +30,8 @@ _KINDS: dict[str, FlowKind] = {
     "c": "recovery",  # asking for a recovery email, then typing its code (id: the code's)
     "g": "recovered",  # a used recovery: allows one new way to sign in (id: the code's)
     "o": "admin",  # a dashboard operator's sign-in or enrollment (its own credentials, never users')
+    "p": "progressive",  # a passkey offered after a password sign-in (created_at: that sign-in)
+    "d": "local",  # a passkey offered on this device after a sign-in with another device's
 }
 
 
@@ -121,11 +123,14 @@ def _open_flow(ctx: Context, token: str) -> Flow:
         raise FlowError(detail=f"flow token does not open: {type(exc).__name__}") from exc
 
 
-def open_flow(ctx: Context, token: str, *, kind: FlowKind, binding_token: str | None) -> Flow:
-    """The flow, if the token is one Keyturn sealed, of `kind`, live and this browser's: what a
-    page may show (a GET, no CSRF token); `load_flow` is for what changes anything."""
+def open_flow(
+    ctx: Context, token: str, *, kind: FlowKind | frozenset[FlowKind], binding_token: str | None
+) -> Flow:
+    """The flow, if the token is one Keyturn sealed, of `kind` (or one of them), live and this
+    browser's: what a page may show (a GET, no CSRF token); `load_flow` is for what changes anything."""
     flow = _open_flow(ctx, token)
-    if flow.kind != kind or flow.expires_at <= ctx.now():
+    kinds = kind if isinstance(kind, frozenset) else frozenset((kind,))
+    if flow.kind not in kinds or flow.expires_at <= ctx.now():
         raise FlowError(detail="wrong kind or expired")
     if binding_token is None or not constant_time_equal(binding_hash(binding_token), flow.binding_hash):
         raise FlowError(code="flow_browser_mismatch", status=403)
@@ -136,7 +141,7 @@ def load_flow(
     ctx: Context,
     token: str,
     *,
-    kind: FlowKind,
+    kind: FlowKind | frozenset[FlowKind],
     binding_token: str | None,
     csrf: object,
     user_id: str | None = None,

@@ -9,7 +9,7 @@ from keyturn.context import Context
 from keyturn.domain.email import normalize_email
 from keyturn.domain.flow import Flow
 from keyturn.errors import KeyturnError
-from keyturn.flows import protection
+from keyturn.flows import enrollment, protection
 from keyturn.flows.sessions import SignedIn, complete_sign_in
 from keyturn.methods.base import Payload
 from keyturn.methods.passkey import request_options
@@ -51,11 +51,19 @@ async def identify(ctx: Context, flow: Flow, *, email: object) -> dict[str, obje
 
 
 async def submit_login(
-    ctx: Context, flow: Flow, payload: Payload, *, binding_token: str | None, previous_session: str | None
+    ctx: Context,
+    flow: Flow,
+    payload: Payload,
+    *,
+    binding_token: str | None,
+    previous_session: str | None,
+    device_choice: str | None = None,
 ) -> SignedIn:
     """The chosen method verifies (and logs its own failures); the session is the flow's exit.
     Attack protection (`flows.protection`) counts around it: suspicious IPs for every method,
-    brute force for passwords."""
+    brute force for passwords. A passkey may then be offered (`flows.enrollment`) when the
+    page says this browser can create one (`can_create_passkey`); `device_choice` is this
+    browser's answer to local enrollment."""
     method = login_method(payload.get("method"), flow, ctx.tenant)
     guard = await protection.before_login(ctx, method.id, payload)
     try:
@@ -67,11 +75,20 @@ async def submit_login(
         await protection.after_failure(ctx, guard, error)
         raise
     await protection.after_success(ctx, guard)
-    return await complete_sign_in(
+    signed_in = await complete_sign_in(
         ctx,
         flow,
         authenticated,
         binding_token=binding_token,
         previous_session=previous_session,
         details=guard.passed_captcha,
+    )
+    return await enrollment.offer_after_sign_in(
+        ctx,
+        flow,
+        signed_in,
+        authenticated,
+        can_create=payload.get("can_create_passkey") is True,
+        binding_token=binding_token,
+        device_choice=device_choice,
     )

@@ -35,6 +35,9 @@ class Authenticated:
     method: MethodId
     complete: Completion | None = None
     user_verified: bool = True
+    # A passkey on another device, reached through the hybrid transport (a phone, by QR code):
+    # what local enrollment follows up on (`keyturn.flows.enrollment`).
+    cross_device: bool = False
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,12 @@ def new_challenge(
     email: str | None = None,
     user_handle: bytes | None = None,
     user_verification: UserVerification | None = None,
+    conditional: bool = False,
 ) -> bytes:
     """A fresh challenge for `flow`: its facts sealed into its bytes (WebAuthn only hashes them).
-    User verification is the tenant's unless the caller insists (dashboard operators: required)."""
+    User verification is the tenant's unless the caller insists (dashboard operators: required).
+    `conditional` marks a creation begun with mediation "conditional" (the automatic upgrade):
+    the one kind whose answer may come without user presence (`methods.passkey`)."""
     verification = user_verification or ctx.tenant.passkey_options.user_verification
     fields: dict[str, Any] = {
         "f": flow.id,
@@ -50,6 +53,7 @@ def new_challenge(
         "u": user_id,
         "m": email,
         "h": b64(user_handle) if user_handle else None,
+        "c": 1 if conditional else None,
     }
     return seal_fields(ctx.rt.secrets.flow_key, fields, purpose=_CHALLENGE)
 
@@ -72,6 +76,7 @@ def open_challenge(ctx: Context, raw: bytes, *, flow: Flow, ceremony: CeremonyKi
             user_id=data.get("u"),
             email=data.get("m"),
             user_handle=unb64(data["h"]) if data.get("h") else None,
+            conditional=data.get("c") == 1,
         )
     except (Unsealable, ValueError, KeyError, TypeError) as exc:
         raise challenge_expired() from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from webauthn.helpers import bytes_to_base64url
@@ -45,6 +46,9 @@ from keyturn.store.protocols import WriteTx
 
 security_log = logging.getLogger("keyturn.security")
 Descriptor = tuple[bytes, tuple[str, ...]]
+# How long after a password sign-in the automatic upgrade may create a passkey without the
+# user's presence (UP=0): the password manager's conditional create runs right after it.
+SILENT_CREATION_WINDOW = timedelta(minutes=1)
 
 
 def descriptors(passkeys: Sequence[Passkey]) -> list[Descriptor]:
@@ -72,9 +76,13 @@ def creation_options(
     email: str,
     existing: Sequence[Passkey],
     user_id: str | None = None,
+    conditional: bool = False,
+    this_device: bool = False,
 ) -> dict[str, Any]:
     """Options for navigator.credentials.create(), excluding the user's existing passkeys. For a
-    sign-up (no `user_id`) the new account's email and user handle ride in the challenge."""
+    sign-up (no `user_id`) the new account's email and user handle ride in the challenge.
+    `conditional` marks the challenge of an automatic upgrade (`user_presence_required`);
+    `this_device` prefers the platform authenticator (local enrollment)."""
     challenge = new_challenge(
         ctx,
         flow,
@@ -82,6 +90,7 @@ def creation_options(
         user_id=user_id,
         email=None if user_id else email,
         user_handle=None if user_id else user_handle,
+        conditional=conditional,
     )
     return webauthn_options.registration_options(
         rp_id=ctx.tenant.rp.id,
@@ -90,8 +99,35 @@ def creation_options(
         user_name=email,
         challenge=challenge,
         exclude=descriptors(existing),
-        user_verification=ctx.tenant.passkey_options.user_verification,
+        # A conditional create is made by the password manager with no prompt: it cannot verify
+        # the user then (browsers never answer one asking for "required"), nor is it asked to.
+        user_verification="preferred" if conditional else ctx.tenant.passkey_options.user_verification,
+        this_device=this_device,
     )
+
+
+def silent_creation_allowed(ctx: Context, flow: Flow, challenge: Challenge) -> bool:
+    """The one rule for UP=0 (a passkey created with no user present): refused everywhere but
+    the automatic upgrade, that is a challenge marked conditional (asked for with mediation
+    "conditional"), of a progressive-enrollment flow (begun by a password sign-in), answered
+    within SILENT_CREATION_WINDOW of that sign-in (the flow's sealed `created_at`).
+
+    Such a creation need not report UV either: the password manager makes it without asking
+    (Safari's automatic upgrade sends UP=0 and UV=0); the password was verified just before."""
+    return (
+        challenge.conditional
+        and flow.kind == "progressive"
+        and ctx.now() - flow.created_at <= SILENT_CREATION_WINDOW
+    )
+
+
+def is_cross_device(response: CredentialResponse, passkey: Passkey) -> bool:
+    """A sign-in with a passkey from another device: the browser says the authenticator was
+    "cross-platform", and the passkey can travel over the hybrid transport (its registered
+    transports name "hybrid", or none were given). A security key (usb, nfc) is not a device
+    to follow up on. The attachment is unsigned: it only decides what is offered."""
+    hybrid = not passkey.transports or "hybrid" in passkey.transports
+    return response.attachment == "cross-platform" and hybrid
 
 
 def _challenge_of(ctx: Context, flow: Flow, response: CredentialResponse, ceremony: Any) -> Challenge:
@@ -126,12 +162,14 @@ async def verify_new_passkey(
     """Verify a new credential against its (now spent) challenge; the caller stores it."""
     response = parse_credential_response(credential)
     challenge = _challenge_of(ctx, flow, response, "registration")
+    silent = silent_creation_allowed(ctx, flow, challenge)
     registered = verify_registration(
         response,
         challenge=response.client_data.challenge,
         rp_id=ctx.tenant.rp.id,
         origins=ctx.tenant.rp.accepted_origins,
-        require_user_verification=challenge.user_verification == "required",
+        require_user_verification=challenge.user_verification == "required" and not silent,
+        require_user_presence=not silent,
     )
     check_passkey_policy(
         ctx.tenant.passkey_options, aaguid=registered.aaguid, backup_eligible=registered.backup_eligible
@@ -224,7 +262,11 @@ class PasskeyMethod:
                 raise CeremonyError(code="possible_cloned_passkey")
 
         return Authenticated(
-            user=user, method=self.id, complete=complete, user_verified=verified.user_verified
+            user=user,
+            method=self.id,
+            complete=complete,
+            user_verified=verified.user_verified,
+            cross_device=is_cross_device(response, passkey),
         )
 
     async def register(self, ctx: Context, flow: Flow, payload: Payload) -> Registered:

@@ -10,9 +10,11 @@ from webauthn import generate_authentication_options, generate_registration_opti
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
 from webauthn.helpers.structs import (
     AttestationConveyancePreference,
+    AuthenticatorAttachment,
     AuthenticatorSelectionCriteria,
     AuthenticatorTransport,
     PublicKeyCredentialDescriptor,
+    PublicKeyCredentialHint,
     ResidentKeyRequirement,
     UserVerificationRequirement,
 )
@@ -48,8 +50,11 @@ def registration_options(
     challenge: bytes,
     exclude: Iterable[tuple[bytes, tuple[str, ...]]],
     user_verification: UserVerification,
+    this_device: bool = False,
 ) -> dict[str, Any]:
-    """A discoverable-credential request (residentKey required), attestation none."""
+    """A discoverable-credential request (residentKey required), attestation none. `this_device`
+    asks for the platform authenticator (`authenticatorAttachment: "platform"`, and the hint
+    "client-device"): a passkey on the device in front of the user, not on their phone."""
     options = generate_registration_options(
         rp_id=rp_id,
         rp_name=rp_name,
@@ -62,9 +67,11 @@ def registration_options(
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.REQUIRED,
             user_verification=UserVerificationRequirement(user_verification),
+            authenticator_attachment=AuthenticatorAttachment.PLATFORM if this_device else None,
         ),
         exclude_credentials=_descriptors(exclude),
         supported_pub_key_algs=SUPPORTED_ALGORITHMS,
+        hints=[PublicKeyCredentialHint.CLIENT_DEVICE] if this_device else None,
     )
     result: dict[str, Any] = json.loads(options_to_json(options))
     return result

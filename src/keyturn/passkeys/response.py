@@ -33,6 +33,9 @@ class CredentialResponse:
     credential_id: bytes
     client_data: ClientData
     user_handle: bytes | None
+    # What the browser says the authenticator was ("platform", or "cross-platform": a security
+    # key, or a phone through the hybrid transport). Unsigned: a hint for what to offer, never proof.
+    attachment: str | None = None
 
 
 def malformed(detail: str) -> CeremonyError:
@@ -85,9 +88,11 @@ def parse_credential_response(raw: object) -> CredentialResponse:
     ):
         raise malformed("transports is not a list of strings")
     handle = response.get("userHandle")
+    attachment = raw.get("authenticatorAttachment")
     return CredentialResponse(
         raw=raw,
         credential_id=credential_id,
         client_data=_client_data(response.get("clientDataJSON")),
         user_handle=_b64(handle, "userHandle") if handle else None,
+        attachment=attachment if attachment in ("platform", "cross-platform") else None,
     )

@@ -75,10 +75,13 @@ def verify_registration(
     rp_id: str,
     origins: list[str],
     require_user_verification: bool,
+    require_user_presence: bool = True,
 ) -> RegisteredCredential:
     """§7.1: `check_context`, the library's checks, then the attestation object and the key.
 
-    Any attestation format that verifies is accepted (Keyturn asks for "none").
+    Any attestation format that verifies is accepted (Keyturn asks for "none"). User presence
+    (UP) is required unless the caller says otherwise: only a conditional create may lack it
+    (WebAuthn L3 §5.1.3 step 22; the rule is `keyturn.methods.passkey.user_presence_required`).
 
     Raises:
         `cross_origin_refused`, `origin_mismatch`: as `check_context`.
@@ -98,6 +101,7 @@ def verify_registration(
             expected_challenge=challenge,
             expected_rp_id=rp_id,
             expected_origin=origins,
+            require_user_presence=require_user_presence,
             require_user_verification=require_user_verification,
             supported_pub_key_algs=SUPPORTED_ALGORITHMS,
         )

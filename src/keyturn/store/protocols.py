@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from keyturn.domain.blocks import UserBlock
 from keyturn.domain.email_code import EmailCode
+from keyturn.domain.enrollment import EnrollmentChoice
 from keyturn.domain.events import Event
 from keyturn.domain.hooks import Hook
 from keyturn.domain.identity import Passkey, User
@@ -395,6 +396,18 @@ class EmailCodeWrites(Protocol):
         ...
 
 
+class EnrollmentReads(Protocol):
+    async def get_enrollment_choice(self, user_id: str) -> EnrollmentChoice | None:
+        """The user's answer to the progressive-enrollment offer, if they gave one."""
+        ...
+
+
+class EnrollmentWrites(Protocol):
+    async def save_enrollment_choice(self, choice: EnrollmentChoice) -> None:
+        """Store the user's latest answer (Not now / Don't ask again), replacing any earlier one."""
+        ...
+
+
 class HookReads(Protocol):
     async def list_hooks(self, *, trigger: str | None = None) -> list[Hook]:
         """Hooks in the order they run (oldest first)."""
@@ -482,6 +495,7 @@ class ReadTx(
     BlockReads,
     EmailCodeReads,
     OperatorReads,
+    EnrollmentReads,
     Protocol,
 ):
     """Queries; no locks are taken and nothing can be changed."""
@@ -502,6 +516,7 @@ class WriteTx(
     BlockWrites,
     EmailCodeWrites,
     OperatorWrites,
+    EnrollmentWrites,
     MaintenanceWrites,
     Protocol,
 ):

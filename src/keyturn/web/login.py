@@ -11,6 +11,7 @@ from keyturn.flows.rate_limits import limit
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep
 from keyturn.http.input import read_json
 from keyturn.http.security import BINDING_COOKIE, SESSION_COOKIE
+from keyturn.web.enrollment import DEVICE_CHOICE_COOKIE
 from keyturn.web.flow_pages import load_page_flow, open_flow_page, signed_in_response
 
 router = APIRouter(route_class=ContextRoute)
@@ -46,5 +47,6 @@ async def submit_login(request: Request, ctx: ContextDep, flow_id: str) -> Respo
         data,
         binding_token=request.cookies.get(BINDING_COOKIE),
         previous_session=request.cookies.get(SESSION_COOKIE),
+        device_choice=request.cookies.get(DEVICE_CHOICE_COOKIE),
     )
     return await signed_in_response(ctx, signing_in)

@@ -27,6 +27,7 @@ from keyturn.store.sql.base import DATABASE_ERRORS, translate, unavailable
 from keyturn.store.sql.blocks import SqlBlocks
 from keyturn.store.sql.counters import SqlCounters
 from keyturn.store.sql.email_codes import SqlEmailCodes
+from keyturn.store.sql.enrollment import SqlEnrollment
 from keyturn.store.sql.events import SqlEvents
 from keyturn.store.sql.hooks import SqlHooks
 from keyturn.store.sql.mail import SqlMail
@@ -68,6 +69,7 @@ class SqlTx(
     SqlBlocks,
     SqlEmailCodes,
     SqlOperators,
+    SqlEnrollment,
 ):
     """Every repository on one transaction's connection (`ReadTx` / `WriteTx`)."""
 

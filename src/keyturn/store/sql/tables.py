@@ -380,3 +380,12 @@ operator_sessions = Table(
     Column("user_agent", String(512), nullable=False),
     Index("ix_operator_sessions_expires_at", "expires_at"),
 )
+
+enrollment_choices = Table(
+    "enrollment_choices",  # a user's answer to the passkey offered after a password sign-in
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("snoozed_until", UtcDateTime(), nullable=True),  # Not now
+    Column("declined_at", UtcDateTime(), nullable=True),  # Don't ask again
+    Column("updated_at", UtcDateTime(), nullable=False),
+)

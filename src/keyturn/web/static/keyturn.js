@@ -163,6 +163,28 @@ async function postWithCaptcha(captcha, url, body) {
 const supportsPasskeys = () => typeof window.PublicKeyCredential !== "undefined";
 const go = (url) => { window.location.assign(url); };
 
+// Whether a passkey can be created on this device (a platform authenticator): what the
+// passkey offers after a sign-in need. Told to the server with the sign-in.
+async function canCreatePasskey() {
+  if (!supportsPasskeys()) return false;
+  try {
+    if (typeof PublicKeyCredential.getClientCapabilities === "function") {
+      const caps = await PublicKeyCredential.getClientCapabilities();
+      if (caps.passkeyPlatformAuthenticator || caps.userVerifyingPlatformAuthenticator) return true;
+    }
+    if (typeof PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable === "function") {
+      return await PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable();
+    }
+  } catch (_) { /* a browser that cannot say: as if it could not */ }
+  return false;
+}
+async function conditionalCreateAvailable() {
+  try {
+    if (typeof PublicKeyCredential.getClientCapabilities !== "function") return false;
+    return (await PublicKeyCredential.getClientCapabilities()).conditionalCreate === true;
+  } catch (_) { return false; }
+}
+
 // --- /login ----------------------------------------------------------------------------
 function setupLogin() {
   const base = `/login/flows/${page.flow_id}`;
@@ -175,9 +197,11 @@ function setupLogin() {
   let conditional = null;  // AbortController of the pending autofill request
   let identified = false;
   const captcha = captchaWidget();
+  const capable = canCreatePasskey();
 
   async function finish(credential) {
-    const result = await post(base, { method: "passkey", credential: credentialJSON(credential) });
+    const result = await post(base, { method: "passkey", credential: credentialJSON(credential),
+                                      can_create_passkey: await capable });
     go(result.redirect_to);
   }
 
@@ -250,7 +274,8 @@ function setupLogin() {
     try {
       if (identified && !passwordField.hidden && password.value) {
         const result = await postWithCaptcha(captcha, base,
-          { method: "password", email: email.value, password: password.value });
+          { method: "password", email: email.value, password: password.value,
+            can_create_passkey: await capable });
         go(result.redirect_to);
         return;
       }
@@ -461,6 +486,52 @@ function setupRecovered() {
   }
 }
 
-({ login: setupLogin, signup: setupSignup, account: setupAccount, confirm: setupConfirm, recovered: setupRecovered })[
+// --- /enroll: a passkey offered right after a sign-in ------------------------------------
+// Never in the way: whatever fails or is cancelled, the page goes on to where the sign-in
+// was going (page.next), and straight on when this browser cannot create a passkey.
+const AUTOMATIC_UPGRADE_MS = 5000;  // the password manager answers at once, or not at all
+async function setupEnroll() {
+  const base = `/enroll/${page.flow_id}`;
+  const onward = () => { window.location.replace(page.next); };
+  async function save(credential) {
+    const result = await post(base, { credential: credentialJSON(credential) });
+    go(result.redirect_to);
+  }
+  if (!(await canCreatePasskey())) { onward(); return; }
+  // The automatic upgrade: the password manager may add a passkey with no prompt.
+  if (page.automatic && (await conditionalCreateAvailable())) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), AUTOMATIC_UPGRADE_MS);
+    try {
+      const options = await post(`${base}/options`, { conditional: true });
+      const credential = await navigator.credentials.create({
+        publicKey: creationOptions(options), mediation: "conditional", signal: controller.signal });
+      clearTimeout(timer);
+      await save(credential);
+      return;
+    } catch (_) {
+      clearTimeout(timer);  // not added: the prompt (if this tenant shows one) asks instead
+    }
+  }
+  if (!page.prompt) { onward(); return; }
+  statusBox.hidden = true;
+  document.getElementById("enroll-offer").hidden = false;
+  const create = document.getElementById("create-passkey");
+  create.addEventListener("click", async () => {
+    clearMessages();
+    create.disabled = true;
+    try {
+      const options = await post(`${base}/options`, { conditional: false });
+      const credential = await navigator.credentials.create({ publicKey: creationOptions(options) });
+      showStatus("Saving your passkey…");
+      await save(credential);
+    } catch (_) {
+      onward();
+    }
+  });
+}
+
+({ login: setupLogin, signup: setupSignup, account: setupAccount, confirm: setupConfirm, recovered: setupRecovered,
+   enroll: setupEnroll })[
   page.mode
 ]?.();

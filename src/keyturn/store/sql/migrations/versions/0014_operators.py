@@ -1,7 +1,7 @@
 """Dashboard operators, their WebAuthn credentials, enrollment links and sessions.
 
-Revision ID: 0016
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 
 _TS = sa.DateTime(timezone=True)
 
