@@ -97,6 +97,7 @@ def test_the_password_path_shows_the_widget_and_sends_its_token(
     extra: dict[str, Any],
 ) -> None:
     virtual_authenticator.set_presence(False)  # Continue's passkey prompt goes unanswered
+    server.offer_no_passkeys()  # the password sign-in lands on /account
     use_captcha(server, provider, name, **extra)
     v3 = extra.get("recaptcha_version") == "v3"
     for path in ("/signup", "/login"):
@@ -138,6 +139,7 @@ def test_after_failures_the_widget_appears_when_the_server_asks_for_it(
     page: Page, server: KeyturnServer, virtual_authenticator: VirtualAuthenticator, provider: CaptchaProvider
 ) -> None:
     virtual_authenticator.set_presence(False)
+    server.offer_no_passkeys()  # the password sign-in lands on /account
     SignupPage(page, server.base_url).open().sign_up_with_password(EMAIL, PASSWORD).sign_out()
     use_captcha(server, provider, "hcaptcha", when={"after_failures": 1})
     login = LoginPage(page, server.base_url).open()
