@@ -1,19 +1,29 @@
-"""The protection suites: the management API helper of tests/management, reused."""
+"""The protection suites: the management API helper of tests/management, reused, and `pair`:
+two real instances (the first with `--workers 2`) on one database or one Redis, started once
+per module that asks for them."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx2
 import pytest
 from starlette.testclient import TestClient
 
 from keyturn.app import create_app
 from keyturn.clock import FrozenClock
 from keyturn.settings import Settings
-from tests.conftest import BASE_URL
+from tests.conftest import BASE_URL, _reset
 from tests.management.conftest import Api
 from tests.support.redis import TEST_REDIS_URL
+from tests.support.server import RunningServer, free_port, running_server
 
 
 @pytest.fixture
@@ -55,3 +65,71 @@ def peer_client(
     app = create_app(settings, clock=clock)
     with TestClient(app, base_url=BASE_URL, headers={"origin": BASE_URL}, client=PEER) as test_client:
         yield test_client
+
+
+# --- two instances counting in one place (the first with two workers) ------------------------
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two instances (the first with two workers) counting in one place."""
+
+    first: RunningServer
+    second: RunningServer
+    public: str
+
+    @property
+    def urls(self) -> tuple[str, str]:
+        return self.first.base_url, self.second.base_url
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "keyturn", *args],
+            env=self.first.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def patch(self, *assignments: str) -> None:
+        self.cli("config", "patch", *(f"--replace={a}" for a in assignments))
+
+    def client(self) -> httpx2.Client:
+        """A browser that opens a new connection for every request, so that SO_REUSEPORT hands
+        them to either worker of the first instance."""
+        return httpx2.Client(
+            headers={"origin": self.public},
+            timeout=10,
+            limits=httpx2.Limits(max_keepalive_connections=0),
+        )
+
+
+@pytest.fixture(scope="module", params=["database", "redis"])
+def pair(
+    request: pytest.FixtureRequest, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pair]:
+    asyncio.run(_reset(database_url))
+    extra: dict[str, str] = {}
+    if request.param == "redis":
+        _flush_redis()
+        extra["KEYTURN_REDIS_URL"] = REDIS_URL
+    port_a, port_b = free_port(), free_port()
+    public = f"http://localhost:{port_a}"
+    extra |= {
+        "KEYTURN_PUBLIC_URL": public,
+        "KEYTURN_TENANT": json.dumps({"rp": {"id": "localhost", "origins": [public]}}),
+    }
+    data_dir = tmp_path_factory.mktemp(f"rate-limits-{request.param}")
+    with ExitStack() as stack:
+        first = stack.enter_context(
+            running_server(
+                port=port_a, data_dir=data_dir, database_url=database_url, workers=2, extra_env=extra
+            )
+        )
+        second = stack.enter_context(
+            running_server(port=port_b, data_dir=data_dir, database_url=database_url, extra_env=extra)
+        )
+        yield Pair(first, second, public)

@@ -21,6 +21,7 @@ from keyturn.store.sql.tables import (
     passkeys,
     users,
 )
+from keyturn.store.sql.users import passkey_from_row
 
 _o = operators.c
 _c = operator_credentials.c
@@ -43,23 +44,7 @@ _OPERATOR_COLUMNS = [column.label(f"op_{column.name}") for column in operators.c
 
 
 def _credential(row: Any) -> Passkey:
-    return Passkey(
-        id=row.id,
-        user_id=row.operator_id,
-        credential_id=bytes(row.credential_id),
-        public_key=bytes(row.public_key),
-        sign_count=row.sign_count,
-        aaguid=row.aaguid,
-        transports=tuple(row.transports),
-        backup_eligible=row.backup_eligible,
-        backup_state=row.backup_state,
-        user_handle=bytes(row.user_handle),
-        rp_id=row.rp_id,
-        name=row.name,
-        created_at=row.created_at,
-        last_used_at=row.last_used_at,
-        user_agent=row.user_agent,
-    )
+    return passkey_from_row(row, owner=row.operator_id)
 
 
 class SqlOperators(SqlTxBase):

@@ -43,10 +43,12 @@ def user_from_row(row: Any, prefix: str = "") -> User:
     )
 
 
-def _passkey(row: Any) -> Passkey:
+def passkey_from_row(row: Any, *, owner: str | None = None) -> Passkey:
+    """A passkey row (the `passkeys` table, or a table of its columns whose owner column has
+    another name: dashboard operators' credentials pass `owner`)."""
     return Passkey(
         id=row.id,
-        user_id=row.user_id,
+        user_id=row.user_id if owner is None else owner,
         credential_id=bytes(row.credential_id),
         public_key=bytes(row.public_key),
         sign_count=row.sign_count,
@@ -171,15 +173,15 @@ class SqlUsers(SqlTxBase):
 class SqlPasskeys(SqlUsers):
     async def list_passkeys(self, user_id: str) -> list[Passkey]:
         rows = await self._run(_LIST_PASSKEYS, {"b_user_id": user_id})
-        return [_passkey(row) for row in rows]
+        return [passkey_from_row(row) for row in rows]
 
     async def find_passkey(self, credential_id: bytes) -> Passkey | None:
         row = await self._first(select(passkeys).where(passkeys.c.credential_id == credential_id))
-        return _passkey(row) if row else None
+        return passkey_from_row(row) if row else None
 
     async def find_passkey_with_owner(self, credential_id: bytes) -> tuple[Passkey, User] | None:
         row = await self._first(_PASSKEY_WITH_OWNER, {"b_credential_id": credential_id})
-        return (_passkey(row), user_from_row(row, "u_")) if row else None
+        return (passkey_from_row(row), user_from_row(row, "u_")) if row else None
 
     async def count_passkeys(self) -> int:
         return int(await self._scalar(select(func.count()).select_from(passkeys)) or 0)
