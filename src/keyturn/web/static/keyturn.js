@@ -1,47 +1,8 @@
 // Keyturn's hosted pages: WebAuthn ceremonies, conditional UI and the Signal API.
-// No build step; the browser's JSON helpers where it has them, a small fallback where not.
+// No build step; the WebAuthn JSON helpers come from webauthn.js, loaded before this file.
 "use strict";
 
 const page = JSON.parse(document.getElementById("kt-page").textContent);
-
-// --- base64url and the WebAuthn JSON forms ---------------------------------------------
-const b64urlToBuffer = (value) => {
-  const base64 = value.replace(/-/g, "+").replace(/_/g, "/");
-  const padded = base64 + "=".repeat((4 - (base64.length % 4)) % 4);
-  return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0)).buffer;
-};
-const bufferToB64url = (buffer) =>
-  btoa(String.fromCharCode(...new Uint8Array(buffer))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-
-const withIds = (list) => (list || []).map((c) => ({ ...c, id: b64urlToBuffer(c.id) }));
-
-function creationOptions(json) {
-  if (PublicKeyCredential.parseCreationOptionsFromJSON) return PublicKeyCredential.parseCreationOptionsFromJSON(json);
-  return { ...json, challenge: b64urlToBuffer(json.challenge), user: { ...json.user, id: b64urlToBuffer(json.user.id) },
-           excludeCredentials: withIds(json.excludeCredentials) };
-}
-
-function requestOptions(json) {
-  if (PublicKeyCredential.parseRequestOptionsFromJSON) return PublicKeyCredential.parseRequestOptionsFromJSON(json);
-  return { ...json, challenge: b64urlToBuffer(json.challenge), allowCredentials: withIds(json.allowCredentials) };
-}
-
-function credentialJSON(credential) {
-  try { if (typeof credential.toJSON === "function") return credential.toJSON(); } catch (_) { /* fall back */ }
-  const r = credential.response;
-  const response = { clientDataJSON: bufferToB64url(r.clientDataJSON) };
-  if (r.attestationObject) {
-    response.attestationObject = bufferToB64url(r.attestationObject);
-    response.transports = r.getTransports ? r.getTransports() : [];
-  } else {
-    response.authenticatorData = bufferToB64url(r.authenticatorData);
-    response.signature = bufferToB64url(r.signature);
-    if (r.userHandle) response.userHandle = bufferToB64url(r.userHandle);
-  }
-  return { id: credential.id, rawId: bufferToB64url(credential.rawId), type: credential.type, response,
-           clientExtensionResults: credential.getClientExtensionResults(),
-           authenticatorAttachment: credential.authenticatorAttachment };
-}
 
 // --- talking to Keyturn --------------------------------------------------------------
 async function post(url, body, csrf) {
