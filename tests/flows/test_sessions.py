@@ -273,3 +273,20 @@ def test_sign_out_all_other_sessions_takes_their_refresh_tokens_too(browsers: Br
         assert response.status_code == 303
         assert not refreshes(c, app, on_phone)
         assert refreshes(c, app, on_laptop)  # this session's apps keep their access
+
+
+def test_sign_out_all_other_sessions_leaves_the_tokens_of_sessions_already_ended(
+    browsers: Browsers,
+) -> None:
+    """An app's offline token outlives the session it was granted in once that session ended by
+    signing out; a later "sign out all other sessions" elsewhere ends live sessions only."""
+    two_sessions(browsers)
+    app = oidc.register(browsers.client)
+    with browsers.use("phone") as c:
+        offline = refresh_token_in(c, app)
+        browser.sign_out(c)
+    with browsers.use("laptop") as c:
+        csrf = account_page(c)[1]
+        response = c.post("/account/sessions/revoke-others", data={"csrf": csrf}, follow_redirects=False)
+        assert response.status_code == 303
+        assert refreshes(c, app, offline)

@@ -197,8 +197,8 @@ async def revoke_other_sessions(ctx: Context, user: User, *, keep: str | None) -
     """End every session of the user but `keep` (None: all of them), with the grants made in
     them (as `revoke_session`); how many sessions ended."""
     async with ctx.writing() as tx:
+        grants = await tx.revoke_session_grants(user.id, keep=keep, now=ctx.now())  # while they live
         ended = await tx.delete_user_sessions(user.id, keep=keep)
-        grants = await tx.revoke_session_grants(user.id, keep=keep, now=ctx.now())
         ctx.record(
             EventType.SUCCESS_LOGOUT,
             user_id=user.id,

@@ -257,8 +257,9 @@ class OidcWrites(Protocol):
     async def revoke_session_grants(
         self, user_id: str, *, session_id: str | None = None, keep: str | None = None, now: datetime
     ) -> int:
-        """Revoke the grants the user made in a session (`session_id`, or every session but
-        `keep`) and every token they produced, refresh tokens included; how many grants."""
+        """Revoke the grants the user made in a session (`session_id`, or every live session
+        but `keep`: call it before ending them) and every token they produced, refresh tokens
+        included; how many grants."""
         ...
 
     async def save_consent(

@@ -25,6 +25,7 @@ from keyturn.store.sql.tables import (
     oauth_grants,
     oauth_tokens,
     oidc_clients,
+    sessions,
     signing_keys,
 )
 
@@ -280,8 +281,11 @@ class SqlOidc(SqlTxBase):
         ]
         if session_id is not None:
             live.append(oauth_grants.c.session_id == session_id)
-        if keep is not None:
-            live.append(oauth_grants.c.session_id != keep)
+        else:  # the user's live sessions but `keep`: grants of sessions that ended before stay
+            others = select(sessions.c.id).where(sessions.c.user_id == user_id)
+            if keep is not None:
+                others = others.where(sessions.c.id != keep)
+            live.append(oauth_grants.c.session_id.in_(others))
         await self._run(
             update(oauth_tokens)
             .where(
