@@ -17,8 +17,14 @@ ACTIVITY_STEP = timedelta(minutes=1)
 
 @dataclass(frozen=True)
 class AuthEvent:
+    """One proof in a session. `user_verified` is False for a passkey used without user
+    verification (it can never satisfy MFA); `attested_device_bound` is True for a passkey
+    whose attestation was verified as device-bound (what `phrh` needs)."""
+
     method: MethodId
     at: datetime
+    user_verified: bool = True
+    attested_device_bound: bool = False
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,9 @@ from keyturn.domain.events import EventType
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import User
 from keyturn.domain.methods import AMR
-from keyturn.domain.session import AuthEvent, Session
+from keyturn.domain.session import Session
 from keyturn.errors import FlowError, Forbidden, KeyturnError
+from keyturn.flows.sessions import auth_event
 from keyturn.methods.base import Payload
 from keyturn.methods.passkey import descriptors, request_options
 from keyturn.methods.registry import login_method
@@ -126,7 +127,7 @@ async def confirm(ctx: Context, flow: Flow, *, session: Session, user: User, pay
     if authenticated.user.id != user.id:
         raise Forbidden(code="flow_user_mismatch")
     now = ctx.now()
-    events = (*[e for e in session.authenticated if e.method != method.id], AuthEvent(method.id, now))
+    events = (*[e for e in session.authenticated if e.method != method.id], auth_event(authenticated, at=now))
     async with ctx.writing() as tx:
         if authenticated.complete is not None:
             await authenticated.complete(tx)

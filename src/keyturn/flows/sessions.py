@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from keyturn import metrics
 from keyturn.context import Context
@@ -66,13 +66,23 @@ async def resolve_session(ctx: Context, token: str | None) -> tuple[Session, Use
     return found
 
 
+def auth_event(authenticated: Authenticated, *, at: datetime) -> AuthEvent:
+    """What a session keeps of one verified proof (sign-in, re-authentication, step-up)."""
+    return AuthEvent(
+        method=authenticated.method,
+        at=at,
+        user_verified=authenticated.user_verified,
+        attested_device_bound=authenticated.attested_device_bound,
+    )
+
+
 def _new_session(ctx: Context, user: User, authenticated: Authenticated) -> tuple[str, Session]:
     now = ctx.now()
     session = Session(
         id=new_id(),
         user_id=user.id,
         csrf_token=new_token(),
-        authenticated=(AuthEvent(method=authenticated.method, at=now),),
+        authenticated=(auth_event(authenticated, at=now),),
         created_at=now,
         expires_at=now + timedelta(seconds=ctx.settings.session_lifespan_seconds),
         user_agent=ctx.requester.user_agent[:MAX_USER_AGENT],

@@ -38,6 +38,8 @@ class Authenticated:
     # A passkey on another device, reached through the hybrid transport (a phone, by QR code):
     # what local enrollment follows up on (`keyturn.flows.enrollment`).
     cross_device: bool = False
+    # A passkey whose attestation was verified as device-bound at registration: what `phrh` needs.
+    attested_device_bound: bool = False
 
 
 @dataclass(frozen=True)

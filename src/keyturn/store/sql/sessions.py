@@ -33,9 +33,7 @@ def session_from_row(row: Any) -> Session:
         id=row.id,
         user_id=row.user_id,
         csrf_token=row.csrf_token,
-        authenticated=tuple(
-            AuthEvent(method=e["method"], at=datetime.fromisoformat(e["at"])) for e in row.authenticated
-        ),
+        authenticated=tuple(_auth_event(e) for e in row.authenticated),
         created_at=row.created_at,
         expires_at=row.expires_at,
         user_agent=row.user_agent,
@@ -44,8 +42,26 @@ def session_from_row(row: Any) -> Session:
     )
 
 
-def _auth_json(authenticated: tuple[AuthEvent, ...]) -> list[dict[str, str]]:
-    return [{"method": e.method, "at": e.at.isoformat()} for e in authenticated]
+def _auth_event(stored: dict[str, Any]) -> AuthEvent:
+    return AuthEvent(
+        method=stored["method"],
+        at=datetime.fromisoformat(stored["at"]),
+        user_verified=stored.get("uv", True),
+        attested_device_bound=stored.get("hwk", False),
+    )
+
+
+def _auth_json(authenticated: tuple[AuthEvent, ...]) -> list[dict[str, object]]:
+    """Only what differs from the defaults is stored, so older rows read back unchanged."""
+    stored: list[dict[str, object]] = []
+    for e in authenticated:
+        item: dict[str, object] = {"method": e.method, "at": e.at.isoformat()}
+        if not e.user_verified:
+            item["uv"] = False
+        if e.attested_device_bound:
+            item["hwk"] = True
+        stored.append(item)
+    return stored
 
 
 class SqlSessions(SqlTxBase):
