@@ -94,6 +94,7 @@ def test_text_on_a_colour_is_whichever_of_black_and_white_reads_better() -> None
     assert variables == {
         "--accent": "#000080",
         "--accent-ink": "#ffffff",
+        "--focus": "#000080",
         "--bg": "#ffffe0",
         "--bg-ink": "#14171f",
     }

@@ -139,7 +139,8 @@ class Branding(BaseModel):
         """The built-in stylesheet's custom properties this brand sets (values are `#rrggbb`)."""
         variables: dict[str, str] = {}
         if self.primary_color:
-            variables |= {"--accent": self.primary_color, "--accent-ink": readable_ink(self.primary_color)}
+            primary = self.primary_color
+            variables |= {"--accent": primary, "--accent-ink": readable_ink(primary), "--focus": primary}
         if self.background_color:
             variables |= {"--bg": self.background_color, "--bg-ink": readable_ink(self.background_color)}
         return variables
