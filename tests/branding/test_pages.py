@@ -19,6 +19,7 @@ from keyturn.context import Context
 from keyturn.domain.branding import Branding
 from keyturn.errors import ConfigError
 from keyturn.http.security import CONTENT_SECURITY_POLICY
+from keyturn.http.templates import check_overrides
 from keyturn.settings import PagesSettings, Settings, SettingsError
 from tests.conftest import BASE_URL
 from tests.support import store
@@ -136,11 +137,13 @@ def test_an_overridden_template_replaces_the_built_in_one_and_keeps_its_blocks(
     client: TestClient, overrides: Path
 ) -> None:
     # the folder is read when a page first needs a template, as the operator's files are
+    (overrides / "_acme_welcome.html").write_text('<h1 id="acme-welcome">Hello from Acme</h1>')
     (overrides / "login.html").write_text(
         '{% extends "base.html" %}\n'
         "{% block title %}Welcome to {{ tenant.product_name }}{% endblock %}\n"
-        '{% block content %}<h1 id="acme-welcome">Hello from Acme</h1>{{ super() }}{% endblock %}\n'
+        '{% block content %}{% include "_acme_welcome.html" %}{{ super() }}{% endblock %}\n'
     )
+    assert check_overrides(overrides) == []  # a partial of the operator's own is no typo
     store.set_tenant(client, "/branding/product_name", "Acme")
     page = client.get("/login")
     assert "<title>Welcome to Acme</title>" in page.text

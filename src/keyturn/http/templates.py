@@ -58,12 +58,13 @@ def page_templates(operator_dir: Path | None = None) -> Jinja2Templates:
 
 def check_overrides(operator_dir: Path) -> list[str]:
     """Problems with an overrides folder: a file that overrides no page (a typo would be
-    silently ignored), or a template that does not parse. Empty: fine."""
+    silently ignored), or a template that does not parse. Files named `_*.html` are the
+    operator's own partials (included or extended by an override): parsed, never pages."""
     known = {path.name for path in TEMPLATES_DIR.glob("*.html")}
     environment = page_templates(operator_dir).env
     problems = []
     for path in sorted(operator_dir.glob("*.html")):
-        if path.name not in known:
+        if path.name not in known and not path.name.startswith("_"):
             problems.append(f"{path.name} overrides no page (pages: {', '.join(sorted(known))})")
             continue
         try:
