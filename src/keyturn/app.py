@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from keyturn.admin import routes as admin_routes
 from keyturn.background import first_of, stop
 from keyturn.clock import Clock
+from keyturn.domain.branding import ASSETS_PREFIX
 from keyturn.errors import KeyturnError
 from keyturn.http.context import ForwardedHeaders
 from keyturn.http.cors import ProtocolCors
@@ -32,6 +33,7 @@ from keyturn.http.edge import Edge
 from keyturn.http.errors import keyturn_error_handler, send_error, unexpected_error_handler
 from keyturn.http.input import InputGuard
 from keyturn.http.security import SecurityHeaders
+from keyturn.http.templates import require_valid_overrides
 from keyturn.mail.outbox import OutboxSender
 from keyturn.management import errors as management_errors
 from keyturn.management.app import create_management_app
@@ -77,6 +79,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+    require_valid_overrides(settings)
     management = create_management_app()
 
     @asynccontextmanager
@@ -110,6 +113,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(admin_routes.router)
     app.mount("/api/v2", management)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
+    if settings.pages.assets_dir is not None:
+        app.mount(ASSETS_PREFIX.rstrip("/"), StaticFiles(directory=settings.pages.assets_dir), name="assets")
     return app
 
 

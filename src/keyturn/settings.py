@@ -73,6 +73,29 @@ class EmailSettings(BaseModel):
         return None
 
 
+class PagesSettings(BaseModel):
+    """The operator's files for the hosted pages: templates overriding Keyturn's (as
+    `email.templates_dir` does for mail) and the assets `/branding` names (`/assets/<file>`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    templates_dir: Path | None = Field(
+        None,
+        description="Hosted-page templates overriding the built-in ones by file name (docs/templates.md).",
+    )
+    assets_dir: Path | None = Field(
+        None,
+        description="Files served at /assets/<file>: the logo, favicon or stylesheet the branding names.",
+    )
+
+    @field_validator("templates_dir", "assets_dir")
+    @classmethod
+    def _existing_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"{value} is not a folder")
+        return value
+
+
 class AdminSettings(BaseModel):
     """The operators' dashboard at /admin (issue 13), served by the same process."""
 
@@ -164,6 +187,9 @@ class Settings(BaseSettings):
     )
     email: EmailSettings = Field(default_factory=EmailSettings, description="How email is sent.")
     admin: AdminSettings = Field(default_factory=AdminSettings, description="The operators' dashboard.")
+    pages: PagesSettings = Field(
+        default_factory=PagesSettings, description="The operator's templates and assets for the hosted pages."
+    )
     tenant: TenantSettings | None = Field(
         None, description="Seed for the tenant settings on first start (then use `config patch`)."
     )

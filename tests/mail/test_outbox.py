@@ -93,6 +93,7 @@ def test_an_operators_templates_replace_the_built_in_ones(
     templates.mkdir()
     (templates / "test.subject.txt").write_text("Hello from {{ product }}, the operator's way\n")
     (templates / "test.txt").write_text("Visit {{ public_url }}/account\n")
+    (templates / "layout.txt").write_text("{{ body }}\n(sent by {{ product }})\n")
     mail = smtp.email_settings(templates_dir=templates, from_name="Example Support")
     configured = settings.model_copy(update={"email": mail})
 
@@ -104,7 +105,7 @@ def test_an_operators_templates_replace_the_built_in_ones(
 
     [message] = smtp.inbox.messages
     assert message.subject == "Hello from Keyturn, the operator's way"
-    assert message.text.strip() == f"Visit {BASE_URL}/account"
+    assert message.text.strip().splitlines() == [f"Visit {BASE_URL}/account", "(sent by Keyturn)"]  # layout
     assert message.html is not None  # the built-in HTML part still comes with it
     assert message.message["From"] == "Example Support <keyturn@localhost>"
 

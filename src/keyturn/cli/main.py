@@ -19,6 +19,7 @@ from keyturn.context import Context
 from keyturn.domain.email import normalize_email
 from keyturn.domain.events import Event
 from keyturn.errors import KeyturnError, NotFound
+from keyturn.http.templates import require_valid_overrides
 from keyturn.log_config import configure_logging
 from keyturn.mail.outbox import send_now
 from keyturn.mail.render import render
@@ -98,6 +99,7 @@ def serve(
     configure_logging(log_format=settings.log_format, level=settings.log_level)
 
     async def prepare() -> str | None:  # migrate, seed and publish once, before any worker starts
+        require_valid_overrides(settings)
         rt = await open_runtime(settings)
         try:
             await publish_public_url(rt)
@@ -185,6 +187,8 @@ def config_patch(
         raise _fail("nothing to patch: give --add, --replace or --remove")
     tenant = _run(settings, lambda ctx: tenant_config.patch_tenant(ctx, operations, actor=CLI, force=force))
     typer.echo(json.dumps(tenant.model_dump(mode="json"), indent=2))
+    for warning in tenant.branding.warnings():  # stored, but worth a second look
+        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
 
 
 clients_app = typer.Typer(help="Register and inspect OpenID Connect clients.", no_args_is_help=True)

@@ -15,6 +15,8 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from keyturn.domain.branding import Branding
+
 _DOMAIN = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
 )
@@ -559,6 +561,12 @@ class TenantSettings(_Strict):
     recovery: RecoveryOptions = RecoveryOptions()
     verification: VerificationOptions = VerificationOptions()
     notifications: NotificationOptions = NotificationOptions()
+    branding: Branding = Branding()
+
+    @property
+    def product_name(self) -> str:
+        """The name pages and emails show: the brand's, else the relying party's."""
+        return self.branding.product_name or self.rp.display_name
 
     @model_validator(mode="after")
     def _one_method_enabled(self) -> TenantSettings:

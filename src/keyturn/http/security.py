@@ -21,19 +21,25 @@ CSRF_HEADER = "x-csrf-token"
 
 
 def content_security_policy(
-    *, form_targets: tuple[str, ...] = (), captcha_origins: tuple[str, ...] = ()
+    *,
+    form_targets: tuple[str, ...] = (),
+    captcha_origins: tuple[str, ...] = (),
+    image_origins: tuple[str, ...] = (),
+    style_origins: tuple[str, ...] = (),
 ) -> str:
     """The pages' CSP. Browsers apply `form-action` to the redirect after a POST too, so a
     form that ends at a client (consent, sign-out) must list that client's origin. The pages
     with a password step (login, sign-up) add exactly the captcha provider's script and frame
-    origins (`CaptchaSettings.csp_origins`), none when the captcha is off."""
+    origins (`CaptchaSettings.csp_origins`), none when the captcha is off. A brand adds the
+    origins of its https logo and favicon to `img-src` and of its stylesheet to `style-src`
+    (`Branding.image_origins`, `style_origins`), none when its assets are Keyturn's own."""
     frames = [f"frame-src {' '.join(captcha_origins)}"] if captcha_origins else []
     return "; ".join(
         [
             "default-src 'self'",
             " ".join(["script-src 'self'", *captcha_origins]),
-            "style-src 'self'",
-            "img-src 'self' data:",
+            " ".join(["style-src 'self'", *style_origins]),
+            " ".join(["img-src 'self' data:", *image_origins]),
             "connect-src 'self'",
             *frames,
             "frame-ancestors 'none'",

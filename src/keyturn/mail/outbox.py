@@ -116,7 +116,7 @@ class OutboxSender:
         uow = UnitOfWork(self.rt.db)
         try:
             await self.rt.config.refresh(uow.reader)
-            return (await self.rt.config.tenant(uow.reader)).rp.display_name
+            return (await self.rt.config.tenant(uow.reader)).product_name
         finally:
             await uow.release()
 

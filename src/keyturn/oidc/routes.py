@@ -28,7 +28,6 @@ from keyturn.http.security import (
     binding_token,
     check_same_origin,
     clear_cookie,
-    content_security_policy,
     csp_source,
     set_cookie,
 )
@@ -170,12 +169,13 @@ async def consent_page(request: Request, ctx: ContextDep, session: SessionDep, r
         "csrf": session[0].csrf_token,
         "request_id": request_id,
     }
-    page = render(request, "consent.html", {**context, "user": session[1], "tenant": ctx.tenant, "page": {}})
     # Allow and Deny both end at the client's redirect URI (already validated).
-    page.headers["content-security-policy"] = content_security_policy(
-        form_targets=(csp_source(found.request.redirect_uri),)
+    return render(
+        request,
+        "consent.html",
+        {**context, "user": session[1], "tenant": ctx.tenant, "page": {}},
+        form_targets=(csp_source(found.request.redirect_uri),),
     )
-    return page
 
 
 @router.post("/oauth2/consent/{request_id}")
@@ -331,12 +331,12 @@ async def end_session_endpoint(request: Request, ctx: ContextDep, session: Sessi
             confirmed = False
     if session is not None and not confirmed and hinted_sid != session[0].id:
         context = {"params": params, "csrf": session[0].csrf_token, "user": session[1]}
-        page = render(request, "logout.html", {**context, "tenant": ctx.tenant, "page": {}})
-        if target is not None:
-            page.headers["content-security-policy"] = content_security_policy(
-                form_targets=(csp_source(target),)
-            )
-        return page
+        return render(
+            request,
+            "logout.html",
+            {**context, "tenant": ctx.tenant, "page": {}},
+            form_targets=(csp_source(target),) if target is not None else (),
+        )
     response = RedirectResponse(target or "/login", status_code=303)
     if session is not None:
         await end_session(ctx, *session)

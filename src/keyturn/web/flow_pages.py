@@ -23,7 +23,6 @@ from keyturn.http.security import (
     SESSION_COOKIE,
     binding_token,
     check_same_origin,
-    content_security_policy,
     safe_return_to,
     set_cookie,
 )
@@ -62,10 +61,11 @@ async def open_flow_page(
     page = {"flow_id": flow_token(ctx, flow), "csrf": csrf_token(ctx, flow)}
     page |= await captcha_page_data(ctx, kind)
     response = render(
-        request, template, {"tenant": ctx.tenant, "page": page, "login_hint": hint[:254], **(extra or {})}
+        request,
+        template,
+        {"tenant": ctx.tenant, "page": page, "login_hint": hint[:254], **(extra or {})},
+        captcha_origins=ctx.tenant.attack_protection.captcha.csp_origins,
     )
-    if origins := ctx.tenant.attack_protection.captcha.csp_origins:
-        response.headers["content-security-policy"] = content_security_policy(captcha_origins=origins)
     if new:
         set_cookie(response, ctx.settings, BINDING_COOKIE, token, max_age=None)
     return response

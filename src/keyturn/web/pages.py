@@ -1,4 +1,4 @@
-"""The home redirect, the health checks and the metrics."""
+"""The home redirect, the brand's colours stylesheet, the health checks and the metrics."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from keyturn import metrics
 from keyturn.errors import Forbidden, Unavailable
-from keyturn.http.context import ContextRoute, SessionDep, runtime_of
+from keyturn.http.context import ContextDep, ContextRoute, SessionDep, runtime_of
+from keyturn.http.templates import BRAND_STYLESHEET
 
 router = APIRouter(route_class=ContextRoute)
 health = APIRouter()  # no unit of work: these must answer even when the database does not
@@ -23,6 +24,19 @@ log = logging.getLogger("keyturn.health")
 @router.get("/")
 async def home(session: SessionDep) -> Response:
     return RedirectResponse("/account" if session else "/login", status_code=303)
+
+
+@router.get(BRAND_STYLESHEET)
+async def brand_colours(ctx: ContextDep) -> Response:
+    """The brand's colours as the built-in stylesheet's custom properties. Every value is a
+    validated `#rrggbb` (`Branding.css_variables`), so nothing else can reach the CSS; the
+    pages link it with a content version, so it may be cached."""
+    declarations = "".join(f"{name}:{value};" for name, value in ctx.tenant.branding.css_variables().items())
+    return Response(
+        f":root{{{declarations}}}\n",
+        media_type="text/css",
+        headers={"cache-control": "public, max-age=86400"},
+    )
 
 
 @health.get("/health/live")
