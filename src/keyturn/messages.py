@@ -94,6 +94,10 @@ MESSAGES: dict[str, str] = {
         "security key or authenticator."
     ),
     "mds_blob_invalid": "The FIDO Metadata Service blob could not be verified.",
+    "mds_blob_not_newer": (
+        "This FIDO Metadata Service blob (serial {serial}) is not newer than the stored one "
+        "(serial {stored})."
+    ),
     "synced_passkey_not_allowed": (
         "Only passkeys kept on one device are accepted here, such as a security key. Synced "
         "passkeys (iCloud Keychain, Google Password Manager…) are not. Add a device-bound one."

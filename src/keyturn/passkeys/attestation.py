@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from cryptography import x509
 from webauthn.helpers import base64url_to_bytes, parse_attestation_object
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import AttestationObject
@@ -34,6 +35,7 @@ from keyturn.passkeys.cose import CBOR_ERRORS
 
 Conveyance = Literal["none", "indirect", "direct", "enterprise"]
 _ZERO_AAGUID = bytes(16)
+_AAGUID_EXTENSION = x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4")
 # An Android SafetyNet response older than this (or this far ahead) is refused (py_webauthn's own
 # window, applied here against Keyturn's clock).
 SAFETYNET_WINDOW = timedelta(seconds=60)
@@ -231,7 +233,30 @@ def _verify(
             return f"attestation format {fmt!r} is not one Keyturn verifies"
     except _ERRORS as exc:
         return f"{fmt} statement or chain does not verify: {exc!r}"
-    return None if ok else f"{fmt} statement does not verify"
+    if not ok:
+        return f"{fmt} statement does not verify"
+    if fmt == "packed" and att.x5c:
+        return _aaguid_extension_mismatch(att.x5c[0], attested.aaguid)
+    return None
+
+
+def _aaguid_extension_mismatch(certificate_der: bytes, aaguid: bytes) -> str | None:
+    """§8.2.1: a packed attestation certificate naming an AAGUID (id-fido-gen-ce-aaguid) must
+    name the one in the authenticator data (py_webauthn does not look); without this, one
+    model's certificate could vouch for another model's metadata."""
+    try:
+        extension = x509.load_der_x509_certificate(certificate_der).extensions.get_extension_for_oid(
+            _AAGUID_EXTENSION
+        )
+    except x509.ExtensionNotFound:
+        return None
+    except ValueError as exc:
+        return f"packed attestation certificate does not parse: {exc}"
+    value = extension.value
+    named = value.value if isinstance(value, x509.UnrecognizedExtension) else b""
+    if named != b"\x04\x10" + aaguid:  # an OCTET STRING of the 16 AAGUID bytes
+        return "packed attestation certificate names another AAGUID"
+    return None
 
 
 def _check_safetynet_time(response: bytes | None, *, now: datetime) -> None:
