@@ -15,7 +15,7 @@ the AAGUID. Where each recording comes from is in its fixture file (`source`, `p
 
 Roots: Yubico U2F Root CA Serial 457200631 (developers.yubico.com/U2F/yubico-u2f-ca-certs.txt)
 and Microsoft TPM Root Certificate Authority 2014 (Microsoft's published root) are in
-tests/fixtures/webauthn/roots/; Apple's and GlobalSign's are py_webauthn's built-in ones.
+tests/fixtures/attestation/roots/; Apple's and GlobalSign's are py_webauthn's built-in ones.
 Expired recordings are checked at the time they were made: py_webauthn builds its X509Store in
 one function, `_generate_new_cert_store`, so a test can date it (the library's tests do so too).
 """
@@ -51,6 +51,7 @@ from keyturn.passkeys.mds import MetadataBlob, certificate_key_identifier, parse
 from tests.support.mds import NOT_AFTER, NOT_BEFORE, MetadataService, certificate, der, entry, pem
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "webauthn"
+RECORDED = Path(__file__).parent.parent / "fixtures" / "attestation"  # expired: checked as of `verify_at`
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 TAMPERED_AAGUID = "11111111-2222-3333-4444-555555555555"
 
@@ -96,11 +97,11 @@ class Vector:
 
 
 def _root(name: str) -> bytes:
-    return (FIXTURES / "roots" / name).read_bytes()
+    return (RECORDED / "roots" / name).read_bytes()
 
 
 def _recorded(file: str, fmt: str, kind: str, roots: list[bytes], at: datetime | None = None) -> Vector:
-    data = json.loads((FIXTURES / file).read_text())
+    data = json.loads(((RECORDED if (RECORDED / file).exists() else FIXTURES) / file).read_text())
     moment = datetime.fromisoformat(data["verify_at"]) if "verify_at" in data else NOW
     return Vector(file, fmt, kind, data["credential"], roots, at or moment)
 
