@@ -19,6 +19,7 @@ from keyturn.context import Context
 from keyturn.domain.email import normalize_email
 from keyturn.domain.events import Event
 from keyturn.domain.mds import StoredMetadataBlob
+from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import KeyturnError, NotFound
 from keyturn.log_config import configure_logging
 from keyturn.mail.outbox import send_now
@@ -27,6 +28,7 @@ from keyturn.mail.transports import DeliveryError
 from keyturn.management.shapes import log_out
 from keyturn.operations import admins, blocks, clients, hooks, mds, tenant_config
 from keyturn.operations.audit import CLI
+from keyturn.passkeys.aaguid import provider_name
 from keyturn.serving import serve_forever
 from keyturn.settings import Settings, SettingsError, load_settings
 from keyturn.store.protocols import Database
@@ -162,6 +164,18 @@ def config_get(
     except KeyturnError as exc:
         raise _fail(exc.description) from exc
     typer.echo(json.dumps(value, indent=2))
+    _name_models(tenant)
+
+
+def _name_models(tenant: TenantSettings) -> None:
+    """The AAGUID allow- and deny-lists with their providers' names, on stderr (stdout stays JSON)."""
+    options = tenant.passkey_options
+    for setting, aaguids in (
+        ("aaguid_allowlist", options.aaguid_allowlist),
+        ("aaguid_denylist", options.aaguid_denylist),
+    ):
+        for aaguid in aaguids:
+            typer.echo(f"{setting}: {aaguid} {provider_name(aaguid) or '(not in the AAGUID list)'}", err=True)
 
 
 @config_app.command("patch")
@@ -186,6 +200,7 @@ def config_patch(
         raise _fail("nothing to patch: give --add, --replace or --remove")
     tenant = _run(settings, lambda ctx: tenant_config.patch_tenant(ctx, operations, actor=CLI, force=force))
     typer.echo(json.dumps(tenant.model_dump(mode="json"), indent=2))
+    _name_models(tenant)
 
 
 clients_app = typer.Typer(help="Register and inspect OpenID Connect clients.", no_args_is_help=True)
