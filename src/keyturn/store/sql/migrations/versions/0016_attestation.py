@@ -1,7 +1,7 @@
 """Passkeys' attestation (format, type, verified, provider, certification level) and the stored
 FIDO Metadata Service blob.
 
-Revision ID: 0016
+Revision ID: 0016_attestation
 Revises: 0014
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0014"
+revision = "0016_attestation"
+down_revision = "0014"  # the head this branch was made on ("0014_operators" in the brief is its file name)
 
 
 def upgrade() -> None:
