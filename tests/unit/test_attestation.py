@@ -327,6 +327,8 @@ def test_under_indirect_an_unverifiable_attestation_is_recorded_not_refused(serv
 
     result = check(tamper_chain(vector), metadata_for(service, vector), conveyance="indirect")
 
+    assert result.roots_by_format == {}  # registration's own check must not refuse what is unproved
+
     assert (result.attestation.format, result.attestation.verified, result.attestation.provider) == (
         "packed",
         False,

@@ -22,11 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fido2.attestation.base import InvalidSignature
 from fido2.mds3 import AuthenticatorStatus, MetadataBlobPayload, MetadataBlobPayloadEntry, parse_blob
-
-__all__ = ["MetadataBlob", "MetadataBlobPayloadEntry", "parse_metadata_blob"]
 from fido2.utils import websafe_decode
 
 from keyturn.errors import KeyturnError
+
+__all__ = ["MetadataBlob", "MetadataBlobPayloadEntry", "parse_metadata_blob"]
 
 # The statuses that make an authenticator unacceptable (FIDO MDS3 §3.1.4).
 REFUSED_STATUSES = frozenset(
