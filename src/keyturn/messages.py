@@ -85,6 +85,19 @@ MESSAGES: dict[str, str] = {
         "This kind of authenticator is not accepted here. Use a passkey from another provider "
         "or security key."
     ),
+    "attestation_untrusted": (
+        "This authenticator could not prove which model it is, and only certified authenticators "
+        "are accepted here. Use another security key or authenticator."
+    ),
+    "authenticator_compromised": (
+        "This authenticator model has a known security problem and is not accepted. Use another "
+        "security key or authenticator."
+    ),
+    "mds_blob_invalid": "The FIDO Metadata Service blob could not be verified.",
+    "mds_blob_not_newer": (
+        "This FIDO Metadata Service blob (serial {serial}) is not newer than the stored one "
+        "(serial {stored})."
+    ),
     "synced_passkey_not_allowed": (
         "Only passkeys kept on one device are accepted here, such as a security key. Synced "
         "passkeys (iCloud Keychain, Google Password Manager…) are not. Add a device-bound one."

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from keyturn.clock import Clock
 from keyturn.keys import KeyManager
 from keyturn.settings import Settings
-from keyturn.store.cache import ConfigCache, PasskeyShapeCache
+from keyturn.store.cache import ConfigCache, MetadataCache, PasskeyShapeCache
 from keyturn.store.protocols import Database
 from keyturn.throttles import Throttles
 
@@ -34,6 +34,7 @@ class Runtime:
     passkey_shapes: PasskeyShapeCache  # what stand-in passkeys must look like
     throttles: Throttles  # rate counters shared by every worker and instance
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)  # mail was queued here
+    metadata: MetadataCache = field(default_factory=MetadataCache)  # the verified FIDO MDS blob
 
     async def close(self) -> None:
         """Let go of every connection (database pool, Redis)."""

@@ -171,6 +171,11 @@ class Settings(BaseSettings):
         None,
         description="redis://host:port/db for the rate counters of several instances; default the database.",
     )
+    mds_root_certificate_file: Path | None = Field(
+        None,
+        description="PEM root the FIDO Metadata Service blob must chain to; default the shipped "
+        "FIDO MDS3 root (GlobalSign Root CA - R3).",
+    )
     log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per log line.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = Field(True, description="One log line per request (method, path, status, duration).")

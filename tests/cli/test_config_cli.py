@@ -288,3 +288,21 @@ def test_python_m_keyturn_exits_1_on_a_bad_patch(cli_env: dict[str, str]) -> Non
     assert "/passkey_options/max_passkeys_per_user" in result.stderr
     assert "Traceback" not in result.stderr
     assert run_keyturn(cli_env, "config", "get").stdout == before
+
+
+def test_aaguid_lists_are_shown_with_their_providers_names_beside_the_json(keyturn: Keyturn) -> None:
+    code, out, err = keyturn(
+        "config",
+        "patch",
+        "--add",
+        "/passkey_options/aaguid_denylist="
+        '["fbfc3007-154e-4ecc-8c0b-6e020557d7bd", "11111111-2222-3333-4444-555555555555"]',
+    )
+
+    assert code == 0, err
+    assert json.loads(out)["passkey_options"]["aaguid_denylist"][0] == "11111111-2222-3333-4444-555555555555"
+    assert "aaguid_denylist: fbfc3007-154e-4ecc-8c0b-6e020557d7bd Apple Passwords" in err
+    assert "aaguid_denylist: 11111111-2222-3333-4444-555555555555 (not in the AAGUID list)" in err
+    code, out, err = keyturn("config", "get", "/passkey_options/aaguid_denylist")
+    assert code == 0 and len(json.loads(out)) == 2
+    assert "fbfc3007-154e-4ecc-8c0b-6e020557d7bd Apple Passwords" in err

@@ -38,6 +38,8 @@ PASSKEY_FIELDS = {
     "identity_user_id",
     "user_agent",
     "aaguid",
+    "aaguid_name",
+    "attestation",
     "relying_party_identifier",
     "usage",
     "last_auth_at",
@@ -140,6 +142,14 @@ def test_list_the_password_then_passkeys_by_creation(
         "identity_user_id": user.id,
         "user_agent": "testclient",
         "aaguid": SOFT_AAGUID,
+        "aaguid_name": None,  # not in the AAGUID list
+        "attestation": {
+            "format": "none",
+            "type": "none",
+            "verified": False,
+            "provider": None,
+            "certification_level": None,
+        },
         "relying_party_identifier": "localhost",
         "usage": ["primary"],
         "last_auth_at": None,

@@ -75,6 +75,10 @@ class SoftAuthenticator:
     counter_step: int = 1
     transports: tuple[str, ...] = ("internal", "hybrid")
     attachment: str = "platform"  # "cross-platform": a phone (hybrid) or a security key
+    # A security key's "packed" attestation (WebAuthn §8.2): its batch key and certificate chain.
+    # Made only when the options ask for attestation (direct, enterprise or indirect), as browsers do.
+    attestation_key: ec.EllipticCurvePrivateKey | None = field(default=None, repr=False)
+    attestation_chain: tuple[bytes, ...] = ()
     credentials: dict[bytes, StoredKey] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -113,9 +117,19 @@ class SoftAuthenticator:
         attested = self.aaguid + struct.pack(">H", len(cred_id)) + cred_id + _cose_key(key)
         uv, be, bs = self.user_verified, self.backup_eligible, self.backup_state
         auth_data = _auth_data(rp_id, stored.sign_count, uv, be, bs, attested=attested, up=self.user_present)
-        attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
         challenge = options["challenge"] if challenge_override is None else challenge_override
         client_data = _client_data("webauthn.create", challenge, origin, cross_origin, top_origin)
+        asked = options.get("attestation", "none") != "none"
+        if asked and self.attestation_key is not None:
+            signed = auth_data + hashlib.sha256(client_data).digest()
+            statement = {
+                "alg": ES256,
+                "sig": _sign(self.attestation_key, signed),
+                "x5c": list(self.attestation_chain),
+            }
+            attestation = cbor2.dumps({"fmt": "packed", "attStmt": statement, "authData": auth_data})
+        else:
+            attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
         response = {
             "clientDataJSON": bytes_to_base64url(client_data),
             "attestationObject": bytes_to_base64url(attestation),

@@ -18,6 +18,8 @@ import typer
 from keyturn.context import Context
 from keyturn.domain.email import normalize_email
 from keyturn.domain.events import Event
+from keyturn.domain.mds import StoredMetadataBlob
+from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import KeyturnError, NotFound
 from keyturn.http.templates import require_valid_overrides
 from keyturn.log_config import configure_logging
@@ -25,8 +27,9 @@ from keyturn.mail.outbox import send_now
 from keyturn.mail.render import render
 from keyturn.mail.transports import DeliveryError
 from keyturn.management.shapes import log_out
-from keyturn.operations import admins, blocks, clients, hooks, tenant_config
+from keyturn.operations import admins, blocks, clients, hooks, mds, tenant_config
 from keyturn.operations.audit import CLI
+from keyturn.passkeys.aaguid import provider_name
 from keyturn.serving import serve_forever
 from keyturn.settings import Settings, SettingsError, load_settings
 from keyturn.store.protocols import Database
@@ -163,6 +166,18 @@ def config_get(
     except KeyturnError as exc:
         raise _fail(exc.description) from exc
     typer.echo(json.dumps(value, indent=2))
+    _name_models(tenant)
+
+
+def _name_models(tenant: TenantSettings) -> None:
+    """The AAGUID allow- and deny-lists with their providers' names, on stderr (stdout stays JSON)."""
+    options = tenant.passkey_options
+    for setting, aaguids in (
+        ("aaguid_allowlist", options.aaguid_allowlist),
+        ("aaguid_denylist", options.aaguid_denylist),
+    ):
+        for aaguid in aaguids:
+            typer.echo(f"{setting}: {aaguid} {provider_name(aaguid) or '(not in the AAGUID list)'}", err=True)
 
 
 @config_app.command("patch")
@@ -189,6 +204,7 @@ def config_patch(
     typer.echo(json.dumps(tenant.model_dump(mode="json"), indent=2))
     for warning in tenant.branding.warnings():  # stored, but worth a second look
         typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
+    _name_models(tenant)
 
 
 clients_app = typer.Typer(help="Register and inspect OpenID Connect clients.", no_args_is_help=True)
@@ -323,6 +339,58 @@ def blocks_remove(
     target = _block_target(user_id, identifier)
     removed = _run(_settings(config), lambda ctx: blocks.remove_blocks(ctx, actor=CLI, **target))
     typer.echo(f"removed {removed} block{'s' if removed != 1 else ''}")
+
+
+mds_app = typer.Typer(
+    help="The FIDO Metadata Service blob attestation is checked against.", no_args_is_help=True
+)
+app.add_typer(mds_app, name="mds")
+
+
+@mds_app.command("update")
+def mds_update(
+    file: Annotated[Path, typer.Option("--file", help="An MDS3 blob (the JWT from mds3.fidoalliance.org).")],
+    config: ConfigOption = None,
+) -> None:
+    """Verify a blob's signature chain and store it for every worker and instance."""
+    try:
+        blob = file.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc.strerror}") from exc
+
+    async def work(ctx: Context) -> StoredMetadataBlob:
+        try:
+            return await mds.update_metadata(ctx, blob, actor=CLI)
+        except KeyturnError as error:
+            if error.code == "mds_blob_invalid" and error.detail:
+                raise _fail(f"{error.description} ({error.detail})") from error
+            raise
+
+    stored = _run(_settings(config), work)
+    typer.echo(
+        f"stored MDS blob serial {stored.serial}: {stored.entry_count} entries, "
+        f"next update {stored.next_update}"
+    )
+
+
+@mds_app.command("status")
+def mds_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False, config: ConfigOption = None
+) -> None:
+    """The stored blob's serial, nextUpdate and entry count."""
+    status = _run(_settings(config), mds.metadata_status)
+    if as_json:
+        typer.echo(json.dumps(status.as_json(), indent=2))
+    elif status.stored is None:
+        typer.echo("no MDS blob stored: run keyturn mds update --file blob.jwt")
+    else:
+        s = status.stored
+        typer.echo(f"serial: {s.serial}")
+        typer.echo(
+            f"next update: {s.next_update}{'  (overdue: fetch a newer blob)' if status.overdue else ''}"
+        )
+        typer.echo(f"entries: {s.entry_count}")
+        typer.echo(f"stored at: {s.stored_at:%Y-%m-%d %H:%M} UTC")
 
 
 admin_app = typer.Typer(help="The dashboard's operators (/admin).", no_args_is_help=True)

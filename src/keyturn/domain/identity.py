@@ -67,6 +67,25 @@ def new_user(
 
 
 @dataclass(frozen=True)
+class PasskeyAttestation:
+    """What a passkey's attestation statement said and what Keyturn could prove of it.
+
+    `verified` means the statement's signature and certificate chain verified against roots
+    the FIDO Metadata Service lists for that authenticator; only then are `provider` (the MDS
+    description) and `certification_level` (its latest FIDO_CERTIFIED* status) known.
+    """
+
+    format: str  # "none", "packed", "tpm", "android-key", "android-safetynet", "apple", "fido-u2f"
+    type: str  # "none", "self", "basic", "attca" or "anonca" (WebAuthn L3 §6.5.4)
+    verified: bool = False
+    provider: str | None = None
+    certification_level: str | None = None
+
+
+NO_ATTESTATION = PasskeyAttestation(format="none", type="none")
+
+
+@dataclass(frozen=True)
 class Passkey:
     id: str
     user_id: str
@@ -83,6 +102,13 @@ class Passkey:
     created_at: datetime
     last_used_at: datetime | None
     user_agent: str
+    attestation: PasskeyAttestation = NO_ATTESTATION
+
+    @property
+    def attested_device_bound(self) -> bool:
+        """Verified attestation of a key that can never leave its authenticator (BE=0): the one
+        proof of a device-bound, attested key (acr "phrh")."""
+        return self.attestation.verified and not self.backup_eligible
 
     @property
     def device_type(self) -> CredentialDeviceType:

@@ -143,6 +143,17 @@ class PasskeyOptions(_Strict):
         description="Authenticator models (AAGUIDs) that may not be registered or used.",
     )
 
+    attestation: Literal["none", "indirect", "direct", "enterprise"] = Field(
+        "none",
+        description=(
+            "Attestation conveyance asked for at registration. none: not asked; indirect: asked, "
+            "verified against the FIDO Metadata Service when possible and recorded; direct and "
+            "enterprise: a statement that does not verify against the stored MDS blob is refused "
+            "(attestation_untrusted). Authenticators MDS reports as revoked or compromised are "
+            "refused whenever attestation is asked for."
+        ),
+    )
+
     @field_validator("aaguid_allowlist", "aaguid_denylist")
     @classmethod
     def _aaguids(cls, value: list[str]) -> list[str]:

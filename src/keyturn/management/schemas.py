@@ -71,6 +71,22 @@ class UserUpdate(_In):
     connection: str | None = None
 
 
+class AttestationOut(_Out):
+    """What the passkey's attestation proved (Keyturn's addition: Auth0 reports none of it)."""
+
+    format: str = Field(description="none, packed, tpm, android-key, android-safetynet, apple or fido-u2f.")
+    type: str = Field(description="none, self, basic, attca or anonca (WebAuthn §6.5.4).")
+    verified: bool = Field(
+        description="The statement and its chain verified against the FIDO Metadata Service."
+    )
+    provider: str | None = Field(
+        None, description="The authenticator's description in the FIDO Metadata Service."
+    )
+    certification_level: str | None = Field(
+        None, description="Its latest FIDO certification, e.g. FIDO_CERTIFIED_L1."
+    )
+
+
 class AuthenticationMethodOut(_Out):
     id: str
     type: Literal["passkey", "password"]
@@ -85,6 +101,10 @@ class AuthenticationMethodOut(_Out):
     identity_user_id: str | None = None
     user_agent: str | None = None
     aaguid: str | None = None
+    aaguid_name: str | None = Field(
+        None, description="The provider named for the AAGUID by the passkey AAGUID list."
+    )
+    attestation: AttestationOut | None = None
     relying_party_identifier: str | None = None
     usage: list[str] | None = None
     last_auth_at: str | None = None

@@ -15,6 +15,7 @@ from keyturn.domain.tenant import TenantSettings
 from keyturn.management.schemas import (
     CONNECTION_ID,
     CONNECTION_NAME,
+    AttestationOut,
     AuthenticationMethodOut,
     ConnectionOut,
     Identity,
@@ -26,6 +27,7 @@ from keyturn.management.schemas import (
     UserOut,
 )
 from keyturn.operations.users import PASSWORD_METHOD_PREFIX
+from keyturn.passkeys.aaguid import provider_name
 
 
 def iso(moment: datetime) -> str:
@@ -60,6 +62,14 @@ def passkey_out(passkey: Passkey) -> AuthenticationMethodOut:
         identity_user_id=passkey.user_id,
         user_agent=passkey.user_agent,
         aaguid=passkey.aaguid,
+        aaguid_name=provider_name(passkey.aaguid),
+        attestation=AttestationOut(
+            format=passkey.attestation.format,
+            type=passkey.attestation.type,
+            verified=passkey.attestation.verified,
+            provider=passkey.attestation.provider,
+            certification_level=passkey.attestation.certification_level,
+        ),
         relying_party_identifier=passkey.rp_id,
         usage=["primary"],
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -30,9 +31,11 @@ from keyturn.methods.challenges import (
     refuse_spent_challenge,
     spend_challenge,
 )
+from keyturn.methods.metadata import current_metadata
 from keyturn.methods.stand_ins import stand_in_credentials
 from keyturn.passkeys import options as webauthn_options
 from keyturn.passkeys.aaguid import default_passkey_name
+from keyturn.passkeys.attestation import check_attestation
 from keyturn.passkeys.policy import check_passkey_policy
 from keyturn.passkeys.response import CredentialResponse, parse_credential_response
 from keyturn.passkeys.verify import (
@@ -103,6 +106,7 @@ def creation_options(
         # the user then (browsers never answer one asking for "required"), nor is it asked to.
         user_verification="preferred" if conditional else ctx.tenant.passkey_options.user_verification,
         this_device=this_device,
+        attestation=ctx.tenant.passkey_options.attestation,
     )
 
 
@@ -153,6 +157,7 @@ def new_passkey(ctx: Context, user: User, registered: RegisteredCredential, *, u
         created_at=ctx.now(),
         last_used_at=None,
         user_agent=user_agent[:512],
+        attestation=registered.attestation,
     )
 
 
@@ -163,6 +168,13 @@ async def verify_new_passkey(
     response = parse_credential_response(credential)
     challenge = _challenge_of(ctx, flow, response, "registration")
     silent = silent_creation_allowed(ctx, flow, challenge)
+    conveyance = ctx.tenant.passkey_options.attestation
+    attestation = check_attestation(
+        conveyance=conveyance,
+        credential=response.raw,
+        metadata=await current_metadata(ctx) if conveyance != "none" else None,
+        now=ctx.now(),
+    )
     registered = verify_registration(
         response,
         challenge=response.client_data.challenge,
@@ -170,7 +182,9 @@ async def verify_new_passkey(
         origins=ctx.tenant.rp.accepted_origins,
         require_user_verification=challenge.user_verification == "required" and not silent,
         require_user_presence=not silent,
+        attestation_roots=attestation.roots_by_format,
     )
+    registered = replace(registered, attestation=attestation.attestation)
     check_passkey_policy(
         ctx.tenant.passkey_options, aaguid=registered.aaguid, backup_eligible=registered.backup_eligible
     )
@@ -267,6 +281,7 @@ class PasskeyMethod:
             complete=complete,
             user_verified=verified.user_verified,
             cross_device=is_cross_device(response, passkey),
+            attested_device_bound=passkey.attested_device_bound,
         )
 
     async def register(self, ctx: Context, flow: Flow, payload: Payload) -> Registered:

@@ -51,8 +51,10 @@ def registration_options(
     exclude: Iterable[tuple[bytes, tuple[str, ...]]],
     user_verification: UserVerification,
     this_device: bool = False,
+    attestation: Literal["none", "indirect", "direct", "enterprise"] = "none",
 ) -> dict[str, Any]:
-    """A discoverable-credential request (residentKey required), attestation none. `this_device`
+    """A discoverable-credential request (residentKey required), asking for `attestation`
+    (the tenant's `passkey_options.attestation`). `this_device`
     asks for the platform authenticator (`authenticatorAttachment: "platform"`, and the hint
     "client-device"): a passkey on the device in front of the user, not on their phone."""
     options = generate_registration_options(
@@ -63,7 +65,7 @@ def registration_options(
         user_display_name=user_name,
         challenge=challenge,
         timeout=CEREMONY_TIMEOUT_MS,
-        attestation=AttestationConveyancePreference.NONE,
+        attestation=AttestationConveyancePreference(attestation),
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.REQUIRED,
             user_verification=UserVerificationRequirement(user_verification),

@@ -6,14 +6,15 @@ The caller has already consumed the challenge; these functions only decide.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from webauthn import verify_authentication_response, verify_registration_response
 from webauthn.helpers import base64url_to_bytes, parse_authenticator_data
 from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import CredentialDeviceType
+from webauthn.helpers.structs import AttestationFormat, CredentialDeviceType
 
-from keyturn.domain.identity import Passkey
+from keyturn.domain.identity import NO_ATTESTATION, Passkey, PasskeyAttestation
 from keyturn.errors import CeremonyError
 from keyturn.passkeys.cose import CBOR_ERRORS, check_public_key, decode_single_item
 from keyturn.passkeys.options import SUPPORTED_ALGORITHMS
@@ -32,6 +33,7 @@ class RegisteredCredential:
     transports: tuple[str, ...]
     backup_eligible: bool
     backup_state: bool
+    attestation: PasskeyAttestation = NO_ATTESTATION
 
 
 @dataclass(frozen=True)
@@ -76,10 +78,13 @@ def verify_registration(
     origins: list[str],
     require_user_verification: bool,
     require_user_presence: bool = True,
+    attestation_roots: Mapping[str, list[bytes]] | None = None,
 ) -> RegisteredCredential:
     """§7.1: `check_context`, the library's checks, then the attestation object and the key.
 
-    Any attestation format that verifies is accepted (Keyturn asks for "none"). User presence
+    Any attestation format that verifies is accepted; what it proves is decided before, by
+    `keyturn.passkeys.attestation.check_attestation`, whose roots (`attestation_roots`, by
+    format) the library checks the chain against here again. User presence
     (UP) is required unless the caller says otherwise: only a conditional create may lack it
     (WebAuthn L3 §5.1.3 step 22; the rule is `keyturn.methods.passkey.user_presence_required`).
 
@@ -104,6 +109,9 @@ def verify_registration(
             require_user_presence=require_user_presence,
             require_user_verification=require_user_verification,
             supported_pub_key_algs=SUPPORTED_ALGORITHMS,
+            pem_root_certs_bytes_by_fmt={
+                AttestationFormat(fmt): list(roots) for fmt, roots in (attestation_roots or {}).items()
+            },
         )
     except _LIBRARY_ERRORS as exc:
         raise _failure("passkey_verification_failed", repr(exc)) from exc

@@ -13,13 +13,16 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 from keyturn.domain.hooks import Hook
 from keyturn.domain.identity import PasskeyShape
+from keyturn.domain.mds import StoredMetadataBlob
 from keyturn.domain.oidc import Client
 from keyturn.domain.tenant import TenantSettings
 from keyturn.store.protocols import ReadTx
 
+T = TypeVar("T")
 ReaderSource = Callable[[], Awaitable[ReadTx]]
 """Opens (or reuses) a read connection only when one is needed: `UnitOfWork.reader`."""
 
@@ -114,3 +117,28 @@ class PasskeyShapeCache:
             self.shapes = sample if learned else list(PRIOR_SHAPES)
             self.loaded_at = time.monotonic()
         return self
+
+
+class MetadataCache:
+    """The FIDO Metadata Service blob this process verified and parsed, kept until the stored
+    serial moves (`keyturn mds update` on any instance). Parsing the real blob (thousands of
+    entries) takes a while, so it is done once per serial, not per registration."""
+
+    def __init__(self) -> None:
+        self._serial: int | None = None
+        self._parsed: object | None = None
+
+    async def current(self, reader: ReadTx, parse: Callable[[StoredMetadataBlob], T]) -> T | None:
+        """`parse` of the stored blob (None when none is stored); a parse that raises leaves
+        nothing cached, so the next call tries again."""
+        serial = await reader.mds_serial()
+        if serial is None:
+            return None
+        if serial != self._serial:
+            stored = await reader.load_mds_blob()
+            if stored is None:
+                return None
+            self._parsed, self._serial = None, None
+            self._parsed = parse(stored)
+            self._serial = stored.serial
+        return cast(T, self._parsed)

@@ -25,6 +25,7 @@ from keyturn.domain.events import Event
 from keyturn.domain.hooks import Hook
 from keyturn.domain.identity import Passkey, User
 from keyturn.domain.mail import OutboxEntry
+from keyturn.domain.mds import StoredMetadataBlob
 from keyturn.domain.oidc import (
     AuthorizationCode,
     AuthorizationRequest,
@@ -190,6 +191,19 @@ class ConfigWrites(Protocol):
         ...
 
     async def set_fact(self, name: str, value: str) -> None: ...
+
+
+class MdsReads(Protocol):
+    async def mds_serial(self) -> int | None:
+        """The stored FIDO Metadata Service blob's serial, or None: caches compare it."""
+        ...
+
+    async def load_mds_blob(self) -> StoredMetadataBlob | None: ...
+
+
+class MdsWrites(Protocol):
+    async def store_mds_blob(self, stored: StoredMetadataBlob) -> None:
+        """Replace the stored blob (the caller verified it and checked its serial)."""
 
 
 class OidcReads(Protocol):
@@ -488,6 +502,7 @@ class ReadTx(
     ChallengeReads,
     SessionReads,
     ConfigReads,
+    MdsReads,
     OidcReads,
     EventReads,
     HookReads,
@@ -509,6 +524,7 @@ class WriteTx(
     ChallengeWrites,
     SessionWrites,
     ConfigWrites,
+    MdsWrites,
     OidcWrites,
     EventWrites,
     HookWrites,

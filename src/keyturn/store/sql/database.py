@@ -31,6 +31,7 @@ from keyturn.store.sql.enrollment import SqlEnrollment
 from keyturn.store.sql.events import SqlEvents
 from keyturn.store.sql.hooks import SqlHooks
 from keyturn.store.sql.mail import SqlMail
+from keyturn.store.sql.mds import SqlMds
 from keyturn.store.sql.oidc import SqlOidc
 from keyturn.store.sql.operators import SqlOperators
 from keyturn.store.sql.sessions import SqlChallenges, SqlSessions
@@ -61,6 +62,7 @@ class SqlTx(
     SqlSessions,
     SqlChallenges,
     SqlConfig,
+    SqlMds,
     SqlOidc,
     SqlEvents,
     SqlHooks,

@@ -143,6 +143,7 @@ class SqlOperators(SqlTxBase):
     async def add_operator_credential(self, credential: Passkey) -> None:
         values = {**asdict(credential), "transports": list(credential.transports)}
         values["operator_id"] = values.pop("user_id")
+        del values["attestation"]  # operators' credentials are registered without attestation
         await self._run(insert(operator_credentials).values(**values), conflict="credential_exists")
 
     async def record_operator_credential_use(

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -78,7 +79,27 @@ passkeys = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("last_used_at", UtcDateTime(), nullable=True),
     Column("user_agent", String(512), nullable=False),
+    # Its attestation (issue 12): the format and type sent, whether it verified against the
+    # FIDO Metadata Service, and then the provider and certification level MDS gave.
+    Column("attestation_format", String(32), nullable=False, server_default="none"),
+    Column("attestation_type", String(16), nullable=False, server_default="none"),
+    Column("attestation_verified", Boolean, nullable=False, server_default=false()),
+    Column("attestation_provider", String(256), nullable=True),
+    Column("certification_level", String(32), nullable=True),
     Index("ix_passkeys_user_id", "user_id"),
+)
+
+# The FIDO Metadata Service blob an operator stored (`keyturn mds update`): one row, so every
+# worker and instance verifies registrations against the same one.
+mds_blobs = Table(
+    "mds_blobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("serial", BigInteger, nullable=False),
+    Column("next_update", Date, nullable=False),
+    Column("entry_count", Integer, nullable=False),
+    Column("blob", Text, nullable=False),
+    Column("stored_at", UtcDateTime(), nullable=False),
 )
 
 spent_challenges = Table(

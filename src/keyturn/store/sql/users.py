@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, select, true, update
 
-from keyturn.domain.identity import Passkey, User
+from keyturn.domain.identity import NO_ATTESTATION, Passkey, PasskeyAttestation, User
 from keyturn.errors import Conflict
 from keyturn.store.sql.base import SqlTxBase
 from keyturn.store.sql.tables import passkeys, users
@@ -62,6 +62,20 @@ def passkey_from_row(row: Any, *, owner: str | None = None) -> Passkey:
         created_at=row.created_at,
         last_used_at=row.last_used_at,
         user_agent=row.user_agent,
+        attestation=_attestation_from_row(row._mapping),
+    )
+
+
+def _attestation_from_row(columns: Any) -> PasskeyAttestation:
+    """The passkey's attestation columns; operators' credentials have none (never attested)."""
+    if "attestation_format" not in columns:
+        return NO_ATTESTATION
+    return PasskeyAttestation(
+        format=columns["attestation_format"],
+        type=columns["attestation_type"],
+        verified=bool(columns["attestation_verified"]),
+        provider=columns["attestation_provider"],
+        certification_level=columns["certification_level"],
     )
 
 
@@ -82,6 +96,11 @@ def _passkey_values(passkey: Passkey) -> dict[str, Any]:
         "created_at": passkey.created_at,
         "last_used_at": passkey.last_used_at,
         "user_agent": passkey.user_agent,
+        "attestation_format": passkey.attestation.format,
+        "attestation_type": passkey.attestation.type,
+        "attestation_verified": passkey.attestation.verified,
+        "attestation_provider": passkey.attestation.provider,
+        "certification_level": passkey.attestation.certification_level,
     }
 
 
