@@ -15,6 +15,7 @@ from typing import Any
 from webauthn.helpers import bytes_to_base64url
 
 from keyturn.context import Context
+from keyturn.domain.assurance import PASSKEY_LEVELS
 from keyturn.domain.events import EventType
 from keyturn.domain.flow import Challenge, Flow
 from keyturn.domain.identity import Passkey, User, new_user
@@ -58,13 +59,17 @@ def descriptors(passkeys: Sequence[Passkey]) -> list[Descriptor]:
 def request_options(
     ctx: Context, flow: Flow, *, allow: Sequence[Descriptor] = (), user_id: str | None = None
 ) -> dict[str, Any]:
-    """Options for navigator.credentials.get(): discoverable unless `allow` names credentials."""
-    challenge = new_challenge(ctx, flow, "authentication", user_id=user_id)
+    """Options for navigator.credentials.get(): discoverable unless `allow` names credentials.
+    A step-up to a passkey level (`flow.requires`) insists on user verification."""
+    verification = (
+        "required" if flow.requires in PASSKEY_LEVELS else ctx.tenant.passkey_options.user_verification
+    )
+    challenge = new_challenge(ctx, flow, "authentication", user_id=user_id, user_verification=verification)
     return webauthn_options.authentication_options(
         rp_id=ctx.tenant.rp.id,
         challenge=challenge,
         allow=allow,
-        user_verification=ctx.tenant.passkey_options.user_verification,
+        user_verification=verification,
     )
 
 

@@ -180,6 +180,17 @@ class SqlOidc(SqlTxBase):
                 .values(params={**params, "hook_claims": claims, "hooks_passed_session": session_id})
             )
 
+    async def mark_authorization_stepped_up(self, request_id: str, *, session_id: str) -> None:
+        params = await self._scalar(
+            select(authorization_requests.c.params).where(authorization_requests.c.id == request_id)
+        )
+        if params is not None:
+            await self._run(
+                update(authorization_requests)
+                .where(authorization_requests.c.id == request_id)
+                .values(params={**params, "stepped_up_session": session_id})
+            )
+
     async def delete_authorization_request(self, request_id: str) -> None:
         await self._run(delete(authorization_requests).where(authorization_requests.c.id == request_id))
 
