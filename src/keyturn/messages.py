@@ -102,6 +102,14 @@ MESSAGES: dict[str, str] = {
         "Only passkeys kept on one device are accepted here, such as a security key. Synced "
         "passkeys (iCloud Keychain, Google Password Manager…) are not. Add a device-bound one."
     ),
+    "user_verification_required": (
+        "This app asks you to confirm it's you on your device: unlock it with your fingerprint, "
+        "face or PIN when your passkey asks."
+    ),
+    "attested_passkey_required": (
+        "This app needs a passkey on a security key or device whose make was verified when it was "
+        "added. Use one of those, or add one on your account page."
+    ),
     "device_bound_passkey_not_allowed": (
         "Only synced passkeys are accepted here (iCloud Keychain, Google Password Manager, or "
         "another passkey provider). Use one of those."
@@ -173,6 +181,7 @@ MESSAGES: dict[str, str] = {
     "invalid_request.prompt_unsupported": "Unsupported prompt value in {prompt!r}.",
     "invalid_request.prompt_none_alone": "prompt=none cannot be combined with other values.",
     "invalid_request.max_age": "max_age must be a non-negative number of seconds.",
+    "invalid_request.claims": "The claims parameter must be a JSON object as OIDC Core §5.5 describes.",
     "invalid_request.expired_authorization": (
         "This sign-in request has expired. Go back to the application and try again."
     ),
@@ -202,6 +211,8 @@ MESSAGES: dict[str, str] = {
     "invalid_scope.narrow_only": "A refresh can only narrow the scope.",
     "login_required": "The user must sign in.",
     "consent_required": "The user must consent.",
+    "interaction_required": "The user must confirm it's them with a stronger sign-in first.",
+    "unmet_authentication_requirements": "The sign-in did not reach the level this app requires.",
     "invalid_target": "The requested audience is not allowed for this client.",
     "invalid_token": "The token is invalid or expired.",
     "invalid_token.bearer_required": "A bearer access token is required.",

@@ -432,3 +432,49 @@ def test_every_client_id_handed_out_can_be_typed_as_an_argument(keyturn: Keyturn
     code, _, err = keyturn("clients", "show", dashed[0].client.client_id)
 
     assert code == 0, f"{len(dashed)} of 1000 client ids start with '-'; `clients show` says: {err}"
+
+
+# --- per-client passkey policy (issue 12) --------------------------------------------------------
+
+
+def test_passkey_types_are_set_at_creation_and_changed_by_update(
+    keyturn: Keyturn, clean_database: str
+) -> None:
+    uri = "https://a.example/cb"
+    created = create(keyturn, "--name", "Bank", "--redirect-uri", uri, "--passkey-types", "device_bound")
+    shown = keyturn.json("clients", "show", "--", created["client_id"])
+    assert shown["allowed_credential_types"] == "device_bound"
+
+    updated = keyturn.json("clients", "update", "--passkey-types", "synced", "--", created["client_id"])
+    assert updated["allowed_credential_types"] == "synced"
+    [stored] = stored_clients(clean_database)
+    assert stored.allowed_credential_types == "synced"
+    assert stored.redirect_uris == ("https://a.example/cb",)  # nothing else moved
+
+
+def test_a_client_is_created_accepting_any_passkey_by_default(keyturn: Keyturn) -> None:
+    created = create(keyturn, "--name", "Web app", "--redirect-uri", "https://a.example/cb")
+    assert keyturn.json("clients", "show", "--", created["client_id"])["allowed_credential_types"] == "any"
+
+
+def test_unknown_passkey_types_are_refused_and_change_nothing(keyturn: Keyturn, clean_database: str) -> None:
+    uri = "https://a.example/cb"
+    code, out, err = keyturn(
+        "clients", "create", "--name", "Bad", "--redirect-uri", uri, "--passkey-types", "usb"
+    )
+    assert code == 1, out
+    assert "passkey types must be one of any, device_bound, synced" in err
+    assert stored_clients(clean_database) == []
+
+    created = create(keyturn, "--name", "Web app", "--redirect-uri", "https://a.example/cb")
+    code, _, err = keyturn("clients", "update", "--passkey-types", "usb", "--", created["client_id"])
+    assert code == 1
+    assert "passkey types must be one of" in err
+    assert stored_clients(clean_database)[0].allowed_credential_types == "any"
+
+
+def test_updating_an_unknown_client_fails_clearly(keyturn: Keyturn) -> None:
+    code, _, err = keyturn("clients", "update", "--passkey-types", "synced", "--", "nope")
+    assert code == 1
+    assert err.startswith("error: ")
+    assert "Traceback" not in err

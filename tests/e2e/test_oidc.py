@@ -63,8 +63,11 @@ class ExampleApp:
 
 
 @contextmanager
-def running_example(server: KeyturnServer, log_dir: Path, *, first_party: bool) -> Iterator[ExampleApp]:
-    """Register the example app as a client (CLI) and run it; it is stopped whatever happens."""
+def running_example(
+    server: KeyturnServer, log_dir: Path, *, first_party: bool, client_args: tuple[str, ...] = ()
+) -> Iterator[ExampleApp]:
+    """Register the example app as a client (CLI, with `client_args`) and run it; it is stopped
+    whatever happens."""
     port = free_port()
     base_url = f"http://localhost:{port}"
     args = [
@@ -77,6 +80,7 @@ def running_example(server: KeyturnServer, log_dir: Path, *, first_party: bool) 
         "--post-logout-redirect-uri",
         f"{base_url}/",
         "--json",
+        *client_args,
     ]
     registered = json.loads(server.cli(*args, *(["--first-party"] if first_party else [])))
     env = {

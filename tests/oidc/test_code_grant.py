@@ -395,13 +395,14 @@ def test_acr_is_absent_when_another_acr_was_asked_for(
     assert "acr" not in claims
 
 
-def test_acr_is_absent_when_phr_was_asked_for_but_a_password_was_used(
+def test_phr_asked_for_after_a_password_is_a_step_up_not_a_code(
     client: TestClient, app: NewClient, clock: FrozenClock
 ) -> None:
+    """The step-up itself is tests/oidc/test_step_up.py."""
     assert browser.signup_with_password(client, EMAIL, PASSWORD).status_code == 200
-    claims = id_token_of(client, clock, app, acr_values="phr")
-    assert "acr" not in claims
-    assert claims["amr"] == ["pwd"]
+    response = oidc.authorize(client, app, Pkce.new(), acr_values="phr")
+    assert response.headers["location"].startswith("/login?authorization_request=")
+    assert code_rows(client) == []
 
 
 def test_rs256_id_tokens_for_a_client_registered_for_them(

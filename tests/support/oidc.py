@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from authlib.oidc.core import CodeIDToken
 from httpx2 import Response
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import KeySet
 from starlette.testclient import TestClient
 
 from keyturn.oidc.clients import NewClient
@@ -115,3 +118,23 @@ def jwt_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
     header, payload, _ = token.split(".")
     return decode(header), decode(payload)
+
+
+def authlib_claims(
+    client: TestClient,
+    registered: NewClient,
+    body: dict[str, Any],
+    *,
+    now: int,
+    nonce: str = "nonce-456",
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ID token of a token response as Authlib's relying party validates it (its OpenID
+    client's own steps: the JWKS signature, then CodeIDToken's checks and `options`)."""
+    metadata = client.get("/.well-known/openid-configuration").json()
+    token = jose_jwt.decode(body["id_token"], KeySet.import_key_set(jwks(client)))  # type: ignore[arg-type]
+    params = {"nonce": nonce, "client_id": registered.client.client_id, "access_token": body["access_token"]}
+    wanted = {"iss": {"values": [metadata["issuer"]]}, **(options or {})}
+    claims = CodeIDToken(token.claims, token.header, wanted, params)
+    claims.validate(now=now, leeway=0)
+    return dict(claims)

@@ -207,6 +207,7 @@ def config_patch(
     _name_models(tenant)
 
 
+PASSKEY_TYPES_HELP = "Passkeys that may sign in to it: any, device_bound (BE=0) or synced."
 clients_app = typer.Typer(help="Register and inspect OpenID Connect clients.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage the OIDC signing keys.", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
@@ -238,6 +239,7 @@ def clients_create(
     ] = None,
     jwks_file: Annotated[Path | None, typer.Option("--jwks", help="JWKS file (private_key_jwt).")] = None,
     id_token_alg: Annotated[str, typer.Option("--id-token-alg", help="ES256 or RS256.")] = "ES256",  # noqa: S107
+    passkey_types: Annotated[str, typer.Option("--passkey-types", help=PASSKEY_TYPES_HELP)] = "any",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     config: ConfigOption = None,
 ) -> None:
@@ -265,6 +267,7 @@ def clients_create(
             auth_method=auth_method,
             jwks=jwks,
             id_token_alg=id_token_alg,
+            allowed_credential_types=passkey_types,
         ),
     )
     if as_json:
@@ -273,6 +276,20 @@ def clients_create(
     typer.echo(f"client_id:     {new.client.client_id}")
     if new.secret:
         typer.echo(f"client_secret: {new.secret}   (shown once: store it now)")
+
+
+@clients_app.command("update")
+def clients_update(
+    client_id: str,
+    passkey_types: Annotated[str | None, typer.Option("--passkey-types", help=PASSKEY_TYPES_HELP)] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Change a registered client (its passkey policy); prints it as JSON."""
+    updated = _run(
+        _settings(config),
+        lambda ctx: clients.update_client(ctx, client_id, actor=CLI, allowed_credential_types=passkey_types),
+    )
+    typer.echo(json.dumps(clients.describe_client(updated), indent=2))
 
 
 @clients_app.command("list")

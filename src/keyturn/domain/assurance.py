@@ -2,17 +2,57 @@
 
 `acr` values a client may ask for (`acr_values`, or the `acr` essential claim) and that an
 ID token reports as met, and the `amr` value (RFC 8176) a session gains when two factors
-were proved. The rules that decide which level a session meets live in the flows that use
-them; this module only names things once.
+were proved; and `levels_met`, the one rule for which levels a session's proofs reach.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
+
+from keyturn.domain.oidc import AuthorizationRequest
+from keyturn.domain.session import Session
 
 ACR_PHR: Final = "phr"  # phishing-resistant: a passkey (OpenID EAP ACR values)
 ACR_PHRH: Final = "phrh"  # phishing-resistant, with a device-bound key whose attestation was verified
 ACR_MFA: Final = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"  # Auth0's MFA acr
 ACR_VALUES: Final[tuple[str, ...]] = (ACR_PHR, ACR_PHRH, ACR_MFA)
 
+# The levels a step-up reaches with a passkey alone (so only passkeys are offered for them).
+PASSKEY_LEVELS: Final = frozenset({ACR_PHR, ACR_PHRH})
+
 AMR_MFA: Final = "mfa"  # RFC 8176: more than one factor was proved
+
+
+def levels_met(session: Session) -> frozenset[str]:
+    """The acr levels a session's proofs reach: `phr` for a user-verified passkey, `phrh` for a
+    passkey whose attestation was verified as device-bound, the MFA acr when the session's amr
+    says more than one factor was proved."""
+    met: set[str] = set()
+    for event in session.authenticated:
+        if event.method == "passkey" and event.user_verified:
+            met.add(ACR_PHR)
+        if event.method == "passkey" and event.attested_device_bound:
+            met.add(ACR_PHRH)
+    if AMR_MFA in session.amr:
+        met.add(ACR_MFA)
+    return frozenset(met)
+
+
+def strongest_met(asked: Iterable[str], met: frozenset[str]) -> str | None:
+    """The acr to report: the highest asked level the session meets (phrh, then MFA, then phr),
+    or None. Never a level that was not met."""
+    wanted = set(asked) & met
+    ranked = [level for level in (ACR_PHRH, ACR_MFA, ACR_PHR) if level in wanted]
+    return ranked[0] if ranked else None
+
+
+def step_up_level(request: AuthorizationRequest, session: Session) -> str | None:
+    """The level this session must step up to for this request, or None: when it meets none of
+    the levels asked, the first one asked that Keyturn can give (acr_values are in order of
+    preference), unless this session already stepped up for this request (asked once only)."""
+    if not request.acr_values or request.stepped_up_session == session.id:
+        return None
+    if strongest_met(request.acr_values, levels_met(session)) is not None:
+        return None
+    return next((level for level in request.acr_values if level in ACR_VALUES), None)

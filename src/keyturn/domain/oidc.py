@@ -41,6 +41,7 @@ def resume_path(request_id: str) -> str:
     return f"{RESUME_PATH}{request_id}"
 
 
+CredentialTypes = Literal["any", "device_bound", "synced"]
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
 SigningAlg = Literal["ES256", "RS256"]
 TokenKind = Literal["access", "refresh"]
@@ -61,6 +62,8 @@ class Client:
     jwks: dict[str, Any] | None = None  # public keys for private_key_jwt
     scopes: tuple[str, ...] = ()  # what client_credentials may ask for
     audiences: tuple[str, ...] = ()  # APIs it may get JWT access tokens for
+    # Which passkeys may sign in to this client, beside the tenant's own policy (issue 12).
+    allowed_credential_types: CredentialTypes = "any"
 
     @property
     def is_public(self) -> bool:
@@ -90,6 +93,11 @@ class AuthorizationRequest:
     # session (`hooks_passed_session`) and gave these claims, so issuing the code must not run them again.
     hook_claims: dict[str, Any] | None = None
     hooks_passed_session: str | None = None
+    # `acr` asked as an essential claim (OIDC Core §5.5.1.1): not met after a step-up, the
+    # authorization fails rather than issuing a lower level.
+    acr_essential: bool = False
+    # The session that stepped up for this request: it is not asked again (one step-up per request).
+    stepped_up_session: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from keyturn.context import Context
 from keyturn.domain.email import normalize_email
 from keyturn.domain.flow import Flow
 from keyturn.errors import KeyturnError
-from keyturn.flows import enrollment, protection
+from keyturn.flows import enrollment, protection, step_up
 from keyturn.flows.sessions import SignedIn, complete_sign_in
 from keyturn.methods.base import Payload
 from keyturn.methods.passkey import request_options
@@ -75,6 +75,10 @@ async def submit_login(
         await protection.after_failure(ctx, guard, error)
         raise
     await protection.after_success(ctx, guard)
+    if flow.requires is not None:  # a step-up: the proof joins the browser's session
+        return await step_up.complete_step_up(
+            ctx, flow, authenticated, session_token=previous_session, binding_token=binding_token
+        )
     signed_in = await complete_sign_in(
         ctx,
         flow,

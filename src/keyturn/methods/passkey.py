@@ -16,10 +16,12 @@ from typing import Any
 from webauthn.helpers import bytes_to_base64url
 
 from keyturn.context import Context
+from keyturn.domain.assurance import PASSKEY_LEVELS
 from keyturn.domain.events import EventType
 from keyturn.domain.flow import Challenge, Flow
 from keyturn.domain.identity import Passkey, User, new_user
 from keyturn.domain.methods import MethodId
+from keyturn.domain.oidc import CredentialTypes
 from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import CeremonyError, KeyturnError
 from keyturn.ids import new_id
@@ -61,13 +63,17 @@ def descriptors(passkeys: Sequence[Passkey]) -> list[Descriptor]:
 def request_options(
     ctx: Context, flow: Flow, *, allow: Sequence[Descriptor] = (), user_id: str | None = None
 ) -> dict[str, Any]:
-    """Options for navigator.credentials.get(): discoverable unless `allow` names credentials."""
-    challenge = new_challenge(ctx, flow, "authentication", user_id=user_id)
+    """Options for navigator.credentials.get(): discoverable unless `allow` names credentials.
+    A step-up to a passkey level (`flow.requires`) insists on user verification."""
+    verification = (
+        "required" if flow.requires in PASSKEY_LEVELS else ctx.tenant.passkey_options.user_verification
+    )
+    challenge = new_challenge(ctx, flow, "authentication", user_id=user_id, user_verification=verification)
     return webauthn_options.authentication_options(
         rp_id=ctx.tenant.rp.id,
         challenge=challenge,
         allow=allow,
-        user_verification=ctx.tenant.passkey_options.user_verification,
+        user_verification=verification,
     )
 
 
@@ -245,9 +251,7 @@ class PasskeyMethod:
         check_assertion_owner(
             response, passkey=passkey, allowed=(passkey.credential_id,) if identified else ()
         )
-        check_passkey_policy(
-            tenant.passkey_options, aaguid=passkey.aaguid, backup_eligible=passkey.backup_eligible
-        )
+        await _check_policy_for(ctx, flow, passkey, user)
         try:
             verified = verify_assertion(
                 response,
@@ -329,6 +333,35 @@ class PasskeyMethod:
             )
 
         return Enrolled(method=self.id, complete=complete)
+
+
+async def _check_policy_for(ctx: Context, flow: Flow, passkey: Passkey, user: User) -> None:
+    """The tenant's passkey policy, and the OIDC client's when the sign-in continues one of its
+    authorizations (`allowed_credential_types`); a client's refusal is an `f` event too."""
+    client_types: CredentialTypes = "any"
+    client_id = None
+    if flow.authorization_request_id is not None:
+        reader = await ctx.read()
+        parked = await reader.get_authorization_request(flow.authorization_request_id, now=ctx.now())
+        client = await ctx.rt.config.client(reader, parked.client_id) if parked else None
+        if client is not None:
+            client_types, client_id = client.allowed_credential_types, client.client_id
+    try:
+        check_passkey_policy(
+            ctx.tenant.passkey_options,
+            aaguid=passkey.aaguid,
+            backup_eligible=passkey.backup_eligible,
+            client_types=client_types,
+        )
+    except CeremonyError as error:
+        ctx.record(
+            EventType.FAILED_LOGIN,
+            user_id=user.id,
+            user_name=user.email,
+            client_id=client_id,
+            details={"error": error.code, "reason": error.detail, "passkey_id": passkey.id},
+        )
+        raise
 
 
 def _warn_clone(passkey: Passkey, detail: str | None) -> None:

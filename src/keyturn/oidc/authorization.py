@@ -15,13 +15,22 @@ from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from keyturn.context import Context
+from keyturn.domain.assurance import levels_met, step_up_level, strongest_met
 from keyturn.domain.identity import User
 from keyturn.domain.oidc import AuthorizationCode, AuthorizationRequest, Client, Grant
 from keyturn.domain.session import Session
 from keyturn.hooks.executor import HookOutcome, run_post_login
 from keyturn.ids import hash_token, new_id
 from keyturn.oidc.authorize_checks import Checked, run_checks
-from keyturn.oidc.errors import AccessDenied, ConsentRequired, LoginRequired, OAuthError, UnregisteredRedirect
+from keyturn.oidc.errors import (
+    AccessDenied,
+    ConsentRequired,
+    InteractionRequired,
+    LoginRequired,
+    OAuthError,
+    UnmetAuthenticationRequirements,
+    UnregisteredRedirect,
+)
 
 CODE_TTL = timedelta(seconds=60)
 REQUEST_TTL = timedelta(minutes=30)
@@ -70,7 +79,8 @@ def _request_from(ctx: Context, checked: Checked, *, binding_hash: str) -> Autho
         prompt=checked.prompt,
         max_age=checked.max_age,
         login_hint=params.get("login_hint"),
-        acr_values=tuple(params.get("acr_values", "").split()),
+        acr_values=checked.acr_values,
+        acr_essential=checked.acr_essential,
         audience=checked.audience,
         browser_binding=binding_hash,
         created_at=now,
@@ -126,6 +136,11 @@ def needs_login(s: Situation) -> bool:
     return s.request.max_age is not None and age > s.request.max_age
 
 
+def needs_step_up(s: Situation) -> bool:
+    """A session that does not meet the asked level: a step-up (on /login), not a code."""
+    return s.session is not None and step_up_level(s.request, s.session) is not None
+
+
 def needs_consent(s: Situation) -> bool:
     """Third-party clients: prompt=consent, or scopes the user has not granted this client yet."""
     if s.client.first_party:
@@ -133,22 +148,33 @@ def needs_consent(s: Situation) -> bool:
     return "consent" in s.request.prompt or not set(s.request.scope) <= set(s.granted)
 
 
+def _login_url(request: AuthorizationRequest) -> str:
+    page = "/signup" if "create" in request.prompt else "/login"
+    return f"{page}?{urlencode({AUTHORIZATION_PARAM: request.id})}"
+
+
+def _step_up_url(request: AuthorizationRequest) -> str:
+    """/login sees the signed-in session and the parked request, and opens a step-up flow."""
+    return f"/login?{urlencode({AUTHORIZATION_PARAM: request.id})}"
+
+
+def _consent_url(request: AuthorizationRequest) -> str:
+    return f"/oauth2/consent/{request.id}"
+
+
 @dataclass(frozen=True)
 class Prompt:
     name: str
     applies: Callable[[Situation], bool]
     refusal_with_prompt_none: type[OAuthError]
+    destination: Callable[[AuthorizationRequest], str]
 
 
 PROMPTS: tuple[Prompt, ...] = (
-    Prompt("login", needs_login, LoginRequired),
-    Prompt("consent", needs_consent, ConsentRequired),
+    Prompt("login", needs_login, LoginRequired, _login_url),
+    Prompt("step_up", needs_step_up, InteractionRequired, _step_up_url),
+    Prompt("consent", needs_consent, ConsentRequired, _consent_url),
 )
-
-
-def _login_url(request: AuthorizationRequest) -> str:
-    page = "/signup" if "create" in request.prompt else "/login"
-    return f"{page}?{urlencode({AUTHORIZATION_PARAM: request.id})}"
 
 
 async def continue_authorization(
@@ -174,7 +200,7 @@ async def continue_authorization(
         if not parked:
             async with ctx.writing() as tx:
                 await tx.save_authorization_request(request)
-        return _login_url(request) if prompt.name == "login" else f"/oauth2/consent/{request.id}"
+        return prompt.destination(request)
     assert signed_in is not None
     return await finish_authorization(
         ctx, request, client, session=signed_in[0], user=signed_in[1], parked=parked
@@ -193,7 +219,15 @@ async def finish_authorization(
 ) -> str:
     """Run the post-login hooks (unless the sign-in made for this request already did), issue the
     code (with the consent just given, in the same transaction), and send the browser back to
-    the client with it and `iss` (RFC 9207). A hook's denial goes back as access_denied."""
+    the client with it and `iss` (RFC 9207). A hook's denial goes back as access_denied; an
+    essential acr the session does not meet, as unmet_authentication_requirements."""
+    acr = strongest_met(request.acr_values, levels_met(session))
+    if acr is None and request.acr_essential:
+        if parked:
+            async with ctx.writing() as tx:
+                await tx.delete_authorization_request(request.id)
+        unmet = UnmetAuthenticationRequirements()
+        raise RedirectError(unmet, redirect_uri=request.redirect_uri, state=request.state)
     if request.hook_claims is not None and request.hooks_passed_session == session.id:
         outcome = HookOutcome(claims=request.hook_claims)
     else:
@@ -215,7 +249,6 @@ async def finish_authorization(
         created_at=now,
     )
     amr = tuple(session.amr)
-    acr = "phr" if "phr" in request.acr_values and "phr" in amr else None
     issued = AuthorizationCode(
         code_hash=hash_token(code),
         grant_id=grant.id,

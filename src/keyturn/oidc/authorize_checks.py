@@ -8,10 +8,12 @@ protocol's error code.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from keyturn.domain.assurance import ACR_VALUES
 from keyturn.domain.oidc import Client
 from keyturn.oidc.clients import redirect_uri_matches
 from keyturn.oidc.errors import (
@@ -24,6 +26,7 @@ from keyturn.oidc.errors import (
 )
 
 SUPPORTED_SCOPES = ("openid", "profile", "email", "offline_access")
+SUPPORTED_ACR_VALUES = ACR_VALUES
 SUPPORTED_PROMPTS = frozenset({"none", "login", "consent", "create", "select_account"})
 _PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # BASE64URL(SHA256(verifier)), RFC 7636 §4.2
 _MAX_PARAM = 2048
@@ -41,6 +44,8 @@ class Checked:
     max_age: int | None = None
     code_challenge: str | None = None
     audience: str | None = None
+    acr_values: tuple[str, ...] = ()
+    acr_essential: bool = False
     repeated: frozenset[str] = frozenset()
 
 
@@ -140,6 +145,45 @@ def check_audience(checked: Checked) -> None:
     checked.audience = audience
 
 
+def _asked_acr(claims: str) -> tuple[tuple[str, ...], bool]:
+    """The `acr` member of the `claims` parameter's id_token object (OIDC Core §5.5.1.1): the
+    levels it names (`value` or `values`) and whether they are essential. Other claims asked
+    for are ignored (§5.5: a provider need not return them)."""
+    try:
+        parsed = json.loads(claims)
+    except ValueError as exc:
+        raise InvalidRequest(message="invalid_request.claims") from exc
+    id_token = parsed.get("id_token") if isinstance(parsed, dict) else None
+    if not isinstance(parsed, dict) or not isinstance(id_token, dict | None):
+        raise InvalidRequest(message="invalid_request.claims")
+    acr = (id_token or {}).get("acr")
+    if acr is None:
+        return (), False
+    if not isinstance(acr, dict):
+        raise InvalidRequest(message="invalid_request.claims")
+    values = acr.get("values", [acr["value"]] if "value" in acr else [])
+    essential = acr.get("essential", False)
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise InvalidRequest(message="invalid_request.claims")
+    if not isinstance(essential, bool):
+        raise InvalidRequest(message="invalid_request.claims")
+    return tuple(values), essential
+
+
+def check_acr(checked: Checked) -> None:
+    """The levels asked for, in the order asked: by the `acr` claim of `claims` when it names
+    some (essential if it says so), else by `acr_values` (voluntary, OIDC Core §3.1.2.1).
+    Levels Keyturn does not know are kept: a voluntary one is simply never met, an essential
+    one fails the authorization once the user has had the chance to step up."""
+    asked = tuple(checked.params.get("acr_values", "").split())
+    essential = False
+    if "claims" in checked.params:
+        claimed, essential = _asked_acr(checked.params["claims"])
+        asked = claimed or asked
+    checked.acr_values = tuple(dict.fromkeys(asked))
+    checked.acr_essential = essential and bool(asked)
+
+
 PIPELINE: tuple[Check, ...] = (
     check_redirect_uri,
     check_no_repeats,
@@ -152,6 +196,7 @@ PIPELINE: tuple[Check, ...] = (
     check_prompt,
     check_max_age,
     check_audience,
+    check_acr,
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from keyturn.domain.assurance import ACR_VALUES
 from keyturn.domain.tenant import TenantSettings
 from keyturn.keys import ALGORITHMS
 from keyturn.oidc.authorize_checks import SUPPORTED_SCOPES
@@ -60,9 +61,9 @@ def provider_metadata(issuer: str, *, base_url: str) -> dict[str, Any]:
             "email_verified",
             "name",
         ],
-        "acr_values_supported": ["phr"],
+        "acr_values_supported": list(ACR_VALUES),
         "prompt_values_supported": ["none", "login", "consent", "create", "select_account"],
-        "claims_parameter_supported": False,
+        "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,

@@ -50,6 +50,19 @@ class ConsentRequired(OAuthError):
     code = "consent_required"
 
 
+class InteractionRequired(OAuthError):
+    """prompt=none, but the user must do something first (here: step up to the asked level)."""
+
+    code = "interaction_required"
+
+
+class UnmetAuthenticationRequirements(OAuthError):
+    """An essential acr was not met, even after the user was asked to step up (OpenID Connect
+    Core Unmet Authentication Requirements 1.0)."""
+
+    code = "unmet_authentication_requirements"
+
+
 class InvalidTarget(OAuthError):
     code = "invalid_target"
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, cast
+from dataclasses import replace
+from typing import Any, cast, get_args
 
 from keyturn.context import Context
 from keyturn.domain.oidc import (
     MANAGEMENT_SCOPES,
     AuthMethod,
     Client,
+    CredentialTypes,
     GrantType,
     SigningAlg,
     management_audience,
@@ -40,6 +42,16 @@ def _metadata_error(reason: str) -> KeyturnError:
     return KeyturnError(code="invalid_client_metadata", reason=reason)
 
 
+PASSKEY_TYPES: tuple[CredentialTypes, ...] = get_args(CredentialTypes)
+
+
+def passkey_types(value: str) -> CredentialTypes:
+    """`--passkey-types`: which passkeys may sign in to the client (any|device_bound|synced)."""
+    if value not in PASSKEY_TYPES:
+        raise _metadata_error(f"passkey types must be one of {', '.join(PASSKEY_TYPES)}, not {value!r}")
+    return value
+
+
 async def register_client(
     ctx: Context,
     *,
@@ -55,8 +67,10 @@ async def register_client(
     scopes: list[str] | None = None,
     audiences: list[str] | None = None,
     id_token_alg: str = "ES256",  # noqa: S107 - an algorithm name
+    allowed_credential_types: str = "any",
 ) -> NewClient:
     """Validate and store a client; the secret (if any) is in the result and nowhere else."""
+    types = passkey_types(allowed_credential_types)
     grants = grant_types or ["authorization_code", "refresh_token"]
     unknown = [g for g in grants if g not in GRANTS]
     if unknown:
@@ -85,12 +99,31 @@ async def register_client(
         id_token_alg=cast(SigningAlg, id_token_alg),
         now=ctx.now(),
     )
+    new = replace(new, client=replace(new.client, allowed_credential_types=types))
     async with ctx.writing() as tx:
         await tx.create_client(new.client)
         await tx.bump_config_version()
         record_change(ctx, actor, "create_client", registered_client_id=new.client.client_id)
     ctx.rt.config.forget()
     return new
+
+
+async def update_client(
+    ctx: Context, client_id: str, *, actor: Actor, allowed_credential_types: str | None = None
+) -> Client:
+    """Change what may change on a registered client (its passkey policy); the new client."""
+    types = passkey_types(allowed_credential_types) if allowed_credential_types is not None else None
+    async with ctx.writing() as tx:
+        client = await tx.get_client(client_id)
+        if client is None:
+            raise NotFound(code="inexistent_client", client_id=client_id)
+        if types is not None:
+            client = replace(client, allowed_credential_types=types)
+        await tx.update_client(client)
+        await tx.bump_config_version()
+        record_change(ctx, actor, "update_client", registered_client_id=client_id)
+    ctx.rt.config.forget()
+    return client
 
 
 async def delete_client(ctx: Context, client_id: str, *, actor: Actor) -> None:
@@ -117,6 +150,7 @@ def describe_client(client: Client) -> dict[str, Any]:
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "scopes": list(client.scopes),
         "audiences": list(client.audiences),
+        "allowed_credential_types": client.allowed_credential_types,
         "created_at": client.created_at.isoformat(),
     }
 

@@ -14,19 +14,33 @@ vulnerable wants it cut off, not only kept out from now on.
 
 from __future__ import annotations
 
+from keyturn.domain.oidc import CredentialTypes
 from keyturn.domain.tenant import PasskeyOptions
 from keyturn.errors import CeremonyError
 
 
-def check_passkey_policy(options: PasskeyOptions, *, aaguid: str, backup_eligible: bool) -> None:
-    """Refuse a passkey the tenant's policy does not accept, saying why in a stable code."""
+def check_passkey_policy(
+    options: PasskeyOptions,
+    *,
+    aaguid: str,
+    backup_eligible: bool,
+    client_types: CredentialTypes = "any",
+) -> None:
+    """Refuse a passkey the tenant's policy does not accept, saying why in a stable code. A
+    sign-in for an OIDC client also meets that client's own `allowed_credential_types`
+    (`client_types`): both must accept the passkey."""
     model = aaguid.lower()
     if model in options.aaguid_denylist or (
         options.aaguid_allowlist and model not in options.aaguid_allowlist
     ):
         raise CeremonyError(code="authenticator_not_allowed", detail=f"aaguid {model} refused by policy")
-    wanted = options.allowed_credential_types
-    if wanted == "device_bound" and backup_eligible:
-        raise CeremonyError(code="synced_passkey_not_allowed", detail="backup-eligible credential")
-    if wanted == "synced" and not backup_eligible:
-        raise CeremonyError(code="device_bound_passkey_not_allowed", detail="credential not backup-eligible")
+    for whose, wanted in (("tenant", options.allowed_credential_types), ("client", client_types)):
+        if wanted == "device_bound" and backup_eligible:
+            raise CeremonyError(
+                code="synced_passkey_not_allowed", detail=f"backup-eligible credential ({whose} policy)"
+            )
+        if wanted == "synced" and not backup_eligible:
+            raise CeremonyError(
+                code="device_bound_passkey_not_allowed",
+                detail=f"credential not backup-eligible ({whose} policy)",
+            )

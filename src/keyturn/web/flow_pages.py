@@ -17,6 +17,7 @@ from keyturn.flows.base import csrf_token, flow_token, load_flow, start_flow
 from keyturn.flows.parked import load_parked
 from keyturn.flows.protection import captcha_required
 from keyturn.flows.sessions import SignedIn, SignInDenied
+from keyturn.flows.step_up import start_step_up
 from keyturn.http.security import (
     BINDING_COOKIE,
     CSRF_HEADER,
@@ -49,7 +50,12 @@ async def open_flow_page(
     return_to = safe_return_to(request.query_params.get("return_to"))
     if session is not None and parked is None and request.query_params.get("force") != "1":
         return RedirectResponse(return_to or "/account", status_code=303)
-    flow = start_flow(
+    stepping_up = None
+    if session is not None and parked is not None and kind == "login":
+        stepping_up = start_step_up(
+            ctx, parked=parked, session=session[0], binding_token=token, offered=offered(ctx.tenant)
+        )
+    flow = stepping_up or start_flow(
         ctx,
         kind,
         binding_token=token,
@@ -58,6 +64,13 @@ async def open_flow_page(
         return_to=return_to,
     )
     hint = (parked.request.login_hint if parked else None) or request.query_params.get("login_hint", "")
+    if stepping_up is not None and session is not None:
+        hint = session[1].email  # a step-up is for the signed-in user only
+        extra = {
+            **(extra or {}),
+            "step_up": stepping_up.requires,
+            "client_name": parked.client.name if parked else "",
+        }
     page = {"flow_id": flow_token(ctx, flow), "csrf": csrf_token(ctx, flow)}
     page |= await captcha_page_data(ctx, kind)
     response = render(

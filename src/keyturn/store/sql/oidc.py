@@ -113,6 +113,14 @@ class SqlOidc(SqlTxBase):
         rows = await self._run(select(oidc_clients).order_by(oidc_clients.c.created_at))
         return [_client(row) for row in rows]
 
+    async def update_client(self, client: Client) -> None:
+        values = _client_values(client)
+        for fixed in ("client_id", "secret_hash", "created_at"):
+            values.pop(fixed)
+        await self._run(
+            update(oidc_clients).where(oidc_clients.c.client_id == client.client_id).values(**values)
+        )
+
     async def delete_client(self, client_id: str) -> bool:
         result = await self._run(delete(oidc_clients).where(oidc_clients.c.client_id == client_id))
         return bool(result.rowcount == 1)
@@ -178,6 +186,17 @@ class SqlOidc(SqlTxBase):
                 update(authorization_requests)
                 .where(authorization_requests.c.id == request_id)
                 .values(params={**params, "hook_claims": claims, "hooks_passed_session": session_id})
+            )
+
+    async def mark_authorization_stepped_up(self, request_id: str, *, session_id: str) -> None:
+        params = await self._scalar(
+            select(authorization_requests.c.params).where(authorization_requests.c.id == request_id)
+        )
+        if params is not None:
+            await self._run(
+                update(authorization_requests)
+                .where(authorization_requests.c.id == request_id)
+                .values(params={**params, "stepped_up_session": session_id})
             )
 
     async def delete_authorization_request(self, request_id: str) -> None:

@@ -166,6 +166,8 @@ oidc_clients = Table(
     Column("scopes", JSON, nullable=False),
     Column("audiences", JSON, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # any | device_bound | synced: which passkeys may sign in to this client (issue 12)
+    Column("allowed_credential_types", String(16), nullable=False, server_default="any"),
 )
 
 signing_keys = Table(

@@ -51,6 +51,9 @@ function handleCeremonyError(error) {
   if (error.code === "unknown_credential" && error.data) {
     signal("signalUnknownCredential", { rpId: error.data.rp_id, credentialId: error.data.credential_id });
   }
+  // A client (or the tenant) accepting only device-bound passkeys: offer to add one.
+  const offer = document.getElementById("add-device-bound");
+  if (offer) offer.hidden = error.code !== "synced_passkey_not_allowed";
   showError(ceremonyMessage(error));
 }
 
