@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from keyturn.admin import routes as admin_routes
 from keyturn.background import first_of, stop
+from keyturn.background import start as background_loop
 from keyturn.clock import Clock
 from keyturn.domain.branding import ASSETS_PREFIX
 from keyturn.errors import KeyturnError
@@ -89,8 +90,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         management.state.runtime = runtime
         stopping = asyncio.Event()
         background = [
-            asyncio.create_task(purge_expired_periodically(runtime, stopping)),
-            asyncio.create_task(OutboxSender(runtime).run_until(stopping)),
+            background_loop("purge", purge_expired_periodically(runtime, stopping)),
+            background_loop("outbox", OutboxSender(runtime).run_until(stopping)),
         ]
         try:
             yield

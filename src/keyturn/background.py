@@ -9,10 +9,25 @@ grace period to finish their round, and cancels only what is still running after
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from contextlib import suppress
+from contextvars import ContextVar, copy_context
+from typing import Any
 
 SHUTDOWN_GRACE_SECONDS = 5.0
+# Set in a background loop's context, which the tasks it spawns (a delivery each) inherit: what
+# a request did can be told apart from what a loop did meanwhile (tests count a request's SQL).
+_IN_BACKGROUND: ContextVar[bool] = ContextVar("keyturn_in_background", default=False)
+
+
+def start(name: str, loop: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    context = copy_context()
+    context.run(_IN_BACKGROUND.set, True)
+    return asyncio.create_task(loop, name=f"keyturn-background:{name}", context=context)
+
+
+def in_background_task() -> bool:
+    return _IN_BACKGROUND.get()
 
 
 async def first_of(*events: asyncio.Event, seconds: float) -> None:

@@ -199,7 +199,7 @@ def test_last_active_moves_at_most_once_a_minute(browsers: Browsers, clock: Froz
 
 
 def test_the_list_stays_short_however_many_sessions_there_are(browsers: Browsers, clock: FrozenClock) -> None:
-    """The 50 most recently active are listed, this one always among them, and the page says
+    """The most recently active (SESSIONS_LISTED) are listed, this one always among them, and the page says
     that Sign out all other sessions ends the others too."""
     with browsers.use("laptop") as c:
         assert browser.signup_with_password(c, EMAIL, PASSWORD).status_code == 200

@@ -13,6 +13,7 @@ from httpx2 import Response
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from keyturn.background import in_background_task
 from keyturn.runtime import Runtime
 from keyturn.store.sql.database import SqlDatabase
 from keyturn.store.sql.tables import metadata
@@ -168,13 +169,15 @@ def storage(client: TestClient) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def statement_counter(client: TestClient) -> Callable[[], int]:
-    """Count the SQL statements the app runs from now on; calling the result stops and reads it."""
+    """Count the SQL statements the app's requests run from now on (not its background loops');
+    calling the result stops and reads it."""
     db = cast(SqlDatabase, runtime(client).db)
     previous = db.observer
     counted = [0]
 
     def observe(kind: str, statements: int, seconds: float, committed: bool) -> None:
-        counted[0] += statements
+        if not in_background_task():
+            counted[0] += statements
         if previous is not None:
             previous(kind, statements, seconds, committed)
 

@@ -174,7 +174,7 @@ async def end_session(ctx: Context, session: Session, user: User) -> None:
 # --- a user's sessions ------------------------------------------------------------------------
 
 
-SESSIONS_LISTED = 50  # /account lists this many; "Sign out all other sessions" ends the rest too
+SESSIONS_LISTED = 10  # /account lists this many; "Sign out all other sessions" ends the rest too
 
 
 async def list_sessions(ctx: Context, user: User, current: Session) -> tuple[list[Session], bool]:

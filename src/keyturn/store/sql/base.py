@@ -81,6 +81,7 @@ class SqlTxBase:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
         self.statements = 0
+        self.spent_here: set[bytes] = set()  # challenges this transaction spent (`spend_challenge`)
 
     @property
     def dialect(self) -> str:

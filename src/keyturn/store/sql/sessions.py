@@ -147,4 +147,12 @@ class SqlChallenges(SqlTxBase):
         return found is not None
 
     async def spend_challenge(self, challenge_id: bytes, *, expires_at: datetime) -> bool:
-        return await self._insert_new(spent_challenges, key="id", id=challenge_id, expires_at=expires_at)
+        # A ceremony spends its challenge in the transaction that completes it, and the unit of
+        # work keeps it spent whatever the outcome (`keep_challenge_spent`), in the same
+        # transaction: the second call is answered here, without a statement.
+        if challenge_id in self.spent_here:
+            return False
+        if not await self._insert_new(spent_challenges, key="id", id=challenge_id, expires_at=expires_at):
+            return False
+        self.spent_here.add(challenge_id)
+        return True
