@@ -43,8 +43,11 @@ class UserReads(Protocol):
 
     async def find_user_by_email(self, email: str) -> User | None: ...
 
-    async def list_users(self, *, email: str | None, offset: int, limit: int) -> tuple[list[User], int]:
-        """A page of users, oldest first, and how many match in all."""
+    async def list_users(
+        self, *, email: str | None, offset: int, limit: int, email_prefix: str | None = None
+    ) -> tuple[list[User], int]:
+        """A page of users, oldest first, and how many match in all (an exact email, or
+        emails starting with `email_prefix`, the dashboard's search)."""
         ...
 
 

@@ -1,0 +1,7 @@
+"""placeholder"""
+
+from fastapi import APIRouter
+
+from keyturn.admin.common import AdminRoute
+
+router = APIRouter(route_class=AdminRoute)
