@@ -22,9 +22,11 @@ import socket
 import tempfile
 import time
 from multiprocessing.process import BaseProcess
+from types import FrameType
 
 import uvicorn
 
+from keyturn.background import SHUTDOWN
 from keyturn.log_config import LogFormat, configure_logging
 
 log = logging.getLogger("keyturn.serve")
@@ -46,6 +48,14 @@ def _config(host: str, port: int) -> uvicorn.Config:
     )
 
 
+class Server(uvicorn.Server):
+    """uvicorn's server, telling long-lived responses when a shutdown begins (see SHUTDOWN)."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        SHUTDOWN.request()
+        super().handle_exit(sig, frame)
+
+
 def reuse_port_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -62,7 +72,7 @@ def _worker(host: str, port: int, log_format: LogFormat, log_level: str) -> None
     configure_logging(log_format=log_format, level=log_level)
     _forget_dead_workers()
     sock = reuse_port_socket(host, port)
-    server = uvicorn.Server(_config(host, port))
+    server = Server(_config(host, port))
     asyncio.run(server.serve(sockets=[sock]))
 
 
@@ -91,7 +101,7 @@ def _alive(pid: int) -> bool:
 
 def serve_forever(*, host: str, port: int, workers: int, log_format: LogFormat, log_level: str) -> None:
     if workers == 1:
-        uvicorn.Server(_config(host, port)).run()
+        Server(_config(host, port)).run()
         return
     metrics_dir = tempfile.mkdtemp(prefix="keyturn-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir

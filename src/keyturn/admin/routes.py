@@ -38,7 +38,7 @@ from keyturn.http.security import BINDING_COOKIE, CSRF_HEADER, binding_token, ch
 from keyturn.operations import admins
 
 STATIC_DIR = Path(__file__).parent / "static"
-STATIC_FILES = {"admin.css": "text/css", "admin.js": "text/javascript"}
+STATIC_FILES = {"admin.css": "text/css", "admin.js": "text/javascript", "admin-tail.js": "text/javascript"}
 router = APIRouter(prefix="/admin", route_class=AdminRoute)
 
 

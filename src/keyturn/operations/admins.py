@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,7 +53,7 @@ from keyturn.passkeys.verify import (
     verify_assertion,
     verify_registration,
 )
-from keyturn.store.protocols import WriteTx
+from keyturn.store.protocols import ReadTx, WriteTx
 
 MAX_TOKEN_CHARS = 128
 SWITCHABLE_METHODS = ("passkey", "password")
@@ -267,6 +267,15 @@ async def resolve_operator_session(
 
     ctx.uow.keep(touch)
     return found
+
+
+async def session_still_live(reader: ReadTx, token: str | None, *, now: datetime) -> bool:
+    """Whether a dashboard session is still live, without moving its idle limit: a long-lived
+    response (the live tail) ends when its session does, and does not keep it alive."""
+    if not token or len(token) > MAX_TOKEN_CHARS:
+        return False
+    found = await reader.find_operator_session(hash_token(token))
+    return found is not None and found[0].live(now)
 
 
 async def sign_out(ctx: Context, token: str | None) -> None:
