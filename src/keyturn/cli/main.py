@@ -23,7 +23,7 @@ from keyturn.mail.outbox import send_now
 from keyturn.mail.render import render
 from keyturn.mail.transports import DeliveryError
 from keyturn.management.shapes import log_out
-from keyturn.operations import admins, blocks, clients, hooks, tenant_config
+from keyturn.operations import admins, blocks, clients, hooks, keys, tenant_config
 from keyturn.operations.audit import CLI
 from keyturn.operations.logs import EventTail
 from keyturn.serving import serve_forever
@@ -280,7 +280,7 @@ def clients_delete(client_id: str, config: ConfigOption = None) -> None:
 @keys_app.command("rotate")
 def keys_rotate(config: ConfigOption = None) -> None:
     """Add new ES256 and RS256 signing keys; retired ones stay in the JWKS until their tokens expire."""
-    created = _run(_settings(config), lambda ctx: ctx.rt.keys.rotate(now=ctx.now()))
+    created = _run(_settings(config), lambda ctx: keys.rotate_signing_keys(ctx, actor=CLI))
     for key in created:
         typer.echo(f"new {key.alg} key {key.kid}")
 

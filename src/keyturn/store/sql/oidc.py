@@ -117,6 +117,16 @@ class SqlOidc(SqlTxBase):
         result = await self._run(delete(oidc_clients).where(oidc_clients.c.client_id == client_id))
         return bool(result.rowcount == 1)
 
+    async def set_client_redirect_uris(
+        self, client_id: str, *, redirect_uris: list[str], post_logout_redirect_uris: list[str]
+    ) -> bool:
+        result = await self._run(
+            update(oidc_clients)
+            .where(oidc_clients.c.client_id == client_id)
+            .values(redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout_redirect_uris)
+        )
+        return bool(result.rowcount == 1)
+
     # --- signing keys
     async def add_signing_key(self, key: SigningKey, *, retire_others_at: datetime | None = None) -> None:
         """Store a key; with `retire_others_at`, retire the active keys of its alg in the same step."""
