@@ -427,6 +427,55 @@ async def update_passkey_options(ctx: Context, values: dict[str, Any], *, actor:
         raise FieldErrors(field_errors(error, section="passkey_options")) from error
 
 
+# --- Relying party -------------------------------------------------------------------------------
+
+
+class RpIdChangeUnconfirmed(Conflict):
+    """The new rp.id would orphan passkeys and was not typed again to confirm: nothing saved."""
+
+    def __init__(self, orphaned: Conflict) -> None:
+        Conflict.__init__(self, code=orphaned.code)
+        self.params, self.description = orphaned.params, orphaned.description
+        self.count = int(str(orphaned.params.get("count", 0)))
+
+
+async def update_relying_party(
+    ctx: Context, values: dict[str, Any], *, confirm_rp_id: str, actor: Actor
+) -> TenantSettings:
+    """Replace the relying party's settings. A new rp.id that would stop passkeys from working
+    needs the new id typed again (the CLI's --force, the API's ?force=true): the same check,
+    `tenant_config.check_rp_id_change`, refuses it otherwise."""
+    operations = [tenant_config.PatchOperation("replace", f"/rp/{k}", v) for k, v in values.items()]
+    force = bool(confirm_rp_id) and confirm_rp_id.strip() == str(values.get("id", "")).strip()
+    try:
+        return await tenant_config.patch_tenant(ctx, operations, actor=actor, force=force)
+    except ConfigError as error:
+        raise FieldErrors(field_errors(error, section="rp")) from error
+    except Conflict as orphaned:
+        if orphaned.code != "rp_id_change_orphans_passkeys":
+            raise
+        raise RpIdChangeUnconfirmed(orphaned) from orphaned
+
+
+async def update_native_apps(
+    ctx: Context, apple_app_ids: list[str], android: list[dict[str, Any]], *, actor: Actor
+) -> TenantSettings:
+    """Replace the apps that share the passkeys (apple-app-site-association, assetlinks.json)."""
+    operations = [
+        tenant_config.PatchOperation("replace", "/native_apps/apple_app_ids", apple_app_ids),
+        tenant_config.PatchOperation("replace", "/native_apps/android", android),
+    ]
+    try:
+        return await tenant_config.patch_tenant(ctx, operations, actor=actor)
+    except ConfigError as error:
+        raise FieldErrors(field_errors(error, section="native_apps")) from error
+
+
+async def passkeys_bound(ctx: Context) -> int:
+    """How many users' passkeys the current rp.id holds (all of them stop working if it changes)."""
+    return await (await ctx.read()).count_passkeys()
+
+
 # --- Overview -----------------------------------------------------------------------------------
 
 
