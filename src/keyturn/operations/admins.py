@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from keyturn.context import Context
 from keyturn.domain.email import normalize_email
+from keyturn.domain.events import EventType
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import USER_HANDLE_BYTES, Passkey
 from keyturn.domain.operators import (
@@ -478,7 +479,67 @@ async def passkeys_bound(ctx: Context) -> int:
 
 # --- Overview -----------------------------------------------------------------------------------
 
+CHART_DAYS = 30
+FAILURE_TYPES = tuple(
+    t.value
+    for t in (
+        EventType.FAILED_LOGIN,
+        EventType.FAILED_LOGIN_PASSWORD,
+        EventType.FAILED_LOGIN_USERNAME,
+        EventType.PASSKEY_CHALLENGE_FAILED,
+        EventType.WEBAUTHN_ENROLLMENT_FAILED,
+        EventType.FAILED_SIGNUP,
+        EventType.BLOCKED_ACCOUNT,
+        EventType.BLOCKED_IP_LOGIN,
+    )
+)
+RECENT_FAILURES = 10
+
+
+@dataclass(frozen=True)
+class AdoptionDay:
+    """One day of the adoption chart: sign-ins, and how many of them used a passkey."""
+
+    day: str
+    sign_ins: int
+    passkey: int
+
+    @property
+    def share(self) -> float:
+        return self.passkey / self.sign_ins if self.sign_ins else 0.0
+
 
 async def overview(ctx: Context) -> dict[str, Any]:
-    """Users, passkeys synced vs device-bound, and sign-ins in the last 24 hours by method."""
-    return await (await ctx.read()).dashboard_figures(since=ctx.now() - timedelta(hours=24))
+    """Users, passkeys synced vs device-bound, sign-ins by method over 24 hours and 30 days,
+    the passkey share of sign-ins per day, progressive enrollment's outcomes, recent failures."""
+    now = ctx.now()
+    start = (now - timedelta(days=CHART_DAYS - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    reader = await ctx.read()
+    figures = await reader.dashboard_figures(since=now - timedelta(hours=24))
+    per_day: dict[str, dict[str, int]] = {}
+    for day, method, count in await reader.sign_ins_by_day(since=start):
+        per_day.setdefault(day, {})[method] = count
+    days = [(start + timedelta(days=n)).strftime("%Y-%m-%d") for n in range(CHART_DAYS)]
+    adoption = [
+        AdoptionDay(
+            day=d, sign_ins=sum(per_day.get(d, {}).values()), passkey=per_day.get(d, {}).get("passkey", 0)
+        )
+        for d in days
+    ]
+    month: dict[str, int] = {}
+    for methods in per_day.values():
+        for method, count in methods.items():
+            month[method] = month.get(method, 0) + count
+    outcomes = await reader.enrollment_outcomes(since=start, journey="progressive")
+    failures, _ = await reader.query_events(types=FAILURE_TYPES, limit=RECENT_FAILURES)
+    return {
+        **figures,
+        "sign_ins_30_days": month,
+        "adoption": adoption,
+        "passkey_share_30_days": (
+            sum(d.passkey for d in adoption) / total if (total := sum(d.sign_ins for d in adoption)) else None
+        ),
+        "progressive_created": outcomes.get(EventType.ENROLLMENT_COMPLETE.value, 0),
+        "progressive_failed": outcomes.get(EventType.WEBAUTHN_ENROLLMENT_FAILED.value, 0),
+        "failures": failures,
+    }

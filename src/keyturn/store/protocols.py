@@ -451,6 +451,15 @@ class OperatorReads(Protocol):
         """users, passkeys_synced, passkeys_device_bound, sign_ins (by method) since `since`."""
         ...
 
+    async def sign_ins_by_day(self, *, since: datetime) -> list[tuple[str, str, int]]:
+        """(UTC day as YYYY-MM-DD, method, sign-ins) since `since`, for the adoption chart."""
+        ...
+
+    async def enrollment_outcomes(self, *, since: datetime, journey: str) -> dict[str, int]:
+        """Passkey enrollments since `since` offered by `journey` (details.enrollment), by
+        event type: created (gd_enrollment_complete) or failed (gd_webauthn_enrollment_failed)."""
+        ...
+
 
 class OperatorWrites(Protocol):
     async def add_operator(self, operator: Operator) -> None:
