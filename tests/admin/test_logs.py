@@ -39,6 +39,11 @@ def test_logs_filter_by_type(client: TestClient) -> None:
     user = browser.storage(client)["users"][0][0]
     mine = client.get("/admin/logs", params={"q": f"user_id:{user}"})
     assert "sapi" not in set(re.findall(r'data-type="([^"]+)"', mine.text))
+    by_email = client.get("/admin/logs", params={"q": "type:s", "user": "ADA@example.com"})
+    assert set(re.findall(r'data-type="([^"]+)"', by_email.text)) == {"s"}
+    assert re.findall(r'data-type="([^"]+)"', by_email.text) == rows  # ada made every sign-in
+    nobody = client.get("/admin/logs", params={"user": "nobody@example.com"})
+    assert nobody.status_code == 200 and "0 events." in nobody.text
     future = client.get("/admin/logs", params={"q": "date:[2099-01-01 TO *]"})
     assert "0 events." in future.text
 

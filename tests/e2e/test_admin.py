@@ -191,7 +191,7 @@ def test_logs_filter_by_type_and_the_live_tail_shows_a_new_sign_in(
     page.get_by_role("link", name="Logs").click()
     page.get_by_label("Query").fill("type:s")
     page.get_by_role("button", name="Filter").click()
-    expect(page).to_have_url(re.compile(r"/admin/logs\?q=type%3As$"))
+    expect(page).to_have_url(re.compile(r"/admin/logs\?q=type%3As&user=$"))
     rows = page.locator("tbody tr[data-type]")
     expect(rows.first).to_be_visible()
     assert set(rows.evaluate_all("rows => rows.map(r => r.dataset.type)")) == {"s"}

@@ -25,6 +25,7 @@ from keyturn.domain.events import Event
 from keyturn.errors import KeyturnError
 from keyturn.http.context import ContextDep
 from keyturn.operations import admins
+from keyturn.operations import users as user_operations
 from keyturn.operations.logs import EventTail, LogQuery
 
 router = APIRouter(route_class=AdminRoute)
@@ -40,13 +41,32 @@ def _page_number(request: Request) -> int:
     return int(raw) if raw.isdigit() and len(raw) < 5 else 0
 
 
+NOBODY = "-"  # a user_id no user has: an email that names no account matches no event
+
+
+async def _query(request: Request, ctx: Context) -> LogQuery:
+    """The query field's filters, narrowed to the user whose email is in the User field."""
+    query = LogQuery(request.query_params.get("q", "")[:MAX_QUERY_CHARS])
+    email = request.query_params.get("user", "").strip()[:320]
+    if email:
+        found = await user_operations.find_by_email(ctx, email)
+        query.user_id = found[0].id if found else NOBODY
+    return query
+
+
 @router.get("/logs")
 async def logs_page(request: Request, ctx: ContextDep, signed_in: OperatorDep) -> Response:
     q = request.query_params.get("q", "")[:MAX_QUERY_CHARS]
+    user = request.query_params.get("user", "")[:320]
     page = _page_number(request)
-    context: dict[str, Any] = {**layout(ctx, *signed_in, request), "q": q, "page_number": page}
+    context: dict[str, Any] = {
+        **layout(ctx, *signed_in, request),
+        "q": q,
+        "user": user,
+        "page_number": page,
+    }
     try:
-        query = LogQuery(q)
+        query = await _query(request, ctx)
     except KeyturnError as error:
         context |= {"events": [], "total": 0, "pages": 1, "field_errors": {"q": error.description}}
         return render(request, "admin_logs.html", context, status=error.status)
@@ -110,7 +130,7 @@ async def _follow(request: Request, ctx: Context, tail: EventTail, resume: str |
 async def logs_stream(request: Request, ctx: ContextDep, signed_in: OperatorDep) -> Response:
     """text/event-stream of new events matching `q` (each with its log_id, so a reconnecting
     EventSource resumes after the last one it received)."""
-    query = LogQuery(request.query_params.get("q", "")[:MAX_QUERY_CHARS])
+    query = await _query(request, ctx)
     tail = EventTail(types=query.types, user_id=query.user_id)
     resume = request.headers.get("last-event-id")
     resume = resume if resume and len(resume) <= 64 else None

@@ -7,8 +7,11 @@
   const list = document.getElementById("tail-events");
   const state = document.getElementById("tail-state");
   if (!section || !list || !window.EventSource) return;
-  const query = section.dataset.query || "";
-  const source = new EventSource("/admin/logs/stream" + (query ? "?q=" + encodeURIComponent(query) : ""));
+  const params = new URLSearchParams();
+  if (section.dataset.query) params.set("q", section.dataset.query);
+  if (section.dataset.user) params.set("user", section.dataset.user);
+  const search = params.toString();
+  const source = new EventSource("/admin/logs/stream" + (search ? "?" + search : ""));
   state.hidden = false;
   source.addEventListener("open", () => { state.textContent = "Live: waiting for new events."; section.dataset.live = "true"; });
   source.addEventListener("log", (message) => {
