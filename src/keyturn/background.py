@@ -51,3 +51,18 @@ async def stop(tasks: Sequence[asyncio.Task[None]], stopping: asyncio.Event) -> 
     for task in late:
         with suppress(asyncio.CancelledError):
             await task
+
+
+class ShutdownNotice:
+    """Set when the server is asked to stop (SIGTERM, Ctrl-C), before it waits for responses
+    in flight to finish: long-lived ones (the dashboard's live tail) end at their next beat
+    instead of holding the shutdown open."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def request(self) -> None:
+        self.requested = True
+
+
+SHUTDOWN = ShutdownNotice()

@@ -26,7 +26,7 @@ from keyturn.domain.oidc import SigningAlg, SigningKey
 from keyturn.errors import KeyturnError
 from keyturn.sealing import seal, unseal
 from keyturn.settings import Settings, SettingsError
-from keyturn.store.protocols import Database
+from keyturn.store.protocols import Database, WriteTx
 
 ALGORITHMS: tuple[SigningAlg, ...] = ("ES256", "RS256")
 _RELOAD_SECONDS = 300.0  # a safety net: config version changes reload at once
@@ -181,12 +181,19 @@ class KeyManager:
         return ring.verify(token, now=now, typ=typ, allow_expired=allow_expired)
 
     async def rotate(self, *, now: datetime) -> list[SigningKey]:
-        created = [new_signing_key(alg, kek=self._kek, now=now) for alg in ALGORITHMS]
         async with self._db.write() as tx:
-            for key in created:
-                await tx.add_signing_key(key, retire_others_at=now)
-            await tx.bump_config_version()
+            created = await self.rotate_in(tx, now=now)
         self._ring = None
+        return created
+
+    async def rotate_in(self, tx: WriteTx, *, now: datetime) -> list[SigningKey]:
+        """New keys for every algorithm, retiring the active ones, inside the caller's
+        transaction (so an operator's rotation and its event commit together); `forget()`
+        after the commit."""
+        created = [new_signing_key(alg, kek=self._kek, now=now) for alg in ALGORITHMS]
+        for key in created:
+            await tx.add_signing_key(key, retire_others_at=now)
+        await tx.bump_config_version()
         return created
 
     async def purge(self, *, now: datetime) -> int:

@@ -145,6 +145,7 @@ MESSAGES: dict[str, str] = {
         "This enrollment link has expired or was already used. Ask an owner for a new one."
     ),
     "passkey_prerequisites_failed": "Passkeys cannot be enabled yet: fix the items below first.",
+    "confirmation_mismatch": "Type {expected} exactly to confirm.",
     "admin_forbidden": "Forbidden.",
     # --- clients and hooks (operators)
     "invalid_redirect_uri": "redirect URI {uri!r} {problem}",

@@ -21,9 +21,11 @@ import socket
 import tempfile
 import time
 from multiprocessing.process import BaseProcess
+from types import FrameType
 
 import uvicorn
 
+from keyturn.background import SHUTDOWN
 from keyturn.log_config import LogFormat, configure_logging
 
 log = logging.getLogger("keyturn.serve")
@@ -45,6 +47,14 @@ def _config(host: str, port: int) -> uvicorn.Config:
     )
 
 
+class Server(uvicorn.Server):
+    """uvicorn's server, telling long-lived responses when a shutdown begins (see SHUTDOWN)."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        SHUTDOWN.request()
+        super().handle_exit(sig, frame)
+
+
 def reuse_port_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
@@ -64,7 +74,7 @@ def _worker(host: str, port: int, log_format: LogFormat, log_level: str) -> None
     _forget_dead_workers()
     sock = reuse_port_socket(host, port)
     # Server.run: the event loop uvicorn would choose for itself (uvloop when installed).
-    uvicorn.Server(_config(host, port)).run(sockets=[sock])
+    Server(_config(host, port)).run(sockets=[sock])
 
 
 def _forget_dead_workers() -> None:
@@ -92,7 +102,7 @@ def _alive(pid: int) -> bool:
 
 def serve_forever(*, host: str, port: int, workers: int, log_format: LogFormat, log_level: str) -> None:
     if workers == 1:
-        uvicorn.Server(_config(host, port)).run()
+        Server(_config(host, port)).run()
         return
     metrics_dir = tempfile.mkdtemp(prefix="keyturn-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir

@@ -10,120 +10,36 @@ anything is read. Every form carries the session's CSRF token. Changes go throug
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
+from keyturn.admin import applications, logs, relying_party, users
+from keyturn.admin.common import (
+    ADMIN_COOKIE,
+    NOTICES,
+    AdminRoute,
+    ChangeDep,
+    OperatorDep,
+    layout,
+    set_admin_cookie,
+)
 from keyturn.admin.templates import render
 from keyturn.context import Context
-from keyturn.domain.operators import SESSION_ABSOLUTE_LIFETIME, Operator, OperatorSession
-from keyturn.domain.tenant import in_allowlist
-from keyturn.errors import Forbidden, KeyturnError, NotFound
+from keyturn.domain.operators import Operator, OperatorSession
+from keyturn.errors import KeyturnError, NotFound
 from keyturn.flows.base import check_csrf, csrf_token, flow_token, load_flow, start_flow
-from keyturn.http.context import ContextDep, ContextRoute, runtime_of
+from keyturn.http.context import ContextDep
 from keyturn.http.input import read_form, read_json
 from keyturn.http.security import BINDING_COOKIE, CSRF_HEADER, binding_token, check_same_origin, set_cookie
 from keyturn.operations import admins
-from keyturn.operations.audit import Actor
 
-ADMIN_COOKIE = "keyturn_admin"
 STATIC_DIR = Path(__file__).parent / "static"
-STATIC_FILES = {"admin.css": "text/css", "admin.js": "text/javascript"}
-NOTICES = {
-    "passkey_on": "Passkeys are on.",
-    "passkey_off": "Passkeys are off.",
-    "password_on": "Passwords are on.",
-    "password_off": "Passwords are off.",
-    "options_saved": "Passkey options saved.",
-    "enrolled": "Your passkey is registered. Sign in with it.",
-    "signed_out": "Signed out.",
-}
-
-
-def _forbidden() -> Response:
-    return PlainTextResponse("Forbidden.", status_code=403)
-
-
-class AdminRoute(ContextRoute):
-    """The gate runs before anything else (no database work for a refused address); a
-    refusal of the operator check renders the same bare 403."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def gated(request: Request) -> Response:
-            settings = runtime_of(request).settings.admin
-            if not settings.enabled:
-                return PlainTextResponse("Not found.", status_code=404)
-            address = request.client.host if request.client else ""
-            if settings.allowed_ips and not in_allowlist(address, settings.allowed_ips):
-                return _forbidden()
-            try:
-                return await handler(request)
-            except Forbidden as refused:
-                if refused.code == "admin_forbidden":
-                    return _forbidden()
-                raise
-
-        return gated
-
-
+STATIC_FILES = {"admin.css": "text/css", "admin.js": "text/javascript", "admin-tail.js": "text/javascript"}
 router = APIRouter(prefix="/admin", route_class=AdminRoute)
-
-
-# --- who is asking ------------------------------------------------------------------------
-
-
-async def current_operator(request: Request, ctx: ContextDep) -> tuple[OperatorSession, Operator]:
-    found = await admins.resolve_operator_session(ctx, request.cookies.get(ADMIN_COOKIE))
-    if found is None:
-        raise Forbidden(code="admin_forbidden")
-    request.state.operator = found[1]
-    return found
-
-
-OperatorDep = Annotated[tuple[OperatorSession, Operator], Depends(current_operator)]
-
-
-async def changing_operator(request: Request, ctx: ContextDep, signed_in: OperatorDep) -> Actor:
-    """A POST that changes something: an owner's, same-origin, with the session's CSRF token."""
-    session, operator = signed_in
-    if not operator.can_change:
-        raise Forbidden(code="admin_forbidden")
-    check_same_origin(request, ctx.tenant, ctx.settings)
-    form = await read_form(request)
-    check_csrf(session.csrf_token, form.get("csrf"))
-    request.state.form = form
-    return admins.operator_actor(operator, method=request.method, path=request.url.path)
-
-
-ChangeDep = Annotated[Actor, Depends(changing_operator)]
-
-
-def _set_admin_cookie(response: Response, ctx: Context, token: str) -> None:
-    response.set_cookie(
-        ADMIN_COOKIE,
-        token,
-        max_age=int(SESSION_ABSOLUTE_LIFETIME.total_seconds()),
-        httponly=True,
-        secure=ctx.settings.secure_cookies,
-        samesite="strict",
-        path="/admin",
-    )
-
-
-def _layout(ctx: Context, session: OperatorSession, operator: Operator, request: Request) -> dict[str, Any]:
-    return {
-        "tenant": ctx.tenant,
-        "operator": operator,
-        "csrf": session.csrf_token,
-        "notice": NOTICES.get(request.query_params.get("notice", "")),
-        "path": request.url.path,
-    }
 
 
 # --- static files (behind the gate too) ---------------------------------------------------
@@ -181,7 +97,7 @@ async def login(request: Request, ctx: ContextDep) -> Response:
     flow, body = await _ceremony_body(request, ctx)
     signed_in = await admins.sign_in(ctx, flow, body.get("credential"))
     response = JSONResponse({"next": "/admin"})
-    _set_admin_cookie(response, ctx, signed_in.token)
+    set_admin_cookie(response, ctx, signed_in.token)
     return response
 
 
@@ -231,7 +147,7 @@ async def logout(request: Request, ctx: ContextDep, signed_in: OperatorDep) -> R
 @router.get("")
 async def overview(request: Request, ctx: ContextDep, signed_in: OperatorDep) -> Response:
     figures = await admins.overview(ctx)
-    return render(request, "admin_overview.html", {**_layout(ctx, *signed_in, request), "figures": figures})
+    return render(request, "admin_overview.html", {**layout(ctx, *signed_in, request), "figures": figures})
 
 
 async def _authentication_page(
@@ -245,7 +161,7 @@ async def _authentication_page(
     status: int = 200,
 ) -> Response:
     context = {
-        **_layout(ctx, *signed_in, request),
+        **layout(ctx, *signed_in, request),
         "checklist": admins.passkey_checklist(ctx),
         "error": error,
         "field_errors": field_errors or {},
@@ -304,6 +220,10 @@ async def passkey_options(
             request, ctx, signed_in, error=error, field_errors=error.fields, submitted=form, status=400
         )
     return RedirectResponse("/admin/authentication?notice=options_saved#passkey-options", status_code=303)
+
+
+for page in (users, logs, applications, relying_party):
+    router.include_router(page.router)
 
 
 @router.api_route("/{rest:path}", methods=["GET", "POST"], include_in_schema=False)

@@ -9,7 +9,6 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -27,12 +26,12 @@ from keyturn.mail.outbox import send_now
 from keyturn.mail.render import render
 from keyturn.mail.transports import DeliveryError
 from keyturn.management.shapes import log_out
-from keyturn.operations import admins, blocks, clients, hooks, mds, tenant_config
+from keyturn.operations import admins, blocks, clients, hooks, keys, mds, tenant_config
 from keyturn.operations.audit import CLI
+from keyturn.operations.logs import EventTail
 from keyturn.passkeys.aaguid import provider_name
 from keyturn.serving import serve_forever
 from keyturn.settings import Settings, SettingsError, load_settings
-from keyturn.store.protocols import Database
 from keyturn.store.sql.migrate import current_revision
 from keyturn.store.sql.store import open_database
 from keyturn.wiring import command_context, open_runtime, publish_public_url, with_served_public_url
@@ -318,7 +317,7 @@ def clients_delete(client_id: str, config: ConfigOption = None) -> None:
 @keys_app.command("rotate")
 def keys_rotate(config: ConfigOption = None) -> None:
     """Add new ES256 and RS256 signing keys; retired ones stay in the JWKS until their tokens expire."""
-    created = _run(_settings(config), lambda ctx: ctx.rt.keys.rotate(now=ctx.now()))
+    created = _run(_settings(config), lambda ctx: keys.rotate_signing_keys(ctx, actor=CLI))
     for key in created:
         typer.echo(f"new {key.alg} key {key.kid}")
 
@@ -507,47 +506,21 @@ def logs_tail(
 
     async def follow() -> None:
         db = await open_database(settings.resolved_database_url)
+        tail = EventTail()
         try:
-            recent, _ = await _query(db, limit=last, newest_first=True) if last else ([], 0)
-            printed: dict[str, datetime] = {}
-            for event in reversed(recent):
-                _print_event(event, as_json=as_json)
-                printed[event.log_id] = event.date
-            newest = max(printed.values(), default=None) or await _newest_event_date(db)
-            if newest is not None:  # what is already there beyond --last is history, not news
-                window, _ = await _query(db, since=newest - LATE_WRITE_WINDOW, limit=1000)
-                printed |= {e.log_id: e.date for e in window}
+            async with db.read() as reader:
+                for event in await tail.start(reader, last=last):
+                    _print_event(event, as_json=as_json)
             while True:
-                # An event is dated when recorded but visible when its transaction commits, and
-                # workers commit out of order: re-read a trailing window, skip the printed.
-                since = newest - LATE_WRITE_WINDOW if newest else None
-                fresh, _ = await _query(db, since=since, limit=1000, newest_first=False)
-                for event in fresh:
-                    if event.log_id not in printed:
+                async with db.read() as reader:
+                    for event in await tail.poll(reader):
                         _print_event(event, as_json=as_json)
-                        printed[event.log_id] = event.date
-                newest = max(printed.values(), default=newest)
-                if newest is not None:
-                    printed = {k: v for k, v in printed.items() if v >= newest - LATE_WRITE_WINDOW}
                 await asyncio.sleep(interval)
         finally:
             await db.close()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(follow())
-
-
-LATE_WRITE_WINDOW = timedelta(seconds=10)
-
-
-async def _query(db: Database, **filters: Any) -> tuple[list[Event], int]:
-    async with db.read() as reader:
-        return await reader.query_events(**filters)
-
-
-async def _newest_event_date(db: Database) -> datetime | None:
-    newest, _ = await _query(db, limit=1, newest_first=True)
-    return newest[0].date if newest else None
 
 
 async def _tenant_of(ctx: Context) -> Any:

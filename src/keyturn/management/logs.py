@@ -2,72 +2,23 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from keyturn.errors import KeyturnError, NotFound
+from keyturn.errors import NotFound
 from keyturn.http.context import ContextDep
 from keyturn.management.auth import Caller, require
 from keyturn.management.deps import ManagementRoute
 from keyturn.management.schemas import ErrorOut, LogOut, LogsPage
 from keyturn.management.shapes import log_out
+from keyturn.operations.logs import LogQuery
 
 router = APIRouter(
     tags=["logs"],
     responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
     route_class=ManagementRoute,
 )
-_TERM = re.compile(r'(\w+):("[^"]*"|\[[^\]]*\]|\([^)]*\)|[^\s()]+)')
-
-
-class LogQuery:
-    """The part of Auth0's Lucene query syntax that logs need: type, user_id, date ranges."""
-
-    def __init__(self, q: str | None) -> None:
-        self.types: tuple[str, ...] = ()
-        self.user_id: str | None = None
-        self.since: datetime | None = None
-        self.until: datetime | None = None
-        text = (q or "").strip()
-        rest = _TERM.sub("", text).replace("AND", "").strip()
-        if rest:
-            raise KeyturnError(code="invalid_query_string", query=rest)
-        for field, raw in _TERM.findall(text):
-            value = raw.strip('"')
-            if field == "type":
-                self.types = tuple(v for v in re.split(r"\s+OR\s+|\s+", value.strip("()")) if v)
-            elif field == "user_id":
-                self.user_id = value
-            elif field == "date":
-                self.since, self.until = _date_range(value)
-            else:
-                raise KeyturnError(
-                    code="invalid_query_string", message="invalid_query_string.field", field=field
-                )
-
-
-def _date(text: str) -> datetime | None:
-    if text == "*":
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise KeyturnError(
-            code="invalid_query_string", message="invalid_query_string.date", text=text
-        ) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _date_range(value: str) -> tuple[datetime | None, datetime | None]:
-    match = re.fullmatch(r"\[(\S+) TO (\S+)\]", value)
-    if match is None:
-        raise KeyturnError(code="invalid_query_string", message="invalid_query_string.date_range")
-    return _date(match.group(1)), _date(match.group(2))
-
-
 Page = Annotated[int, Query(ge=0, le=1000)]
 PerPage = Annotated[int, Query(ge=1, le=100)]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from keyturn.context import Context
 from keyturn.domain.email import normalize_email
+from keyturn.domain.events import EventType
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import USER_HANDLE_BYTES, Passkey
 from keyturn.domain.operators import (
@@ -53,7 +54,7 @@ from keyturn.passkeys.verify import (
     verify_assertion,
     verify_registration,
 )
-from keyturn.store.protocols import WriteTx
+from keyturn.store.protocols import ReadTx, WriteTx
 
 MAX_TOKEN_CHARS = 128
 SWITCHABLE_METHODS = ("passkey", "password")
@@ -269,6 +270,15 @@ async def resolve_operator_session(
     return found
 
 
+async def session_still_live(reader: ReadTx, token: str | None, *, now: datetime) -> bool:
+    """Whether a dashboard session is still live, without moving its idle limit: a long-lived
+    response (the live tail) ends when its session does, and does not keep it alive."""
+    if not token or len(token) > MAX_TOKEN_CHARS:
+        return False
+    found = await reader.find_operator_session(hash_token(token))
+    return found is not None and found[0].live(now)
+
+
 async def sign_out(ctx: Context, token: str | None) -> None:
     if token and len(token) <= MAX_TOKEN_CHARS:
         async with ctx.writing() as tx:
@@ -418,9 +428,118 @@ async def update_passkey_options(ctx: Context, values: dict[str, Any], *, actor:
         raise FieldErrors(field_errors(error, section="passkey_options")) from error
 
 
+# --- Relying party -------------------------------------------------------------------------------
+
+
+class RpIdChangeUnconfirmed(Conflict):
+    """The new rp.id would orphan passkeys and was not typed again to confirm: nothing saved."""
+
+    def __init__(self, orphaned: Conflict) -> None:
+        Conflict.__init__(self, code=orphaned.code)
+        self.params, self.description = orphaned.params, orphaned.description
+        self.count = int(str(orphaned.params.get("count", 0)))
+
+
+async def update_relying_party(
+    ctx: Context, values: dict[str, Any], *, confirm_rp_id: str, actor: Actor
+) -> TenantSettings:
+    """Replace the relying party's settings. A new rp.id that would stop passkeys from working
+    needs the new id typed again (the CLI's --force, the API's ?force=true): the same check,
+    `tenant_config.check_rp_id_change`, refuses it otherwise."""
+    operations = [tenant_config.PatchOperation("replace", f"/rp/{k}", v) for k, v in values.items()]
+    force = bool(confirm_rp_id) and confirm_rp_id.strip() == str(values.get("id", "")).strip()
+    try:
+        return await tenant_config.patch_tenant(ctx, operations, actor=actor, force=force)
+    except ConfigError as error:
+        raise FieldErrors(field_errors(error, section="rp")) from error
+    except Conflict as orphaned:
+        if orphaned.code != "rp_id_change_orphans_passkeys":
+            raise
+        raise RpIdChangeUnconfirmed(orphaned) from orphaned
+
+
+async def update_native_apps(
+    ctx: Context, apple_app_ids: list[str], android: list[dict[str, Any]], *, actor: Actor
+) -> TenantSettings:
+    """Replace the apps that share the passkeys (apple-app-site-association, assetlinks.json)."""
+    operations = [
+        tenant_config.PatchOperation("replace", "/native_apps/apple_app_ids", apple_app_ids),
+        tenant_config.PatchOperation("replace", "/native_apps/android", android),
+    ]
+    try:
+        return await tenant_config.patch_tenant(ctx, operations, actor=actor)
+    except ConfigError as error:
+        raise FieldErrors(field_errors(error, section="native_apps")) from error
+
+
+async def passkeys_bound(ctx: Context) -> int:
+    """How many users' passkeys the current rp.id holds (all of them stop working if it changes)."""
+    return await (await ctx.read()).count_passkeys()
+
+
 # --- Overview -----------------------------------------------------------------------------------
+
+CHART_DAYS = 30
+FAILURE_TYPES = tuple(
+    t.value
+    for t in (
+        EventType.FAILED_LOGIN,
+        EventType.FAILED_LOGIN_PASSWORD,
+        EventType.FAILED_LOGIN_USERNAME,
+        EventType.PASSKEY_CHALLENGE_FAILED,
+        EventType.WEBAUTHN_ENROLLMENT_FAILED,
+        EventType.FAILED_SIGNUP,
+        EventType.BLOCKED_ACCOUNT,
+        EventType.BLOCKED_IP_LOGIN,
+    )
+)
+RECENT_FAILURES = 10
+
+
+@dataclass(frozen=True)
+class AdoptionDay:
+    """One day of the adoption chart: sign-ins, and how many of them used a passkey."""
+
+    day: str
+    sign_ins: int
+    passkey: int
+
+    @property
+    def share(self) -> float:
+        return self.passkey / self.sign_ins if self.sign_ins else 0.0
 
 
 async def overview(ctx: Context) -> dict[str, Any]:
-    """Users, passkeys synced vs device-bound, and sign-ins in the last 24 hours by method."""
-    return await (await ctx.read()).dashboard_figures(since=ctx.now() - timedelta(hours=24))
+    """Users, passkeys synced vs device-bound, sign-ins by method over 24 hours and 30 days,
+    the passkey share of sign-ins per day, progressive enrollment's outcomes, recent failures."""
+    now = ctx.now()
+    start = (now - timedelta(days=CHART_DAYS - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    reader = await ctx.read()
+    figures = await reader.dashboard_figures(since=now - timedelta(hours=24))
+    per_day: dict[str, dict[str, int]] = {}
+    for day, method, count in await reader.sign_ins_by_day(since=start):
+        per_day.setdefault(day, {})[method] = count
+    days = [(start + timedelta(days=n)).strftime("%Y-%m-%d") for n in range(CHART_DAYS)]
+    adoption = [
+        AdoptionDay(
+            day=d, sign_ins=sum(per_day.get(d, {}).values()), passkey=per_day.get(d, {}).get("passkey", 0)
+        )
+        for d in days
+    ]
+    month: dict[str, int] = {}
+    for methods in per_day.values():
+        for method, count in methods.items():
+            month[method] = month.get(method, 0) + count
+    outcomes = await reader.enrollment_outcomes(since=start, journey="progressive")
+    failures, _ = await reader.query_events(types=FAILURE_TYPES, limit=RECENT_FAILURES)
+    return {
+        **figures,
+        "sign_ins_30_days": month,
+        "adoption": adoption,
+        "passkey_share_30_days": (
+            sum(d.passkey for d in adoption) / total if (total := sum(d.sign_ins for d in adoption)) else None
+        ),
+        "progressive_created": outcomes.get(EventType.ENROLLMENT_COMPLETE.value, 0),
+        "progressive_failed": outcomes.get(EventType.WEBAUTHN_ENROLLMENT_FAILED.value, 0),
+        "failures": failures,
+    }

@@ -18,7 +18,7 @@ from keyturn.domain.oidc import (
     management_audience,
 )
 from keyturn.errors import KeyturnError, NotFound
-from keyturn.oidc.clients import NewClient, build_client
+from keyturn.oidc.clients import NewClient, build_client, check_redirect_uri
 from keyturn.operations.audit import Actor, record_change
 
 GRANTS: tuple[GrantType, ...] = ("authorization_code", "refresh_token", "client_credentials")
@@ -38,8 +38,11 @@ def scope_tokens(values: list[str] | None) -> list[str]:
     return list(dict.fromkeys(tokens))
 
 
-def _metadata_error(reason: str) -> KeyturnError:
-    return KeyturnError(code="invalid_client_metadata", reason=reason)
+def _metadata_error(reason: str, *, field: str | None = None) -> KeyturnError:
+    """`field` names the registration field at fault, for a form to show the message next to."""
+    return KeyturnError(
+        code="invalid_client_metadata", reason=reason, extra={"field": field} if field else None
+    )
 
 
 PASSKEY_TYPES: tuple[CredentialTypes, ...] = get_args(CredentialTypes)
@@ -80,7 +83,7 @@ async def register_client(
     if id_token_alg not in ("ES256", "RS256"):
         raise _metadata_error("the ID token algorithm must be ES256 or RS256")
     if not name.strip():
-        raise _metadata_error("a client needs a name")
+        raise _metadata_error("a client needs a name", field="name")
     tokens = scope_tokens(scopes)
     audiences = list(audiences or [])
     if "client_credentials" in grants and set(tokens) & set(MANAGEMENT_SCOPES):
@@ -133,6 +136,36 @@ async def delete_client(ctx: Context, client_id: str, *, actor: Actor) -> None:
             raise NotFound(code="inexistent_client", client_id=client_id)
         await tx.bump_config_version()
         record_change(ctx, actor, "delete_client", registered_client_id=client_id)
+    ctx.rt.config.forget()
+
+
+async def set_redirect_uris(
+    ctx: Context,
+    client_id: str,
+    *,
+    actor: Actor,
+    redirect_uris: list[str],
+    post_logout_redirect_uris: list[str],
+) -> None:
+    """Replace a client's redirect URIs, each checked as at registration (exact, https or
+    loopback, no fragment); a client using the authorization code keeps at least one."""
+    async with ctx.writing() as tx:
+        client = await tx.get_client(client_id)
+        if client is None:
+            raise NotFound(code="inexistent_client", client_id=client_id)
+        if "authorization_code" in client.grant_types and not redirect_uris:
+            raise _metadata_error("authorization_code needs at least one redirect URI", field="redirect_uris")
+        for uri in [*redirect_uris, *post_logout_redirect_uris]:
+            check_redirect_uri(uri, public=client.is_public)
+        await tx.update_client(
+            replace(
+                client,
+                redirect_uris=tuple(redirect_uris),
+                post_logout_redirect_uris=tuple(post_logout_redirect_uris),
+            )
+        )
+        await tx.bump_config_version()
+        record_change(ctx, actor, "update_client", registered_client_id=client_id, fields=["redirect_uris"])
     ctx.rt.config.forget()
 
 

@@ -155,3 +155,18 @@ async def revoke_all_passkeys(ctx: Context, user: User, *, actor: Actor) -> int:
 
 async def passkeys_of(ctx: Context, user: User) -> list[Passkey]:
     return await (await ctx.read()).list_passkeys(user.id)
+
+
+SEARCH_PAGE_SIZE = 20
+
+
+async def search_users(ctx: Context, text: str, *, page: int) -> tuple[list[User], int]:
+    """The dashboard's **Search users**: emails starting with what was typed (emails are
+    stored normalised, so the query is folded the same way), a page at a time."""
+    prefix = text.strip().lower()
+    return await (await ctx.read()).list_users(
+        email=None,
+        email_prefix=prefix or None,
+        offset=max(page, 0) * SEARCH_PAGE_SIZE,
+        limit=SEARCH_PAGE_SIZE,
+    )

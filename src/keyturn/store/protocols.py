@@ -44,8 +44,11 @@ class UserReads(Protocol):
 
     async def find_user_by_email(self, email: str) -> User | None: ...
 
-    async def list_users(self, *, email: str | None, offset: int, limit: int) -> tuple[list[User], int]:
-        """A page of users, oldest first, and how many match in all."""
+    async def list_users(
+        self, *, email: str | None, offset: int, limit: int, email_prefix: str | None = None
+    ) -> tuple[list[User], int]:
+        """A page of users, oldest first, and how many match in all (an exact email, or
+        emails starting with `email_prefix`, the dashboard's search)."""
         ...
 
 
@@ -464,6 +467,15 @@ class OperatorReads(Protocol):
 
     async def dashboard_figures(self, *, since: datetime) -> dict[str, Any]:
         """users, passkeys_synced, passkeys_device_bound, sign_ins (by method) since `since`."""
+        ...
+
+    async def sign_ins_by_day(self, *, since: datetime) -> list[tuple[str, str, int]]:
+        """(UTC day as YYYY-MM-DD, method, sign-ins) since `since`, for the adoption chart."""
+        ...
+
+    async def enrollment_outcomes(self, *, since: datetime, journey: str) -> dict[str, int]:
+        """Passkey enrollments since `since` offered by `journey` (details.enrollment), by
+        event type: created (gd_enrollment_complete) or failed (gd_webauthn_enrollment_failed)."""
         ...
 
 

@@ -125,6 +125,33 @@ class SqlOperators(SqlTxBase):
             "sign_ins": {str(name or "unknown"): int(count) for name, count in rows},
         }
 
+    async def sign_ins_by_day(self, *, since: datetime) -> list[tuple[str, str, int]]:
+        if self.dialect == "postgresql":
+            day: Any = func.to_char(func.timezone("UTC", events.c.date), "YYYY-MM-DD")
+        else:  # SQLite keeps UTC datetimes as ISO text
+            day = func.substr(events.c.date, 1, 10)
+        method = events.c.details["authentication_method"].as_string()
+        rows = await self._run(
+            select(day, method, func.count())
+            .where(events.c.type == EventType.SUCCESS_LOGIN.value, events.c.date >= since)
+            .group_by(day, method)
+            .order_by(day)
+        )
+        return [(str(d), str(m or "unknown"), int(c)) for d, m, c in rows]
+
+    async def enrollment_outcomes(self, *, since: datetime, journey: str) -> dict[str, int]:
+        kinds = (EventType.ENROLLMENT_COMPLETE.value, EventType.WEBAUTHN_ENROLLMENT_FAILED.value)
+        rows = await self._run(
+            select(events.c.type, func.count())
+            .where(
+                events.c.type.in_(kinds),
+                events.c.date >= since,
+                events.c.details["enrollment"].as_string() == journey,
+            )
+            .group_by(events.c.type)
+        )
+        return {str(t): int(c) for t, c in rows}
+
     # --- writes
     async def add_operator(self, operator: Operator) -> None:
         await self._run(insert(operators).values(**asdict(operator)), conflict="operator_exists")

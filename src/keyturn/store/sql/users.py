@@ -117,8 +117,13 @@ class SqlUsers(SqlTxBase):
         row = await self._first(select(users).where(users.c.email == email))
         return user_from_row(row) if row else None
 
-    async def list_users(self, *, email: str | None, offset: int, limit: int) -> tuple[list[User], int]:
+    async def list_users(
+        self, *, email: str | None, offset: int, limit: int, email_prefix: str | None = None
+    ) -> tuple[list[User], int]:
         condition = users.c.email == email if email is not None else true()
+        if email_prefix:
+            escaped = email_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            condition = and_(condition, users.c.email.like(escaped + "%", escape="\\"))
         total = await self._scalar(select(func.count()).select_from(users).where(condition))
         rows = await self._run(
             select(users)
