@@ -90,6 +90,7 @@ class AuthorizationRequest:
     # session (`hooks_passed_session`) and gave these claims, so issuing the code must not run them again.
     hook_claims: dict[str, Any] | None = None
     hooks_passed_session: str | None = None
+    ui_locales: str | None = None  # OIDC: the pages of this sign-in in these languages, if enabled
 
 
 @dataclass(frozen=True)

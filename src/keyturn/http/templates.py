@@ -1,4 +1,7 @@
-"""Jinja2 for every server-rendered page (hosted pages, OIDC consent and error pages)."""
+"""Jinja2 for every server-rendered page (hosted pages, OIDC consent and error pages).
+
+Each page renders in the request's negotiated locale (`keyturn.i18n`): its texts, `lang` and
+`dir`, and dates and numbers through the `datetime`, `date` and `number` filters."""
 
 from __future__ import annotations
 
@@ -10,8 +13,11 @@ from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from keyturn import i18n
+from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import KeyturnError
 from keyturn.http.errors import error_headers
+from keyturn.i18n.jinja import install as install_i18n
 from keyturn.passkeys.aaguid import provider_name
 
 TEMPLATES_DIR = Path(__file__).parent.parent / "web" / "templates"
@@ -24,11 +30,31 @@ templates = Jinja2Templates(
         auto_reload=False,
     )
 )
-templates.env.filters["provider"] = lambda aaguid: provider_name(aaguid) or "Unknown provider"
+install_i18n(templates.env)
+UNKNOWN_PROVIDER = i18n.N_("Unknown provider")
+templates.env.filters["provider"] = lambda aaguid: (
+    provider_name(aaguid) or i18n.current().gettext(UNKNOWN_PROVIDER)
+)
+_DEFAULT_TENANT = TenantSettings()
+
+
+def page_translator(request: Request, context: dict[str, Any] | None = None) -> i18n.Translator:
+    """The translator of this request under its tenant's `ui` settings."""
+    tenant = (context or {}).get("tenant")
+    if not isinstance(tenant, TenantSettings):
+        ctx = getattr(request.state, "ctx", None)
+        tenant = ctx.tenant if ctx is not None else _DEFAULT_TENANT
+    return i18n.translator(tenant.ui)
 
 
 def render(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
-    return templates.TemplateResponse(request, template, context, status_code=status)
+    """The page in the request's locale (the template renders here, synchronously)."""
+    active = page_translator(request, context)
+    token = i18n.activate(active)
+    try:
+        return templates.TemplateResponse(request, template, {**context, "i18n": active}, status_code=status)
+    finally:
+        i18n.deactivate(token)
 
 
 def error_page(request: Request, error: KeyturnError) -> HTMLResponse:

@@ -3,7 +3,8 @@
 
 Every template gets `product` (the tenant's display name), `public_url`, and what the
 message itself passes (a link, a code…). Links are built from the configured public URL,
-never from a request's Host header.
+never from a request's Host header. A message is written in the locale of the request that
+causes it (`keyturn.i18n`; the tenant's default outside a request), its texts through `{% trans %}`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from jinja2 import (
     select_autoescape,
 )
 
+from keyturn import i18n
 from keyturn.context import Context
 from keyturn.domain.mail import Mail
+from keyturn.i18n.jinja import install as install_i18n
 
 BUILT_IN = Path(__file__).with_name("templates")
 _environments: dict[Path | None, Environment] = {}
@@ -36,6 +39,7 @@ def _environment(operator_dir: Path | None) -> Environment:
             undefined=StrictUndefined,  # a template naming what the message does not give fails loudly
             keep_trailing_newline=True,
         )
+        install_i18n(_environments[operator_dir])
     return _environments[operator_dir]
 
 
@@ -46,11 +50,17 @@ def link(ctx: Context, path: str) -> str:
 
 def render(ctx: Context, template: str, *, to_address: str, **values: Any) -> Mail:
     env = _environment(ctx.settings.email.templates_dir)
+    active = i18n.translator(ctx.tenant.ui)
     context = {"product": ctx.tenant.rp.display_name, "public_url": ctx.settings.base_url, **values}
-    subject = env.get_template(f"{template}.subject.txt").render(context).strip()
-    text = env.get_template(f"{template}.txt").render(context)
+    context["i18n"] = active
+    token = i18n.activate(active)
     try:
-        html: str | None = env.get_template(f"{template}.html").render(context)
-    except TemplateNotFound:
-        html = None
+        subject = env.get_template(f"{template}.subject.txt").render(context).strip()
+        text = env.get_template(f"{template}.txt").render(context)
+        try:
+            html: str | None = env.get_template(f"{template}.html").render(context)
+        except TemplateNotFound:
+            html = None
+    finally:
+        i18n.deactivate(token)
     return Mail(to_address=to_address, subject=" ".join(subject.split()), text=text, html=html)

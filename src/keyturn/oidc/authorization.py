@@ -70,6 +70,7 @@ def _request_from(ctx: Context, checked: Checked, *, binding_hash: str) -> Autho
         prompt=checked.prompt,
         max_age=checked.max_age,
         login_hint=params.get("login_hint"),
+        ui_locales=params.get("ui_locales", "")[:200] or None,
         acr_values=tuple(params.get("acr_values", "").split()),
         audience=checked.audience,
         browser_binding=binding_hash,
