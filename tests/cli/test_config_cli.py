@@ -288,3 +288,19 @@ def test_python_m_keyturn_exits_1_on_a_bad_patch(cli_env: dict[str, str]) -> Non
     assert "/passkey_options/max_passkeys_per_user" in result.stderr
     assert "Traceback" not in result.stderr
     assert run_keyturn(cli_env, "config", "get").stdout == before
+
+
+def test_config_patch_overrides_a_text_in_one_language(keyturn: Keyturn, client: TestClient) -> None:
+    """Auth0's custom text: `/ui/texts/<locale>/<text or message id>`, read by the next request."""
+    code, _, err = keyturn(
+        "config", "patch", "--add", "/ui/texts/de/Sign in with a passkey=Weiter mit Passkey"
+    )
+    assert code == 0, err
+    assert keyturn.get("/ui/texts/de") == {"Sign in with a passkey": "Weiter mit Passkey"}
+    assert "Weiter mit Passkey" in client.get("/login?ui_locales=de").text
+    assert "Sign in with a passkey" in client.get("/login?ui_locales=en").text
+
+    code, _, err = keyturn("config", "patch", "--add", "/ui/texts/xx/Sign in=?")
+    assert code == 1
+    assert "'xx' not found" in err
+    assert keyturn.get("/ui/texts/de") == {"Sign in with a passkey": "Weiter mit Passkey"}
