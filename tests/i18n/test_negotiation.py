@@ -121,3 +121,16 @@ def test_dates_and_numbers_follow_the_locale() -> None:
 def test_lang_and_dir() -> None:
     assert (Translator("ja").lang, Translator("ja").direction) == ("ja", "ltr")
     assert Translator("ar").direction == "rtl"
+
+
+def test_session_devices_are_named_in_the_locale() -> None:
+    from keyturn.web.account import device_label
+
+    chrome_on_mac = (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36"
+    )
+    assert device_label(chrome_on_mac, Translator("de")) == "Chrome auf macOS"
+    assert device_label(chrome_on_mac, Translator("ja")) == "macOS の Chrome"
+    assert device_label(chrome_on_mac, Translator("en")) == "Chrome on macOS"
+    assert device_label("", Translator("fr")) == "Appareil inconnu"

@@ -14,7 +14,7 @@ from webauthn.helpers import bytes_to_base64url
 from keyturn.context import Context
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import User
-from keyturn.domain.session import Session, device_name
+from keyturn.domain.session import Session, device_parts
 from keyturn.errors import Forbidden, KeyturnError, Unauthenticated, Unavailable
 from keyturn.flows import account as account_flow
 from keyturn.flows import reauth, verification
@@ -53,6 +53,21 @@ NOTICES = {
     "email_verified": N_("Email verified."),
     "verification_sent": N_("We sent you a new code."),
 }
+BROWSER_ON_SYSTEM = N_("%(browser)s on %(system)s")
+UNKNOWN_DEVICE = N_("Unknown device")
+
+
+def device_label(user_agent: str, translator: Translator) -> str:
+    """ "Chrome on macOS" in the page's language (the browser and system names stay as they are)."""
+    browser, system = device_parts(user_agent)
+    if browser and system:
+        try:
+            return translator.gettext(BROWSER_ON_SYSTEM) % {"browser": browser, "system": system}
+        except (KeyError, ValueError, TypeError):  # an operator's override with other placeholders
+            return BROWSER_ON_SYSTEM % {"browser": browser, "system": system}
+    return browser or user_agent[:40] or translator.gettext(UNKNOWN_DEVICE)
+
+
 FormAction = Callable[[User, dict[str, str]], Awaitable[str]]
 
 
@@ -73,7 +88,7 @@ class SessionRow:
     def of(cls, session: Session, *, current: str, translator: Translator) -> SessionRow:
         return cls(
             id=session.id,
-            device=device_name(session.user_agent),
+            device=device_label(session.user_agent, translator),
             current=session.id == current,
             created_iso=session.created_at.isoformat(),
             created=translator.datetime(session.created_at),
