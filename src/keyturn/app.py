@@ -1,10 +1,10 @@
 """create_app(settings) → the ASGI app. No import-time side effects: tests build their own.
 
 Middleware, outermost first, all pure ASGI: `ForwardedHeaders` (the client's address behind
-trusted proxies), `Edge` (request id, access line, metrics),
-`SecurityHeaders`, `ProtocolCors` (the protocol endpoints only), `InputGuard` (text that
-cannot be stored is refused before any route runs). Routes that touch the database open
-their request's `Context` through `ContextRoute`.
+trusted proxies), `Edge` (request id, access line, metrics), `SecurityHeaders`,
+`LocalePreferences` (ui_locales and Accept-Language, for the pages' language), `ProtocolCors`
+(the protocol endpoints only), `InputGuard` (text that cannot be stored is refused before any
+route runs). Routes that touch the database open their request's `Context` through `ContextRoute`.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from keyturn.http.cors import ProtocolCors
 from keyturn.http.edge import Edge
 from keyturn.http.errors import keyturn_error_handler, send_error, unexpected_error_handler
 from keyturn.http.input import InputGuard
+from keyturn.http.locale import LocalePreferences
 from keyturn.http.security import SecurityHeaders
 from keyturn.http.templates import require_valid_overrides
 from keyturn.mail.outbox import OutboxSender
@@ -102,6 +103,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app = FastAPI(title="Keyturn", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(InputGuard, send_error=send_error)
     app.add_middleware(ProtocolCors)
+    app.add_middleware(LocalePreferences, secure_cookies=settings.secure_cookies)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(Edge, access_log_enabled=settings.access_log)
     app.add_middleware(ForwardedHeaders, trusted_proxies=settings.trusted_proxies)

@@ -3,8 +3,9 @@
 A `KeyturnError` carries a stable `code` (the contract API clients and tests rely on) and
 a message id, which is its code unless one code has several texts: then the id is
 `<code>.<reason>` (OAuth's `invalid_request` has many). Texts may name `{parameters}`.
-The README lists every id with its text (checked by tests/unit/test_docs.py); the pages'
-translations will key on these ids.
+The README lists every id with its text (checked by tests/unit/test_docs.py). The texts are
+English; `keyturn.i18n` translates them by id (the gettext context of each catalogue entry),
+except those in `OPERATOR_ONLY`, which only operators read (the CLI, /api/v2, the dashboard).
 """
 
 from __future__ import annotations
@@ -245,6 +246,60 @@ MESSAGES: dict[str, str] = {
         "({name}); change its options with PATCH /api/v2/connections/{id}."
     ),
 }
+
+# Texts only operators see: tenant settings, the dashboard, clients and hooks, the management
+# API and `keyturn mail test`. They stay English, like the dashboard, and are not translated.
+OPERATOR_ONLY: frozenset[str] = frozenset(
+    {
+        "invalid_config",
+        "invalid_config.reason",
+        "invalid_patch",
+        "invalid_patch.syntax",
+        "unknown_setting",
+        "rp_id_change_orphans_passkeys",
+        "invalid_config.fields",
+        "invalid_role",
+        "operator_exists",
+        "enrollment_link_invalid",
+        "passkey_prerequisites_failed",
+        "admin_forbidden",
+        "confirmation_mismatch",
+        "mds_blob_invalid",
+        "mds_blob_not_newer",
+        "invalid_redirect_uri",
+        "invalid_client_metadata",
+        "invalid_grant_type",
+        "invalid_scope_token",
+        "client_exists",
+        "invalid_trigger",
+        "invalid_hook_url",
+        "invalid_timeout",
+        "invalid_failure_policy",
+        "email_not_sent",
+        "missing_token",
+        "invalid_token.management",
+        "invalid_token.audience",
+        "insufficient_scope.management",
+        "inexistent_user",
+        "inexistent_connection",
+        "inexistent_connection.name",
+        "inexistent_log",
+        "inexistent_hook",
+        "inexistent_client",
+        "inexistent_hook.id",
+        "authenticator_not_found",
+        "authenticator_not_found.unnamed",
+        "invalid_query_string",
+        "invalid_query_string.email_only",
+        "invalid_query_string.field",
+        "invalid_query_string.date",
+        "invalid_query_string.date_range",
+        "invalid_body",
+        "auth0_idp_error",
+        "email_taken.management",
+        "connection_conflict",
+    }
+)
 
 
 def text(message_id: str, params: Mapping[str, object] | None = None) -> str:

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from keyturn import metrics
+from keyturn import i18n, metrics
 from keyturn.clock import Clock, SystemClock
 from keyturn.context import Context, open_context
 from keyturn.domain.events import Requester
@@ -60,6 +60,7 @@ async def build_runtime(settings: Settings, db: Database, clock: Clock) -> Runti
 
 async def open_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     """Open the database (migrating it), then build the runtime; a refused start leaves nothing open."""
+    i18n.load_catalogues()  # the .po files, read once now rather than on someone's first page
     db = await open_database(
         settings.resolved_database_url,
         connect_timeout=settings.database_connect_timeout_seconds,

@@ -306,3 +306,19 @@ def test_aaguid_lists_are_shown_with_their_providers_names_beside_the_json(keytu
     code, out, err = keyturn("config", "get", "/passkey_options/aaguid_denylist")
     assert code == 0 and len(json.loads(out)) == 2
     assert "fbfc3007-154e-4ecc-8c0b-6e020557d7bd Apple Passwords" in err
+
+
+def test_config_patch_overrides_a_text_in_one_language(keyturn: Keyturn, client: TestClient) -> None:
+    """Auth0's custom text: `/ui/texts/<locale>/<text or message id>`, read by the next request."""
+    code, _, err = keyturn(
+        "config", "patch", "--add", "/ui/texts/de/Sign in with a passkey=Weiter mit Passkey"
+    )
+    assert code == 0, err
+    assert keyturn.get("/ui/texts/de") == {"Sign in with a passkey": "Weiter mit Passkey"}
+    assert "Weiter mit Passkey" in client.get("/login?ui_locales=de").text
+    assert "Sign in with a passkey" in client.get("/login?ui_locales=en").text
+
+    code, _, err = keyturn("config", "patch", "--add", "/ui/texts/xx/Sign in=?")
+    assert code == 1
+    assert "'xx' not found" in err
+    assert keyturn.get("/ui/texts/de") == {"Sign in with a passkey": "Weiter mit Passkey"}

@@ -98,6 +98,7 @@ class AuthorizationRequest:
     acr_essential: bool = False
     # The session that stepped up for this request: it is not asked again (one step-up per request).
     stepped_up_session: str | None = None
+    ui_locales: str | None = None  # OIDC: the pages of this sign-in in these languages, if enabled
 
 
 @dataclass(frozen=True)

@@ -59,8 +59,8 @@ class Session:
 
 
 @lru_cache(maxsize=1024)
-def device_name(user_agent: str) -> str:
-    """What a person recognises a session by: "Chrome on macOS", "Safari on iOS"."""
+def device_parts(user_agent: str) -> tuple[str, str]:
+    """(browser, system) a person recognises a session by: ("Chrome", "macOS"); "" when unknown."""
     parsed = parse(user_agent)
     browser = parsed.user_agent.family if parsed.user_agent else ""
     system = parsed.os.family if parsed.os else ""
@@ -68,6 +68,12 @@ def device_name(user_agent: str) -> str:
         browser, browser
     )
     system = {"Mac OS X": "macOS"}.get(system, system)
-    if browser and browser != "Other":
-        return f"{browser} on {system}" if system and system != "Other" else browser
+    return ("" if browser == "Other" else browser), ("" if system == "Other" else system)
+
+
+def device_name(user_agent: str) -> str:
+    """What a person recognises a session by, in English: "Chrome on macOS", "Safari on iOS"."""
+    browser, system = device_parts(user_agent)
+    if browser:
+        return f"{browser} on {system}" if system else browser
     return "Unknown device" if not user_agent else user_agent[:40]

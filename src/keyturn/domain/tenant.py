@@ -552,6 +552,53 @@ class PasswordPolicy(_Strict):
     breached: BreachedPasswords = BreachedPasswords()
 
 
+LocaleTag = Literal["en", "de", "fr", "es", "ja"]  # one per catalogue in keyturn/i18n/locale
+SHIPPED_LOCALES: tuple[LocaleTag, ...] = ("en", "de", "fr", "es", "ja")
+
+
+def _empty_texts() -> dict[LocaleTag, dict[str, str]]:
+    return {locale: {} for locale in SHIPPED_LOCALES}
+
+
+class UiSettings(_Strict):
+    """The hosted pages' and emails' languages, and the operator's own texts (Auth0's custom text)."""
+
+    default_locale: LocaleTag = Field(
+        "en", description="When neither ui_locales nor Accept-Language names an enabled locale."
+    )
+    locales: list[LocaleTag] = Field(
+        default_factory=lambda: list(SHIPPED_LOCALES), min_length=1, description="The locales offered."
+    )
+    texts: dict[LocaleTag, dict[str, str]] = Field(
+        default_factory=_empty_texts,
+        description="Overrides by locale: a message id (errors) or the English text (the rest) → text.",
+    )
+
+    @field_validator("locales")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each locale once")
+        return value
+
+    @field_validator("texts")
+    @classmethod
+    def _bounded(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for texts in value.values():
+            if len(texts) > 2000:
+                raise ValueError("at most 2000 texts per locale")
+            for key, text in texts.items():
+                if not 1 <= len(key) <= 2000 or len(text) > 4000:
+                    raise ValueError("a text's key is 1 to 2000 characters, its text at most 4000")
+        return value
+
+    @model_validator(mode="after")
+    def _default_enabled(self) -> UiSettings:
+        if self.default_locale not in self.locales:
+            raise ValueError(f"default_locale {self.default_locale!r} must be one of locales")
+        return self
+
+
 class TenantSettings(_Strict):
     rp: RelyingParty = RelyingParty()
     authentication_methods: AuthenticationMethods = AuthenticationMethods()
@@ -573,6 +620,7 @@ class TenantSettings(_Strict):
     verification: VerificationOptions = VerificationOptions()
     notifications: NotificationOptions = NotificationOptions()
     branding: Branding = Branding()
+    ui: UiSettings = UiSettings()
 
     @property
     def product_name(self) -> str:

@@ -11,6 +11,7 @@ from typing import Literal
 from keyturn.context import Context
 from keyturn.domain.identity import User
 from keyturn.domain.methods import MethodId
+from keyturn.i18n import N_, translator
 from keyturn.mail.outbox import send_later
 from keyturn.mail.render import link
 from keyturn.store.protocols import WriteTx
@@ -20,12 +21,13 @@ SecurityChange = Literal[
 ]
 
 NOTICES: dict[SecurityChange, str] = {
-    "passkey_added": "A passkey ({detail}) was added to your account.",
-    "passkey_removed": "A passkey ({detail}) was removed from your account.",
-    "password_set": "A password was set on your account.",
-    "password_changed": "The password of your account was changed.",
-    "password_removed": "The password of your account was removed.",
+    "passkey_added": N_("A passkey ({detail}) was added to your account."),
+    "passkey_removed": N_("A passkey ({detail}) was removed from your account."),
+    "password_set": N_("A password was set on your account."),
+    "password_changed": N_("The password of your account was changed."),
+    "password_removed": N_("The password of your account was removed."),
 }
+ADDED = {"passkey": N_("a passkey"), "password": N_("a new password")}
 
 
 async def notify_security_change(
@@ -38,7 +40,7 @@ async def notify_security_change(
             "security_notice",
             to_address=user.email,
             user_id=user.id,
-            what=NOTICES[kind].format(detail=detail),
+            what=translator(ctx.tenant.ui).gettext(NOTICES[kind]).format(detail=detail),
             recover=link(ctx, "/recovery"),
         )
 
@@ -67,14 +69,15 @@ async def notify_recovered(
 ) -> None:
     """Tell the account it was recovered by email, with what was added and when."""
     if ctx.tenant.notifications.recovery_used:
+        texts = translator(ctx.tenant.ui)
         await send_later(
             ctx,
             tx,
             "recovery_used",
             to_address=user.email,
             user_id=user.id,
-            added="a passkey" if added == "passkey" else "a new password",
+            added=texts.gettext(ADDED["passkey" if added == "passkey" else "password"]),
             signed_out=signed_out_others,
-            when=ctx.now().strftime("%d %b %Y, %H:%M UTC"),
+            when=texts.datetime(ctx.now()),
             recover=link(ctx, "/recovery"),
         )

@@ -5,7 +5,8 @@
 - Everything else (the pages' JSON calls, the protocol endpoints): `{"error", "error_description"}`.
 
 An outage (`Unavailable`) is a 503 with Retry-After in every shape, never a 500. Internal
-detail only ever reaches the log.
+detail only ever reaches the log. `error` stays the stable English code everywhere; outside
+/api/v2 and /admin, `error_description` (and the page) is in the request's negotiated locale.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope, Send
 
+from keyturn import i18n
+from keyturn.domain.tenant import UiSettings
 from keyturn.errors import KeyturnError, RateLimited, Unavailable
 
 log = logging.getLogger("keyturn.web")
 MANAGEMENT_PREFIX = "/api/v2"
+ENGLISH_ONLY = (MANAGEMENT_PREFIX, "/admin")
+_DEFAULT_UI = UiSettings()
 
 
 def auth0_body(status: int, message: str, code: str) -> dict[str, object]:
@@ -36,10 +41,22 @@ def error_headers(error: KeyturnError) -> dict[str, str]:
     return {}
 
 
-def error_body(path: str, error: KeyturnError) -> dict[str, object]:
+def error_body(path: str, error: KeyturnError, *, description: str | None = None) -> dict[str, object]:
     if path.startswith(MANAGEMENT_PREFIX):
         return auth0_body(error.status, error.description, error.code)
-    return error.to_json()
+    body = error.to_json()
+    if description is not None:
+        body["error_description"] = description
+    return body
+
+
+def localized_description(request: Request, error: KeyturnError) -> str | None:
+    """The error's text in the request's locale; None where texts stay English."""
+    if request.url.path.startswith(ENGLISH_ONLY):
+        return None
+    ctx = getattr(request.state, "ctx", None)
+    ui = ctx.tenant.ui if ctx is not None else _DEFAULT_UI
+    return i18n.translator(ui).describe(error)
 
 
 def _wants_page(request: Request) -> bool:
@@ -62,7 +79,8 @@ async def keyturn_error_handler(request: Request, exc: Exception) -> Response:
         from keyturn.http.templates import error_page  # templates load only when a page is shown
 
         return error_page(request, exc)
-    return JSONResponse(error_body(request.url.path, exc), status_code=exc.status, headers=error_headers(exc))
+    body = error_body(request.url.path, exc, description=localized_description(request, exc))
+    return JSONResponse(body, status_code=exc.status, headers=error_headers(exc))
 
 
 async def send_error(scope: Scope, send: Send, error: KeyturnError) -> None:
@@ -78,4 +96,5 @@ async def send_error(scope: Scope, send: Send, error: KeyturnError) -> None:
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error", extra={"path": request.url.path})
     error = KeyturnError(code="server_error", status=500)
-    return JSONResponse(error_body(request.url.path, error), status_code=500)
+    body = error_body(request.url.path, error, description=localized_description(request, error))
+    return JSONResponse(body, status_code=500)

@@ -3,7 +3,10 @@
 A page's template is looked up first in the operator's `pages.templates_dir`, then in
 Keyturn's own, as mail templates are (`keyturn.mail.render`): one override mechanism, by
 file name. Every page gets `tenant` (its `branding` and `product_name`), `page` (the JSON
-its script reads) and what the route passes; docs/templates.md lists them.
+its script reads), `i18n` and what the route passes; docs/templates.md lists them.
+
+Each page renders in the request's negotiated locale (`keyturn.i18n`): its texts, `lang` and
+`dir`, and dates and numbers through the `datetime`, `date` and `number` filters.
 """
 
 from __future__ import annotations
@@ -18,17 +21,20 @@ from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from keyturn import i18n
 from keyturn.domain.branding import Branding
 from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import KeyturnError
 from keyturn.http.errors import error_headers
 from keyturn.http.security import content_security_policy
+from keyturn.i18n.jinja import install as install_i18n
 from keyturn.passkeys.aaguid import provider_name
 from keyturn.settings import Settings, SettingsError
 
 TEMPLATES_DIR = Path(__file__).parent.parent / "web" / "templates"
 BRAND_STYLESHEET = "/brand.css"
 _environments: dict[Path | None, Jinja2Templates] = {}
+UNKNOWN_PROVIDER = i18n.N_("Unknown provider")
 
 
 def brand_stylesheet(branding: Branding) -> str | None:
@@ -50,7 +56,10 @@ def page_templates(operator_dir: Path | None = None) -> Jinja2Templates:
             autoescape=jinja2.select_autoescape(),
             auto_reload=False,
         )
-        environment.filters["provider"] = lambda aaguid: provider_name(aaguid) or "Unknown provider"
+        install_i18n(environment)
+        environment.filters["provider"] = lambda aaguid: (
+            provider_name(aaguid) or i18n.current().gettext(UNKNOWN_PROVIDER)
+        )
         environment.globals["brand_stylesheet"] = brand_stylesheet
         _environments[operator_dir] = Jinja2Templates(env=environment)
     return _environments[operator_dir]
@@ -98,6 +107,18 @@ def page_csp(
     )
 
 
+_DEFAULT_TENANT = TenantSettings()
+
+
+def page_translator(request: Request, context: dict[str, Any] | None = None) -> i18n.Translator:
+    """The translator of this request under its tenant's `ui` settings."""
+    tenant = (context or {}).get("tenant")
+    if not isinstance(tenant, TenantSettings):
+        ctx = getattr(request.state, "ctx", None)
+        tenant = ctx.tenant if ctx is not None else _DEFAULT_TENANT
+    return i18n.translator(tenant.ui)
+
+
 def render(
     request: Request,
     template: str,
@@ -107,9 +128,17 @@ def render(
     form_targets: tuple[str, ...] = (),
     captcha_origins: tuple[str, ...] = (),
 ) -> HTMLResponse:
+    """The page in the request's locale (the template renders here, synchronously), with its CSP."""
     ctx = getattr(request.state, "ctx", None)
     operator_dir = ctx.settings.pages.templates_dir if ctx is not None else None
-    response = page_templates(operator_dir).TemplateResponse(request, template, context, status_code=status)
+    active = page_translator(request, context)
+    token = i18n.activate(active)
+    try:
+        response = page_templates(operator_dir).TemplateResponse(
+            request, template, {**context, "i18n": active}, status_code=status
+        )
+    finally:
+        i18n.deactivate(token)
     response.headers["content-security-policy"] = page_csp(
         context.get("tenant"), form_targets=form_targets, captcha_origins=captcha_origins
     )

@@ -6,7 +6,8 @@ Every template gets `product` (the brand's product name, else the tenant's displ
 (`#rrggbb` or None), and what the message itself passes (a link, a code…). Each body is then
 laid in `layout.html` / `layout.txt` (overridable too) as `body`: the brand's logo and name
 around every message. Links are built from the configured public URL, never from a
-request's Host header.
+request's Host header. A message is written in the locale of the request that causes it
+(`keyturn.i18n`; the tenant's default outside a request), its texts through `{% trans %}`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from jinja2 import (
 )
 from markupsafe import Markup
 
+from keyturn import i18n
 from keyturn.context import Context
 from keyturn.domain.mail import Mail
+from keyturn.i18n.jinja import install as install_i18n
 
 BUILT_IN = Path(__file__).with_name("templates")
 _environments: dict[Path | None, Environment] = {}
@@ -40,6 +43,7 @@ def _environment(operator_dir: Path | None) -> Environment:
             undefined=StrictUndefined,  # a template naming what the message does not give fails loudly
             keep_trailing_newline=True,
         )
+        install_i18n(_environments[operator_dir])
     return _environments[operator_dir]
 
 
@@ -63,15 +67,20 @@ def brand_values(ctx: Context) -> dict[str, Any]:
 
 def render(ctx: Context, template: str, *, to_address: str, **values: Any) -> Mail:
     env = _environment(ctx.settings.email.templates_dir)
-    context = {**brand_values(ctx), **values}
-    subject = env.get_template(f"{template}.subject.txt").render(context).strip()
-    text_body = env.get_template(f"{template}.txt").render(context)
-    text = env.get_template("layout.txt").render({**context, "body": text_body.rstrip("\n")})
+    active = i18n.translator(ctx.tenant.ui)
+    context = {**brand_values(ctx), **values, "i18n": active}
+    token = i18n.activate(active)
     try:
-        html_body = env.get_template(f"{template}.html").render(context)
-    except TemplateNotFound:
-        html: str | None = None
-    else:
-        body = Markup(html_body)  # noqa: S704 - the output of an autoescaped template
-        html = env.get_template("layout.html").render({**context, "body": body})
+        subject = env.get_template(f"{template}.subject.txt").render(context).strip()
+        text_body = env.get_template(f"{template}.txt").render(context)
+        text = env.get_template("layout.txt").render({**context, "body": text_body.rstrip("\n")})
+        try:
+            html_body = env.get_template(f"{template}.html").render(context)
+        except TemplateNotFound:
+            html: str | None = None
+        else:
+            body = Markup(html_body)  # noqa: S704 - the output of an autoescaped template
+            html = env.get_template("layout.html").render({**context, "body": body})
+    finally:
+        i18n.deactivate(token)
     return Mail(to_address=to_address, subject=" ".join(subject.split()), text=text, html=html)

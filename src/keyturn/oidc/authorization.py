@@ -79,6 +79,7 @@ def _request_from(ctx: Context, checked: Checked, *, binding_hash: str) -> Autho
         prompt=checked.prompt,
         max_age=checked.max_age,
         login_hint=params.get("login_hint"),
+        ui_locales=params.get("ui_locales", "")[:200] or None,
         acr_values=checked.acr_values,
         acr_essential=checked.acr_essential,
         audience=checked.audience,

@@ -10,7 +10,7 @@ from keyturn.keys import ALGORITHMS
 from keyturn.oidc.authorize_checks import SUPPORTED_SCOPES
 
 
-def provider_metadata(issuer: str, *, base_url: str) -> dict[str, Any]:
+def provider_metadata(issuer: str, *, base_url: str, ui_locales: list[str] | None = None) -> dict[str, Any]:
     """The issuer names the provider; the endpoints are where Keyturn is actually served."""
     return {
         "issuer": issuer,
@@ -67,7 +67,7 @@ def provider_metadata(issuer: str, *, base_url: str) -> dict[str, Any]:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
-        "ui_locales_supported": ["en"],
+        "ui_locales_supported": ui_locales or ["en"],
     }
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from keyturn import i18n
 from keyturn.context import Context
 from keyturn.domain.identity import User
 from keyturn.domain.oidc import Client
@@ -32,6 +33,7 @@ from keyturn.http.security import (
     set_cookie,
 )
 from keyturn.http.templates import render
+from keyturn.i18n import N_
 from keyturn.ids import hash_token
 from keyturn.keys import JWKS_MAX_AGE_SECONDS, InvalidToken
 from keyturn.oidc import discovery, endpoints
@@ -51,11 +53,11 @@ from keyturn.oidc.grants import record_unauthenticated_exchange, token_response
 
 router = APIRouter(route_class=ContextRoute)
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
-SCOPE_DESCRIPTIONS = {
-    "openid": "Know who you are",
-    "profile": "See your name",
-    "email": "See your email address",
-    "offline_access": "Stay signed in when you are away",
+SCOPE_DESCRIPTIONS = {  # translated on the consent page
+    "openid": N_("Know who you are"),
+    "profile": N_("See your name"),
+    "email": N_("See your email address"),
+    "offline_access": N_("Stay signed in when you are away"),
 }
 
 
@@ -77,7 +79,11 @@ def _expired_page(request: Request, ctx: Context) -> Response:
 
 @router.get("/.well-known/openid-configuration")
 async def openid_configuration(ctx: ContextDep) -> Response:
-    return JSONResponse(discovery.provider_metadata(ctx.settings.issuer_url, base_url=ctx.settings.base_url))
+    return JSONResponse(
+        discovery.provider_metadata(
+            ctx.settings.issuer_url, base_url=ctx.settings.base_url, ui_locales=list(ctx.tenant.ui.locales)
+        )
+    )
 
 
 @router.get("/.well-known/jwks.json")
@@ -162,6 +168,8 @@ async def consent_page(request: Request, ctx: ContextDep, session: SessionDep, r
     found = await _parked(request, ctx, request_id)
     if found is None or session is None:
         return _expired_page(request, ctx)
+    if "ui_locales" not in request.query_params:
+        i18n.prefer(found.request.ui_locales)
     scopes = [(scope, SCOPE_DESCRIPTIONS[scope]) for scope in found.request.scope]
     context = {
         "client": found.client,

@@ -14,7 +14,7 @@ from webauthn.helpers import bytes_to_base64url
 from keyturn.context import Context
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import User
-from keyturn.domain.session import Session, device_name
+from keyturn.domain.session import Session, device_parts
 from keyturn.errors import Forbidden, KeyturnError, Unauthenticated, Unavailable
 from keyturn.flows import account as account_flow
 from keyturn.flows import reauth, verification
@@ -33,25 +33,41 @@ from keyturn.http.security import (
     clear_cookie,
     set_cookie,
 )
-from keyturn.http.templates import render
+from keyturn.http.templates import page_translator, render
+from keyturn.i18n import N_, Translator
 from keyturn.methods.registry import offered
 
 router = APIRouter(route_class=ContextRoute)
 SIGN_IN_FIRST = "/login?return_to=/account"
 
 NOTICES = {
-    "passkey_added": "Passkey added.",
-    "passkey_renamed": "Passkey renamed.",
-    "passkey_removed": "Passkey removed.",
-    "password_set": "Password saved.",
-    "password_removed": "Password removed. You sign in with your passkeys now.",
-    "email_changed": "Email changed.",
-    "session_revoked": "Session signed out.",
-    "other_sessions_revoked": "Signed out of all other sessions.",
-    "email_code_sent": "We sent a code to your new address. Type it below to change your email.",
-    "email_verified": "Email verified.",
-    "verification_sent": "We sent you a new code.",
+    "passkey_added": N_("Passkey added."),
+    "passkey_renamed": N_("Passkey renamed."),
+    "passkey_removed": N_("Passkey removed."),
+    "password_set": N_("Password saved."),
+    "password_removed": N_("Password removed. You sign in with your passkeys now."),
+    "email_changed": N_("Email changed."),
+    "session_revoked": N_("Session signed out."),
+    "other_sessions_revoked": N_("Signed out of all other sessions."),
+    "email_code_sent": N_("We sent a code to your new address. Type it below to change your email."),
+    "email_verified": N_("Email verified."),
+    "verification_sent": N_("We sent you a new code."),
 }
+BROWSER_ON_SYSTEM = N_("%(browser)s on %(system)s")
+UNKNOWN_DEVICE = N_("Unknown device")
+
+
+def device_label(user_agent: str, translator: Translator) -> str:
+    """ "Chrome on macOS" in the page's language (the browser and system names stay as they are)."""
+    browser, system = device_parts(user_agent)
+    if browser and system:
+        try:
+            return translator.gettext(BROWSER_ON_SYSTEM) % {"browser": browser, "system": system}
+        except (KeyError, ValueError, TypeError):  # an operator's override with other placeholders
+            return BROWSER_ON_SYSTEM % {"browser": browser, "system": system}
+    return browser or user_agent[:40] or translator.gettext(UNKNOWN_DEVICE)
+
+
 FormAction = Callable[[User, dict[str, str]], Awaitable[str]]
 
 
@@ -65,21 +81,19 @@ class SessionRow:
     current: bool
     created_iso: str
     created: str
-    created_short: str
     last_active_iso: str
     last_active: str
 
     @classmethod
-    def of(cls, session: Session, *, current: str) -> SessionRow:
+    def of(cls, session: Session, *, current: str, translator: Translator) -> SessionRow:
         return cls(
             id=session.id,
-            device=device_name(session.user_agent),
+            device=device_label(session.user_agent, translator),
             current=session.id == current,
             created_iso=session.created_at.isoformat(),
-            created=session.created_at.strftime("%d %b %Y, %H:%M UTC"),
-            created_short=session.created_at.strftime("%d %b %Y %H:%M"),
+            created=translator.datetime(session.created_at),
             last_active_iso=session.last_active.isoformat(),
-            last_active=session.last_active.strftime("%d %b %Y, %H:%M UTC"),
+            last_active=translator.datetime(session.last_active),
         )
 
 
@@ -99,16 +113,17 @@ async def _account_page(
         "csrf": session.csrf_token,
     }
     sessions, more_sessions = await list_sessions(ctx, user, session)
+    translator = page_translator(request)
     context: dict[str, Any] = {
         "user": user,
         "passkeys": passkeys,
         "tenant": tenant,
         "csrf": session.csrf_token,
-        "notice": NOTICES.get(notice),
+        "notice": translator.gettext(NOTICES[notice]) if notice in NOTICES else None,
         "error": error,
         "page": signal,
         "at_limit": len(passkeys) >= tenant.passkey_options.max_passkeys_per_user,
-        "sessions": [SessionRow.of(s, current=session.id) for s in sessions],
+        "sessions": [SessionRow.of(s, current=session.id, translator=translator) for s in sessions],
         "more_sessions": more_sessions,
         "verify": not user.email_verified and tenant.verification.mode != "off",
         "pending_email": await verification.pending_email_change(ctx, user),

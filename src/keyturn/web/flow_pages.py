@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from keyturn import i18n
 from keyturn.context import Context
 from keyturn.domain.flow import Flow, FlowKind
 from keyturn.domain.identity import User
@@ -47,6 +48,8 @@ async def open_flow_page(
     or `force=1` asks for one (re-authentication)."""
     token, new = binding_token(request)
     parked = await load_parked(ctx, request.query_params.get(AUTHORIZATION_PARAM), binding_token=token)
+    if parked is not None and "ui_locales" not in request.query_params:
+        i18n.prefer(parked.request.ui_locales)  # the authorization's languages, even without the cookie
     return_to = safe_return_to(request.query_params.get("return_to"))
     if session is not None and parked is None and request.query_params.get("force") != "1":
         return RedirectResponse(return_to or "/account", status_code=303)

@@ -3,6 +3,8 @@
 "use strict";
 
 const page = JSON.parse(document.getElementById("kt-page").textContent);
+// Every text the script shows comes translated from the page (templates/_texts.html).
+const texts = JSON.parse(document.getElementById("kt-texts").textContent);
 
 // --- talking to Keyturn --------------------------------------------------------------
 async function post(url, body, csrf) {
@@ -14,7 +16,7 @@ async function post(url, body, csrf) {
   let data = {};
   try { data = await response.json(); } catch (_) { /* empty body */ }
   if (!response.ok) {
-    const error = new Error(data.error_description || "Something went wrong. Please try again.");
+    const error = new Error(data.error_description || texts.generic_error);
     error.code = data.error; error.data = data;
     throw error;
   }
@@ -36,10 +38,10 @@ function clearMessages() { errorBox.hidden = true; if (statusBox) statusBox.hidd
 // Browser-side failures of navigator.credentials.*, in words a person can act on.
 function ceremonyMessage(error) {
   if (error.code) return error.message;  // Keyturn's own answer
-  if (error.name === "NotAllowedError") return "The passkey request was cancelled or timed out.";
-  if (error.name === "InvalidStateError") return "This device already has a passkey for your account.";
-  if (error.name === "SecurityError") return "Passkeys are not allowed on this address.";
-  return "Your browser could not use a passkey. Please try again.";
+  if (error.name === "NotAllowedError") return texts.passkey_cancelled;
+  if (error.name === "InvalidStateError") return texts.passkey_exists;
+  if (error.name === "SecurityError") return texts.passkey_insecure;
+  return texts.passkey_unsupported;
 }
 
 // WebAuthn Signal API: keep the browser's passkey list true, where the browser has it.
@@ -74,7 +76,7 @@ function captchaWidget() {
       script.id = "kt-captcha-script"; script.src = config.script; script.async = true;
       script.onload = () => resolve();
       script.onerror = () => reject(Object.assign(
-        new Error("The check that you are not a robot could not load. Try again, or use a passkey."),
+        new Error(texts.captcha_unavailable),
         { code: "captcha_unavailable" }));
       document.head.append(script);
     });
@@ -212,7 +214,7 @@ function setupLogin() {
     stopAutofill();
     try {
       const credential = await navigator.credentials.get({ publicKey: requestOptions(options) });
-      showStatus("Checking your passkey…");
+      showStatus(texts.checking_passkey);
       await finish(credential);
     } catch (error) {
       handleCeremonyError(error);
@@ -234,7 +236,7 @@ function setupLogin() {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearMessages();
-    if (!email.value.trim()) { showError("Enter your email."); email.focus(); return; }
+    if (!email.value.trim()) { showError(texts.enter_email); email.focus(); return; }
     try {
       if (identified && !passwordField.hidden && password.value) {
         const result = await postWithCaptcha(captcha, base,
@@ -246,21 +248,21 @@ function setupLogin() {
       stopAutofill();
       const next = await post(`${base}/identify`, { email: email.value });
       identified = true;
-      if (next.unknown_account) { showError("There is no account with this email. Create one instead."); return; }
+      if (next.unknown_account) { showError(texts.unknown_account); return; }
       if (next.password) {
         passwordField.hidden = false;
-        continueButton.textContent = "Sign in";
+        continueButton.textContent = texts.sign_in;
         if (next.captcha && captcha) captcha.show().catch((error) => showError(error.message));
         password.focus();
       }
       if (next.passkey && supportsPasskeys()) {
         await modalSignIn(next.passkey);
-        if (next.password && !errorBox.hidden) showError("No passkey? Enter your password instead.");
+        if (next.password && !errorBox.hidden) showError(texts.no_passkey_password);
       }
     } catch (error) { handleCeremonyError(error); }
   });
   email.addEventListener("input", () => {
-    if (identified) { identified = false; passwordField.hidden = true; continueButton.textContent = "Continue"; }
+    if (identified) { identified = false; passwordField.hidden = true; continueButton.textContent = texts.continue; }
   });
 
   startAutofill();
@@ -290,14 +292,14 @@ function setupSignup() {
       const sent = await post(`${base()}/email`, { email: email.value });
       page.flow_id = sent.flow_id; page.csrf = sent.csrf;
       codeField.hidden = false; email.readOnly = true;
-      showStatus(`Check your inbox: we sent a message to ${email.value}. Type its code here.`);
+      showStatus(texts.code_sent.replace("{email}", email.value));
       code.focus();
       return false;
     }
     const checked = await post(`${base()}/code`, { code: code.value });
     page.flow_id = checked.flow_id; page.csrf = checked.csrf;
     proven = true; codeField.hidden = true;
-    showStatus("Email confirmed.");
+    showStatus(texts.email_confirmed);
     return true;
   }
 
@@ -309,7 +311,7 @@ function setupSignup() {
   async function signUpWithPasskey() {
     const options = await post(`${base()}/passkey/options`, { email: email.value });
     const credential = await navigator.credentials.create({ publicKey: creationOptions(options) });
-    showStatus("Saving your passkey…");
+    showStatus(texts.saving_passkey);
     const result = await post(base(), { method: "passkey", credential: credentialJSON(credential) });
     go(result.redirect_to);
   }
@@ -319,7 +321,7 @@ function setupSignup() {
       clearMessages();
       if (passwordField.hidden) {
         passwordField.hidden = false;
-        usePassword.textContent = "Create account with password";
+        usePassword.textContent = texts.create_with_password;
         usePassword.classList.replace("secondary", "primary");
         passwordChosen();
         password.focus();
@@ -336,7 +338,7 @@ function setupSignup() {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearMessages();
-    if (!email.value.trim()) { showError("Enter your email."); email.focus(); return; }
+    if (!email.value.trim()) { showError(texts.enter_email); email.focus(); return; }
     try {
       if (!proven && !(await prove())) return;
       // Enter in a revealed Password field means "use the password", not "create a passkey".
@@ -362,7 +364,7 @@ function setupAccount() {
     try {
       const started = await post("/account/passkeys/options", {}, page.csrf);
       const credential = await navigator.credentials.create({ publicKey: creationOptions(started.options) });
-      showStatus("Saving your passkey…");
+      showStatus(texts.saving_passkey);
       const result = await post("/account/passkeys",
         { flow_id: started.flow_id, credential: credentialJSON(credential) }, started.csrf);
       go(result.redirect_to);
@@ -402,7 +404,7 @@ function setupConfirm() {
       try {
         const started = await post("/account/confirm/options", { flow_id: page.flow_id }, page.flow_csrf);
         const credential = await navigator.credentials.get({ publicKey: requestOptions(started.options) });
-        showStatus("Checking your passkey…");
+        showStatus(texts.checking_passkey);
         await finish({ method: "passkey", credential: credentialJSON(credential) });
       } catch (error) { handleCeremonyError(error); }
     });
@@ -433,7 +435,7 @@ function setupRecovered() {
       try {
         const options = await post("/recovery/new/passkey/options");
         const credential = await navigator.credentials.create({ publicKey: creationOptions(options) });
-        showStatus("Saving your passkey…");
+        showStatus(texts.saving_passkey);
         await finish({ method: "passkey", credential: credentialJSON(credential) });
       } catch (error) { handleCeremonyError(error); }
     });
@@ -487,7 +489,7 @@ async function setupEnroll() {
     try {
       const options = await post(`${base}/options`, { conditional: false });
       const credential = await navigator.credentials.create({ publicKey: creationOptions(options) });
-      showStatus("Saving your passkey…");
+      showStatus(texts.saving_passkey);
       await save(credential);
     } catch (_) {
       onward();
