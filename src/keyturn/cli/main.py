@@ -218,6 +218,10 @@ def clients_create(
     ] = None,
     jwks_file: Annotated[Path | None, typer.Option("--jwks", help="JWKS file (private_key_jwt).")] = None,
     id_token_alg: Annotated[str, typer.Option("--id-token-alg", help="ES256 or RS256.")] = "ES256",  # noqa: S107
+    mfa: Annotated[
+        str | None,
+        typer.Option("--mfa", help="never|optional|required: overrides mfa.policy for this client."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     config: ConfigOption = None,
 ) -> None:
@@ -245,6 +249,7 @@ def clients_create(
             auth_method=auth_method,
             jwks=jwks,
             id_token_alg=id_token_alg,
+            mfa=mfa,
         ),
     )
     if as_json:

@@ -8,7 +8,7 @@ them; this module only names things once.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
 ACR_PHR: Final = "phr"  # phishing-resistant: a passkey (OpenID EAP ACR values)
 ACR_PHRH: Final = "phrh"  # phishing-resistant, with a device-bound key whose attestation was verified
@@ -16,3 +16,8 @@ ACR_MFA: Final = "http://schemas.openid.net/pape/policies/2007/06/multi-factor" 
 ACR_VALUES: Final[tuple[str, ...]] = (ACR_PHR, ACR_PHRH, ACR_MFA)
 
 AMR_MFA: Final = "mfa"  # RFC 8176: more than one factor was proved
+
+# mfa.policy (tenant, and a client's override): never; optional (those who enrolled are asked);
+# required (users without a second factor enroll one at their next sign-in).
+MfaPolicy = Literal["never", "optional", "required"]
+MFA_POLICIES: Final[tuple[MfaPolicy, ...]] = ("never", "optional", "required")

@@ -15,6 +15,8 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from keyturn.domain.assurance import MfaPolicy
+
 _DOMAIN = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
 )
@@ -535,6 +537,25 @@ class BreachedPasswords(_Strict):
         return self
 
 
+class MfaOptions(_Strict):
+    """Second factors (issue 12): when a sign-in must prove one after its first factor."""
+
+    policy: MfaPolicy = Field(
+        "never",
+        description=(
+            "never; optional (users who enrolled a second factor are asked for it); required "
+            "(users without one enroll one at their next sign-in, before the session)."
+        ),
+    )
+    passkey_satisfies: bool = Field(
+        True,
+        description=(
+            "A user-verified passkey counts as two factors (no second-factor step); false asks "
+            "passkey users too. A passkey used without user verification never satisfies MFA."
+        ),
+    )
+
+
 class PasswordPolicy(_Strict):
     breached: BreachedPasswords = BreachedPasswords()
 
@@ -559,6 +580,7 @@ class TenantSettings(_Strict):
     recovery: RecoveryOptions = RecoveryOptions()
     verification: VerificationOptions = VerificationOptions()
     notifications: NotificationOptions = NotificationOptions()
+    mfa: MfaOptions = MfaOptions()
 
     @model_validator(mode="after")
     def _one_method_enabled(self) -> TenantSettings:

@@ -10,6 +10,7 @@ from keyturn.domain.email import normalize_email
 from keyturn.domain.flow import Flow
 from keyturn.errors import KeyturnError
 from keyturn.flows import enrollment, protection
+from keyturn.flows.second_factor import SecondFactorStep, after_first_factor
 from keyturn.flows.sessions import SignedIn, complete_sign_in
 from keyturn.methods.base import Payload
 from keyturn.methods.passkey import request_options
@@ -58,12 +59,13 @@ async def submit_login(
     binding_token: str | None,
     previous_session: str | None,
     device_choice: str | None = None,
-) -> SignedIn:
+) -> SignedIn | SecondFactorStep:
     """The chosen method verifies (and logs its own failures); the session is the flow's exit.
     Attack protection (`flows.protection`) counts around it: suspicious IPs for every method,
-    brute force for passwords. A passkey may then be offered (`flows.enrollment`) when the
-    page says this browser can create one (`can_create_passkey`); `device_choice` is this
-    browser's answer to local enrollment."""
+    brute force for passwords. When MFA policy asks for a second factor, the sign-in goes on
+    to that step instead (`flows.second_factor`), with no session yet. A passkey may then be
+    offered (`flows.enrollment`) when the page says this browser can create one
+    (`can_create_passkey`); `device_choice` is this browser's answer to local enrollment."""
     method = login_method(payload.get("method"), flow, ctx.tenant)
     guard = await protection.before_login(ctx, method.id, payload)
     try:
@@ -75,6 +77,9 @@ async def submit_login(
         await protection.after_failure(ctx, guard, error)
         raise
     await protection.after_success(ctx, guard)
+    second = await after_first_factor(ctx, flow, authenticated, binding_token=binding_token)
+    if second is not None:
+        return second
     signed_in = await complete_sign_in(
         ctx,
         flow,

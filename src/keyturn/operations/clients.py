@@ -7,6 +7,7 @@ import re
 from typing import Any, cast
 
 from keyturn.context import Context
+from keyturn.domain.assurance import MFA_POLICIES
 from keyturn.domain.oidc import (
     MANAGEMENT_SCOPES,
     AuthMethod,
@@ -55,6 +56,7 @@ async def register_client(
     scopes: list[str] | None = None,
     audiences: list[str] | None = None,
     id_token_alg: str = "ES256",  # noqa: S107 - an algorithm name
+    mfa: str | None = None,
 ) -> NewClient:
     """Validate and store a client; the secret (if any) is in the result and nowhere else."""
     grants = grant_types or ["authorization_code", "refresh_token"]
@@ -67,6 +69,8 @@ async def register_client(
         raise _metadata_error("the ID token algorithm must be ES256 or RS256")
     if not name.strip():
         raise _metadata_error("a client needs a name")
+    if mfa is not None and mfa not in MFA_POLICIES:
+        raise _metadata_error(f"mfa must be one of {', '.join(MFA_POLICIES)}")
     tokens = scope_tokens(scopes)
     audiences = list(audiences or [])
     if "client_credentials" in grants and set(tokens) & set(MANAGEMENT_SCOPES):
@@ -84,6 +88,7 @@ async def register_client(
         audiences=list(dict.fromkeys(audiences)),
         id_token_alg=cast(SigningAlg, id_token_alg),
         now=ctx.now(),
+        mfa=mfa,
     )
     async with ctx.writing() as tx:
         await tx.create_client(new.client)
@@ -117,6 +122,7 @@ def describe_client(client: Client) -> dict[str, Any]:
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "scopes": list(client.scopes),
         "audiences": list(client.audiences),
+        "mfa": client.mfa,
         "created_at": client.created_at.isoformat(),
     }
 
