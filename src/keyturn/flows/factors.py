@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from keyturn.context import Context
 from keyturn.domain.events import EventType
 from keyturn.domain.factors import Factors
-from keyturn.domain.identity import User
+from keyturn.domain.flow import Flow
+from keyturn.domain.identity import Passkey, User
 from keyturn.errors import FlowError, KeyturnError, NotFound
-from keyturn.methods import recovery_codes, totp
+from keyturn.methods import recovery_codes, security_key, totp
 from keyturn.methods.registry import TOTP
 from keyturn.sealing import Unsealable, b64, from_seconds, open_fields, seal_fields, to_seconds, unb64
 from keyturn.store.protocols import WriteTx
@@ -116,6 +118,25 @@ def _removed(ctx: Context, user: User, method: str) -> None:
         description="Second factor removed",
         details={"method": method},
     )
+
+
+async def security_key_options(ctx: Context, flow: Flow, user: User) -> dict[str, Any]:
+    return await security_key.creation_options(ctx, flow, user=user)
+
+
+async def add_security_key(ctx: Context, flow: Flow, user: User, credential: object) -> Passkey:
+    return await security_key.register(ctx, flow, user=user, credential=credential)
+
+
+async def remove_security_key(ctx: Context, user: User, key_id: str) -> None:
+    async with ctx.writing() as tx:
+        if not await tx.delete_security_key(user.id, key_id):
+            raise NotFound(code="authenticator_not_found")
+        _removed(ctx, user, "webauthn-roaming")
+
+
+async def security_keys_of(ctx: Context, user: User) -> list[Passkey]:
+    return await (await ctx.read()).list_security_keys(user.id)
 
 
 async def generate_recovery_codes(ctx: Context, user: User) -> list[str]:

@@ -33,9 +33,9 @@ from keyturn.flows import factors
 from keyturn.flows.base import flow_token, start_flow
 from keyturn.flows.parked import load_parked
 from keyturn.flows.sessions import SignedIn, auth_event, complete_sign_in
-from keyturn.methods import totp
+from keyturn.methods import security_key, totp
 from keyturn.methods.base import Authenticated
-from keyturn.methods.registry import RECOVERY_CODE, TOTP
+from keyturn.methods.registry import RECOVERY_CODE, SECURITY_KEY, TOTP
 from keyturn.throttles import Rate
 
 STEP_PATH = "/login/second-factor/"  # + the flow token
@@ -143,6 +143,26 @@ async def submit_code(
         await ctx.rt.throttles.hit(WRONG_CODES_RATE, "mfa-code", user.id)
         raise
     await ctx.rt.throttles.clear(WRONG_CODES_RATE, "mfa-code", user.id)
+    return await _finish(
+        ctx, flow, authenticated, binding_token=binding_token, previous_session=previous_session
+    )
+
+
+async def security_key_options(ctx: Context, flow: Flow) -> dict[str, object]:
+    """Request options naming only this user's security keys."""
+    user = await _user_of(ctx, flow)
+    if "security_key" not in flow.methods:
+        raise KeyturnError(code="unknown_method")
+    return await security_key.request_options(ctx, flow, user=user)
+
+
+async def submit_security_key(
+    ctx: Context, flow: Flow, *, credential: object, binding_token: str | None, previous_session: str | None
+) -> SignedIn:
+    user = await _user_of(ctx, flow)
+    if "security_key" not in flow.methods:
+        raise KeyturnError(code="unknown_method")
+    authenticated = await SECURITY_KEY.verify(ctx, flow, user=user, credential=credential)
     return await _finish(
         ctx, flow, authenticated, binding_token=binding_token, previous_session=previous_session
     )

@@ -75,7 +75,6 @@ class AuthenticationMethodOut(_Out):
     id: str
     type: Literal["passkey", "password", "totp", "webauthn-roaming", "recovery-code"]
     created_at: str
-    confirmed: bool | None = None
     name: str | None = None
     key_id: str | None = None
     public_key: str | None = None

@@ -87,7 +87,6 @@ def totp_out(credential: TotpCredential) -> AuthenticationMethodOut:
     return AuthenticationMethodOut(
         id=f"{TOTP_METHOD_PREFIX}{credential.id}",
         type="totp",
-        confirmed=True,
         created_at=iso(credential.created_at),
         last_auth_at=iso(credential.last_used_at) if credential.last_used_at else None,
         identity_user_id=credential.user_id,
@@ -99,7 +98,6 @@ def recovery_codes_out(user: User, codes: RecoveryCodes) -> AuthenticationMethod
     return AuthenticationMethodOut(
         id=f"{RECOVERY_CODE_METHOD_PREFIX}{user.id}",
         type="recovery-code",
-        confirmed=True,
         created_at=iso(codes.created_at),
         identity_user_id=user.id,
         usage=["secondary"],
@@ -110,7 +108,6 @@ def security_key_out(key: Passkey) -> AuthenticationMethodOut:
     return AuthenticationMethodOut(
         id=f"{SECURITY_KEY_METHOD_PREFIX}{key.id}",
         type="webauthn-roaming",
-        confirmed=True,
         name=key.name,
         created_at=iso(key.created_at),
         last_auth_at=iso(key.last_used_at) if key.last_used_at else None,

@@ -10,12 +10,14 @@ from keyturn.methods.base import EnrollmentMethod, LoginMethod, RegistrationMeth
 from keyturn.methods.passkey import PasskeyMethod
 from keyturn.methods.password import PasswordMethod
 from keyturn.methods.recovery_codes import RecoveryCodeMethod
+from keyturn.methods.security_key import SecurityKeyMethod
 from keyturn.methods.totp import TotpMethod
 
 PASSKEY = PasskeyMethod()
 PASSWORD = PasswordMethod()
 TOTP = TotpMethod()
 RECOVERY_CODE = RecoveryCodeMethod()
+SECURITY_KEY = SecurityKeyMethod()
 LOGIN_METHODS: dict[MethodId, LoginMethod] = {"passkey": PASSKEY, "password": PASSWORD}
 REGISTRATION_METHODS: dict[MethodId, RegistrationMethod] = {"passkey": PASSKEY, "password": PASSWORD}
 # What an existing account can add to sign in again (recovery), passkeys first.

@@ -55,6 +55,8 @@ NOTICES = {
     "totp_added": "Authenticator app added.",
     "totp_removed": "Authenticator app removed.",
     "recovery_codes_removed": "Recovery codes removed.",
+    "security_key_added": "Security key added.",
+    "security_key_removed": "Security key removed.",
 }
 FormAction = Callable[[User, dict[str, str]], Awaitable[str]]
 
@@ -117,6 +119,7 @@ async def _account_page(
         "verify": not user.email_verified and tenant.verification.mode != "off",
         "pending_email": await verification.pending_email_change(ctx, user),
         "factors": await factor_flow.factors_of(ctx, user),
+        "security_keys": await factor_flow.security_keys_of(ctx, user),
     }
     response = render(request, "account.html", context, status=error.status if error else 200)
     if error is not None:
@@ -396,6 +399,53 @@ async def generate_recovery_codes(request: Request, ctx: ContextDep, session: Se
     response = render(request, "recovery_codes.html", context)
     response.headers["cache-control"] = "no-store"
     return response
+
+
+@router.post("/account/security-keys/options")
+async def security_key_options(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    """**Add a security key**: creation options for a non-discoverable credential."""
+    current, user = _require(session)
+    check_same_origin(request, ctx.tenant, ctx.settings)
+    check_csrf(current.csrf_token, request.headers.get(CSRF_HEADER))
+    require_recent_sign_in(ctx, current, "add_second_factor")
+    token, new = binding_token(request)
+    flow = start_flow(ctx, "account", binding_token=token, methods=("security_key",), user_id=user.id)
+    options = await factor_flow.security_key_options(ctx, flow, user)
+    response = JSONResponse(
+        {"flow_id": flow_token(ctx, flow), "csrf": csrf_token(ctx, flow), "options": options}
+    )
+    if new:
+        set_cookie(response, ctx.settings, BINDING_COOKIE, token, max_age=None)
+    return response
+
+
+@router.post("/account/security-keys")
+async def add_security_key(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    current, user = _require(session)
+    check_same_origin(request, ctx.tenant, ctx.settings)
+    require_recent_sign_in(ctx, current, "add_second_factor")
+    data = await read_json(request)
+    flow = load_flow(
+        ctx,
+        str(data.get("flow_id", "")),
+        kind="account",
+        binding_token=request.cookies.get(BINDING_COOKIE),
+        csrf=request.headers.get(CSRF_HEADER),
+        user_id=user.id,
+    )
+    key = await factor_flow.add_security_key(ctx, flow, user, data.get("credential"))
+    return JSONResponse({"id": key.id, "redirect_to": "/account?notice=security_key_added"})
+
+
+@router.post("/account/security-keys/{key_id}/delete")
+async def remove_security_key(
+    request: Request, ctx: ContextDep, session: SessionDep, key_id: str
+) -> Response:
+    async def action(user: User, form: dict[str, str]) -> str:
+        await factor_flow.remove_security_key(ctx, user, key_id)
+        return "security_key_removed"
+
+    return await _form_action(request, ctx, session, action, guard="remove_second_factor")
 
 
 @router.post("/account/recovery-codes/delete")

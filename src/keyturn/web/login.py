@@ -21,7 +21,7 @@ from keyturn.flows.sessions import SignedIn
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep
 from keyturn.http.errors import error_headers
 from keyturn.http.input import read_form, read_json
-from keyturn.http.security import BINDING_COOKIE, SESSION_COOKIE, check_same_origin
+from keyturn.http.security import BINDING_COOKIE, CSRF_HEADER, SESSION_COOKIE, check_same_origin
 from keyturn.http.templates import render
 from keyturn.web.enrollment import DEVICE_CHOICE_COOKIE
 from keyturn.web.flow_pages import load_page_flow, open_flow_page, signed_in_response
@@ -85,13 +85,19 @@ async def _second_factor_page(
         totp_setup = factor_flow.reopen_totp(ctx, user, setup) if setup else factor_flow.start_totp(ctx, user)
     context: dict[str, Any] = {
         "tenant": ctx.tenant,
-        "page": {"mode": "second_factor"},
+        "page": {
+            "mode": "second_factor",
+            "flow_id": token,
+            "csrf": csrf_token(ctx, flow),
+            "security_key": "security_key" in flow.methods and not enrolling,
+        },
         "flow_id": token,
         "csrf": csrf_token(ctx, flow),
         "enrolling": enrolling,
         "setup": totp_setup,
         "offers_code": any(m in flow.methods for m in ("totp", "recovery_code")),
         "offers_recovery": "recovery_code" in flow.methods,
+        "offers_security_key": "security_key" in flow.methods and not enrolling,
         "error": error,
     }
     response = render(request, "second_factor.html", context, status=error.status if error else 200)
@@ -160,3 +166,23 @@ async def enroll_second_factor(request: Request, ctx: ContextDep, token: str) ->
         )
 
     return await _second_factor_answer(request, ctx, token, answer)
+
+
+@router.post("/login/second-factor/{token}/security-key/options")
+async def security_key_options(request: Request, ctx: ContextDep, token: str) -> Response:
+    flow = _second_factor_flow(request, ctx, token, request.headers.get(CSRF_HEADER))
+    return JSONResponse(await second_factor.security_key_options(ctx, flow))
+
+
+@router.post("/login/second-factor/{token}/security-key")
+async def submit_security_key(request: Request, ctx: ContextDep, token: str) -> Response:
+    flow = _second_factor_flow(request, ctx, token, request.headers.get(CSRF_HEADER))
+    data = await read_json(request)
+    signing_in = second_factor.submit_security_key(
+        ctx,
+        flow,
+        credential=data.get("credential"),
+        binding_token=request.cookies.get(BINDING_COOKIE),
+        previous_session=request.cookies.get(SESSION_COOKIE),
+    )
+    return await signed_in_response(ctx, signing_in)
