@@ -5,6 +5,7 @@ block after five wrong codes, and the `amr` a session (and its ID token) reports
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pyotp
@@ -19,6 +20,8 @@ from keyturn.domain.identity import User
 from keyturn.http.security import SESSION_COOKIE
 from keyturn.oidc.clients import NewClient
 from keyturn.operations.clients import describe_client
+from tests.hooks.conftest import Answer, HookServer, running_hook_server
+from tests.hooks.test_post_login import add as add_hook_at
 from tests.oidc.test_code_grant import decode_id_token, tokens
 from tests.support import browser, oidc, store
 from tests.support.browser import storage
@@ -558,3 +561,27 @@ def test_a_client_with_mfa_never_overrides_the_tenants_policy(
     )
 
     assert not first.json()["redirect_to"].startswith(STEP)
+
+
+@pytest.fixture
+def hooks() -> Iterator[HookServer]:
+    with running_hook_server() as server:
+        yield server
+
+
+def test_post_login_hooks_see_the_second_factor_as_auth0s_mfa(
+    client: TestClient, clock: FrozenClock, ada: User, hooks: HookServer
+) -> None:
+    hook_server = hooks
+    secret = add_app(client, clock)
+    store.set_tenant(client, "/mfa/policy", "optional")
+    sign_out(client)
+    clock.advance(seconds=60)
+    add_hook_at(client, clock, hook_server.answer("/hook", Answer.allow()))
+
+    step = to_second_factor(client)
+    assert hook_server.requests_to() == [], "no hook runs before the second factor"
+    assert answer(client, step, code_at(secret, clock)).status_code == 303
+
+    [call] = hook_server.requests_to()
+    assert [m["name"] for m in call.event["authentication"]["methods"]] == ["pwd", "mfa"]
