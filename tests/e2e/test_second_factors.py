@@ -63,7 +63,9 @@ def sign_in_to_second_factor(account: AccountPage) -> Page:
 
 
 def performed_amr(server: KeyturnServer) -> list[str]:
-    signed_in = [row for row in server.rows(events) if row["type"] == "s"]
+    signed_in = sorted(
+        (row for row in server.rows(events) if row["type"] == "s"), key=lambda row: row["log_id"]
+    )
     amr: list[str] = signed_in[-1]["details"]["prompts"][0]["performed_amr"]
     return amr
 
