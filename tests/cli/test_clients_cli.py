@@ -432,3 +432,16 @@ def test_every_client_id_handed_out_can_be_typed_as_an_argument(keyturn: Keyturn
     code, _, err = keyturn("clients", "show", dashed[0].client.client_id)
 
     assert code == 0, f"{len(dashed)} of 1000 client ids start with '-'; `clients show` says: {err}"
+
+
+def test_create_with_an_mfa_policy_and_a_tenant_mfa_policy(keyturn: Keyturn) -> None:
+    created = create(keyturn, "--name", "Bank", "--redirect-uri", "https://a.example/cb", "--mfa", "required")
+    assert keyturn.json("clients", "show", "--", created["client_id"])["mfa"] == "required"
+
+    code, _, err = keyturn(
+        "clients", "create", "--name", "X", "--redirect-uri", "https://a.example/cb", "--mfa", "often"
+    )
+    assert code == 1 and "mfa must be one of never, optional, required" in err
+
+    keyturn.ok("config", "patch", "--replace", "/mfa/policy=required")
+    assert keyturn.json("config", "get", "/mfa") == {"policy": "required", "passkey_satisfies": True}
