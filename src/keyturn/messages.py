@@ -82,6 +82,12 @@ MESSAGES: dict[str, str] = {
         "You already have {limit} passkeys, the most allowed. Remove one to add another."
     ),
     "passkey_not_found": "No such passkey.",
+    "invalid_second_factor_code": "That code is not right. Check your authenticator app or recovery codes.",
+    "too_many_second_factor_codes": (
+        "Too many wrong codes. Try again in a few minutes, or use your security key."
+    ),
+    "totp_exists": "You already have an authenticator app. Remove it before adding another.",
+    "security_key_limit_reached": "You already have {limit} security keys, the most allowed.",
     "authenticator_not_allowed": (
         "This kind of authenticator is not accepted here. Use a passkey from another provider "
         "or security key."

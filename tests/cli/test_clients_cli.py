@@ -478,3 +478,16 @@ def test_updating_an_unknown_client_fails_clearly(keyturn: Keyturn) -> None:
     assert code == 1
     assert err.startswith("error: ")
     assert "Traceback" not in err
+
+
+def test_create_with_an_mfa_policy_and_a_tenant_mfa_policy(keyturn: Keyturn) -> None:
+    created = create(keyturn, "--name", "Bank", "--redirect-uri", "https://a.example/cb", "--mfa", "required")
+    assert keyturn.json("clients", "show", "--", created["client_id"])["mfa"] == "required"
+
+    code, _, err = keyturn(
+        "clients", "create", "--name", "X", "--redirect-uri", "https://a.example/cb", "--mfa", "often"
+    )
+    assert code == 1 and "mfa must be one of never, optional, required" in err
+
+    keyturn.ok("config", "patch", "--replace", "/mfa/policy=required")
+    assert keyturn.json("config", "get", "/mfa") == {"policy": "required", "passkey_satisfies": True}

@@ -21,11 +21,13 @@ from starlette.testclient import TestClient
 
 from keyturn.clock import FrozenClock
 from keyturn.domain.email_code import EmailCode
+from keyturn.http.security import SESSION_COOKIE
 from keyturn.ids import hash_token
 from keyturn.settings import Settings
 from keyturn.store.sql.database import SqlDatabase
 from keyturn.store.sql.tables import email_codes
 from tests.conftest import BASE_URL
+from tests.flows import test_second_factors as second_factors
 from tests.support import browser, store
 from tests.support.smtp import Received, SmtpServer
 from tests.support.soft_authenticator import SoftAuthenticator
@@ -420,3 +422,26 @@ def test_the_link_token_is_stored_only_as_its_hash(
     [stored] = codes(client)
     assert stored.link_hash == hash_token(token)
     assert code not in repr(browser.storage(client))
+
+
+def test_a_recovery_still_asks_for_the_second_factor_mfa_policy_needs(
+    client: TestClient, smtp: SmtpServer, clock: FrozenClock
+) -> None:
+    assert browser.signup_with_password(client, EMAIL, PASSWORD).status_code == 200
+    secret = second_factors.add_app(client, clock)
+    store.set_tenant(client, "/mfa/policy", "optional")
+    new_browser(client)
+    clock.advance(seconds=60)
+
+    waiting = ask(client, EMAIL)
+    code, _ = code_and_link(mail_to(smtp, EMAIL, RECOVERY))
+    assert type_code(client, waiting, code).status_code == 303
+    done = finish(client, {"method": "password", "password": NEW_PASSWORD})
+
+    assert done.status_code == 200, done.text
+    step = done.json()["redirect_to"]
+    assert step.startswith(second_factors.STEP)
+    assert SESSION_COOKIE not in client.cookies, "the mailbox alone is not two factors"
+    signed_in = second_factors.answer(client, step, second_factors.code_at(secret, clock))
+    assert signed_in.status_code == 303
+    assert second_factors.session_amr(client, clock) == ["pwd", "otp", "mfa"]

@@ -239,6 +239,10 @@ def clients_create(
     jwks_file: Annotated[Path | None, typer.Option("--jwks", help="JWKS file (private_key_jwt).")] = None,
     id_token_alg: Annotated[str, typer.Option("--id-token-alg", help="ES256 or RS256.")] = "ES256",  # noqa: S107
     passkey_types: Annotated[str, typer.Option("--passkey-types", help=PASSKEY_TYPES_HELP)] = "any",
+    mfa: Annotated[
+        str | None,
+        typer.Option("--mfa", help="never|optional|required: overrides mfa.policy for this client."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     config: ConfigOption = None,
 ) -> None:
@@ -267,6 +271,7 @@ def clients_create(
             jwks=jwks,
             id_token_alg=id_token_alg,
             allowed_credential_types=passkey_types,
+            mfa=mfa,
         ),
     )
     if as_json:

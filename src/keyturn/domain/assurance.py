@@ -8,10 +8,11 @@ were proved; and `levels_met`, the one rule for which levels a session's proofs 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import TYPE_CHECKING, Final, Literal
 
-from keyturn.domain.oidc import AuthorizationRequest
-from keyturn.domain.session import Session
+if TYPE_CHECKING:  # annotations only: domain.oidc and domain.tenant import this module
+    from keyturn.domain.oidc import AuthorizationRequest
+    from keyturn.domain.session import Session
 
 ACR_PHR: Final = "phr"  # phishing-resistant: a passkey (OpenID EAP ACR values)
 ACR_PHRH: Final = "phrh"  # phishing-resistant, with a device-bound key whose attestation was verified
@@ -22,6 +23,11 @@ ACR_VALUES: Final[tuple[str, ...]] = (ACR_PHR, ACR_PHRH, ACR_MFA)
 PASSKEY_LEVELS: Final = frozenset({ACR_PHR, ACR_PHRH})
 
 AMR_MFA: Final = "mfa"  # RFC 8176: more than one factor was proved
+
+# mfa.policy (tenant, and a client's override): never; optional (those who enrolled are asked);
+# required (users without a second factor enroll one at their next sign-in).
+MfaPolicy = Literal["never", "optional", "required"]
+MFA_POLICIES: Final[tuple[MfaPolicy, ...]] = ("never", "optional", "required")
 
 
 def levels_met(session: Session) -> frozenset[str]:

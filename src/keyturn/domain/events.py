@@ -25,6 +25,11 @@ class EventType(StrEnum):
     ENROLLMENT_COMPLETE = "gd_enrollment_complete"
     WEBAUTHN_ENROLLMENT_FAILED = "gd_webauthn_enrollment_failed"
     AUTHENTICATOR_REMOVED = "gd_unenroll"
+    GD_START_AUTH = "gd_start_auth"
+    GD_AUTH_SUCCEED = "gd_auth_succeed"
+    GD_AUTH_FAILED = "gd_auth_failed"
+    GD_RECOVERY_SUCCEED = "gd_recovery_succeed"
+    GD_OTP_RATE_LIMIT = "gd_otp_rate_limit_exceed"
     SUCCESS_LOGOUT = "slo"
     SUCCESS_EXCHANGE_CODE = "seacft"
     FAILED_EXCHANGE_CODE = "feacft"
@@ -65,6 +70,11 @@ DESCRIPTIONS: dict[EventType, str] = {
     EventType.ENROLLMENT_COMPLETE: "Passkey enrollment complete",
     EventType.WEBAUTHN_ENROLLMENT_FAILED: "Passkey enrollment failed",
     EventType.AUTHENTICATOR_REMOVED: "Passkey removed",
+    EventType.GD_START_AUTH: "Second factor authentication started",
+    EventType.GD_AUTH_SUCCEED: "Second factor authentication succeeded",
+    EventType.GD_AUTH_FAILED: "Second factor authentication failed",
+    EventType.GD_RECOVERY_SUCCEED: "Recovery code used",
+    EventType.GD_OTP_RATE_LIMIT: "Too many wrong second-factor codes",
     EventType.SUCCESS_LOGOUT: "Successful logout",
     EventType.SUCCESS_EXCHANGE_CODE: "Authorization Code for Access Token",
     EventType.FAILED_EXCHANGE_CODE: "Failed exchange of Authorization Code for Access Token",

@@ -12,9 +12,18 @@ from datetime import datetime
 from typing import Literal
 
 from keyturn.domain.methods import MethodId
+from keyturn.domain.session import AuthEvent
 
 FlowKind = Literal[
-    "login", "registration", "account", "recovery", "recovered", "admin", "progressive", "local"
+    "login",
+    "registration",
+    "account",
+    "recovery",
+    "recovered",
+    "admin",
+    "progressive",
+    "local",
+    "second_factor",
 ]
 # The offers of a passkey right after a sign-in (`keyturn.flows.enrollment`): after a password
 # sign-in ("progressive"), or in this browser after one with a passkey from another device ("local").
@@ -38,6 +47,8 @@ class Flow:
     return_to: str | None = None  # a same-site path to go to at the end
     requires: str | None = None  # an assurance level the sign-in must reach (step-up)
     email: str | None = None  # verification before sign-up: the address the flow's code proved
+    # A half-done sign-in (kind "second_factor"): the proofs made so far; no session exists yet.
+    proofs: tuple[AuthEvent, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,28 @@ from __future__ import annotations
 
 from typing import Literal
 
-MethodId = Literal["passkey", "password"]
-METHOD_IDS: tuple[MethodId, ...] = ("passkey", "password")
+MethodId = Literal["passkey", "password", "totp", "security_key", "recovery_code"]
+METHOD_IDS: tuple[MethodId, ...] = ("passkey", "password", "totp", "security_key", "recovery_code")
+# Second factors: proved after a first factor, never a sign-in on their own (issue 12).
+SECOND_FACTORS: frozenset[MethodId] = frozenset(("totp", "security_key", "recovery_code"))
 
-AMR: dict[MethodId, str] = {"passkey": "phr", "password": "pwd"}
-HOOK_NAME: dict[MethodId, str] = {"passkey": "passkey", "password": "pwd"}
+# RFC 8176: an authenticator app's code and a recovery code are both one-time passwords ("otp");
+# a security key is a hardware-secured key ("hwk").
+AMR: dict[MethodId, str] = {
+    "passkey": "phr",
+    "password": "pwd",
+    "totp": "otp",
+    "security_key": "hwk",
+    "recovery_code": "otp",
+}
+# Auth0 names every second factor "mfa" in a post-login event's `authentication.methods`.
+HOOK_NAME: dict[MethodId, str] = {
+    "passkey": "passkey",
+    "password": "pwd",
+    "totp": "mfa",
+    "security_key": "mfa",
+    "recovery_code": "mfa",
+}
 
 # How sessions stored before the method vocabulary was unified spell a method.
 LEGACY_NAMES: dict[str, MethodId] = {"pwd": "password"}

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from keyturn.domain.assurance import MfaPolicy
+
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 # Where the browser goes to continue a parked authorization after signing in (oidc/routes.py).
 RESUME_PATH = "/oauth2/authorize/resume/"
@@ -64,6 +66,7 @@ class Client:
     audiences: tuple[str, ...] = ()  # APIs it may get JWT access tokens for
     # Which passkeys may sign in to this client, beside the tenant's own policy (issue 12).
     allowed_credential_types: CredentialTypes = "any"
+    mfa: MfaPolicy | None = None  # overrides the tenant's mfa.policy for sign-ins to this client
 
     @property
     def is_public(self) -> bool:

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from keyturn.domain.assurance import MfaPolicy
 from keyturn.domain.branding import Branding
 
 _DOMAIN = re.compile(
@@ -548,6 +549,25 @@ class BreachedPasswords(_Strict):
         return self
 
 
+class MfaOptions(_Strict):
+    """Second factors (issue 12): when a sign-in must prove one after its first factor."""
+
+    policy: MfaPolicy = Field(
+        "never",
+        description=(
+            "never; optional (users who enrolled a second factor are asked for it); required "
+            "(users without one enroll one at their next sign-in, before the session)."
+        ),
+    )
+    passkey_satisfies: bool = Field(
+        True,
+        description=(
+            "A user-verified passkey counts as two factors (no second-factor step); false asks "
+            "passkey users too. A passkey used without user verification never satisfies MFA."
+        ),
+    )
+
+
 class PasswordPolicy(_Strict):
     breached: BreachedPasswords = BreachedPasswords()
 
@@ -621,6 +641,7 @@ class TenantSettings(_Strict):
     notifications: NotificationOptions = NotificationOptions()
     branding: Branding = Branding()
     ui: UiSettings = UiSettings()
+    mfa: MfaOptions = MfaOptions()
 
     @property
     def product_name(self) -> str:

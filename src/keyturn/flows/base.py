@@ -17,6 +17,7 @@ from typing import Any
 from keyturn.context import Context
 from keyturn.domain.flow import Flow, FlowKind
 from keyturn.domain.methods import MethodId, method_id
+from keyturn.domain.session import AuthEvent
 from keyturn.errors import FlowError, Forbidden
 from keyturn.ids import constant_time_equal, hash_token
 from keyturn.sealing import Unsealable, b64, from_seconds, open_fields, seal_fields, to_seconds, unb64
@@ -32,7 +33,33 @@ _KINDS: dict[str, FlowKind] = {
     "o": "admin",  # a dashboard operator's sign-in or enrollment (its own credentials, never users')
     "p": "progressive",  # a passkey offered after a password sign-in (created_at: that sign-in)
     "d": "local",  # a passkey offered on this device after a sign-in with another device's
+    "f": "second_factor",  # a sign-in whose first factor is proved, asking for the second
 }
+
+
+def _proofs_fields(proofs: tuple[AuthEvent, ...]) -> list[list[object]] | None:
+    if not proofs:
+        return None
+    return [
+        [p.method, to_seconds(p.at), p.user_verified, p.attested_device_bound, p.multi_factor] for p in proofs
+    ]
+
+
+def _proofs_of(data: object) -> tuple[AuthEvent, ...]:
+    if data is None:
+        return ()
+    if not isinstance(data, list):
+        raise ValueError("proofs")
+    return tuple(
+        AuthEvent(
+            method=method_id(m),
+            at=from_seconds(at),
+            user_verified=uv is True,
+            attested_device_bound=hwk is True,
+            multi_factor=mfa is True,
+        )
+        for m, at, uv, hwk, mfa in data
+    )
 
 
 def check_csrf(expected: str, presented: object) -> None:
@@ -59,6 +86,7 @@ def start_flow(
     return_to: str | None = None,
     requires: str | None = None,
     email: str | None = None,
+    proofs: tuple[AuthEvent, ...] = (),
 ) -> Flow:
     """A new flow bound to the browser holding `binding_token` (its binding cookie). No I/O."""
     now = ctx.now().replace(microsecond=0)
@@ -74,6 +102,7 @@ def start_flow(
         return_to=return_to,
         requires=requires,
         email=email,
+        proofs=proofs,
     )
 
 
@@ -91,6 +120,7 @@ def flow_token(ctx: Context, flow: Flow) -> str:
         "r": flow.return_to,
         "q": flow.requires,
         "v": flow.email,
+        "p": _proofs_fields(flow.proofs),
     }
     return b64(seal_fields(ctx.rt.secrets.flow_key, fields, purpose=_FLOW))
 
@@ -118,6 +148,7 @@ def _open_flow(ctx: Context, token: str) -> Flow:
             return_to=data.get("r"),
             requires=data.get("q"),
             email=data.get("v"),
+            proofs=_proofs_of(data.get("p")),
         )
     except (Unsealable, ValueError, KeyError, TypeError) as exc:
         raise FlowError(detail=f"flow token does not open: {type(exc).__name__}") from exc

@@ -6,10 +6,12 @@ from typing import Any
 
 from keyturn import metrics
 from keyturn.context import Context
+from keyturn.domain.assurance import ACR_MFA
 from keyturn.domain.email import normalize_email
 from keyturn.domain.flow import Flow
 from keyturn.errors import KeyturnError
 from keyturn.flows import enrollment, protection, step_up
+from keyturn.flows.second_factor import SecondFactorStep, after_first_factor
 from keyturn.flows.sessions import SignedIn, complete_sign_in
 from keyturn.methods.base import Payload
 from keyturn.methods.passkey import request_options
@@ -58,12 +60,13 @@ async def submit_login(
     binding_token: str | None,
     previous_session: str | None,
     device_choice: str | None = None,
-) -> SignedIn:
+) -> SignedIn | SecondFactorStep:
     """The chosen method verifies (and logs its own failures); the session is the flow's exit.
     Attack protection (`flows.protection`) counts around it: suspicious IPs for every method,
-    brute force for passwords. A passkey may then be offered (`flows.enrollment`) when the
-    page says this browser can create one (`can_create_passkey`); `device_choice` is this
-    browser's answer to local enrollment."""
+    brute force for passwords. When MFA policy asks for a second factor, the sign-in goes on
+    to that step instead (`flows.second_factor`), with no session yet. A passkey may then be
+    offered (`flows.enrollment`) when the page says this browser can create one
+    (`can_create_passkey`); `device_choice` is this browser's answer to local enrollment."""
     method = login_method(payload.get("method"), flow, ctx.tenant)
     guard = await protection.before_login(ctx, method.id, payload)
     try:
@@ -75,7 +78,16 @@ async def submit_login(
         await protection.after_failure(ctx, guard, error)
         raise
     await protection.after_success(ctx, guard)
-    if flow.requires is not None:  # a step-up: the proof joins the browser's session
+    # A step-up adds the proof to the browser's session: a passkey level at once; the MFA acr
+    # after the second factor, unless the passkey satisfied it.
+    if flow.requires is not None and flow.requires != ACR_MFA:
+        return await step_up.complete_step_up(
+            ctx, flow, authenticated, session_token=previous_session, binding_token=binding_token
+        )
+    second = await after_first_factor(ctx, flow, authenticated, binding_token=binding_token)
+    if second is not None:
+        return second
+    if flow.requires is not None:
         return await step_up.complete_step_up(
             ctx, flow, authenticated, session_token=previous_session, binding_token=binding_token
         )

@@ -21,6 +21,7 @@ from keyturn.domain.events import EventType
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import User
 from keyturn.domain.methods import AMR
+from keyturn.domain.mfa import passkey_satisfies
 from keyturn.domain.session import Session
 from keyturn.errors import FlowError, Forbidden, KeyturnError
 from keyturn.flows.sessions import auth_event
@@ -29,7 +30,17 @@ from keyturn.methods.passkey import descriptors, request_options
 from keyturn.methods.registry import login_method
 from keyturn.sealing import Unsealable, b64, from_seconds, open_fields, seal_fields, to_seconds, unb64
 
-SENSITIVE = frozenset({"change_email", "set_password", "remove_password", "add_passkey", "remove_passkey"})
+SENSITIVE = frozenset(
+    {
+        "change_email",
+        "set_password",
+        "remove_password",
+        "add_passkey",
+        "remove_passkey",
+        "add_second_factor",
+        "remove_second_factor",
+    }
+)
 PENDING_LIFESPAN = timedelta(minutes=10)
 _PURPOSE = "reauth-pending"
 MAX_PENDING_CHARS = 4096
@@ -127,7 +138,8 @@ async def confirm(ctx: Context, flow: Flow, *, session: Session, user: User, pay
     if authenticated.user.id != user.id:
         raise Forbidden(code="flow_user_mismatch")
     now = ctx.now()
-    events = (*[e for e in session.authenticated if e.method != method.id], auth_event(authenticated, at=now))
+    proof = auth_event(authenticated, at=now, passkey_satisfies=passkey_satisfies(ctx.tenant, None, None))
+    events = (*[e for e in session.authenticated if e.method != method.id], proof)
     async with ctx.writing() as tx:
         if authenticated.complete is not None:
             await authenticated.complete(tx)

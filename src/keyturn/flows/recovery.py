@@ -30,6 +30,7 @@ from keyturn.domain.identity import User
 from keyturn.errors import Conflict, KeyturnError
 from keyturn.flows.email_codes import issue_code, throttle_sending, use_code, use_link
 from keyturn.flows.notices import notify_recovered
+from keyturn.flows.second_factor import SecondFactorStep, after_first_factor
 from keyturn.flows.sessions import SignedIn, complete_sign_in
 from keyturn.mail.outbox import send_later
 from keyturn.mail.render import link
@@ -175,8 +176,9 @@ async def passkey_options(ctx: Context, flow: Flow) -> dict[str, Any]:
 
 async def complete_recovery(
     ctx: Context, flow: Flow, payload: Payload, *, binding_token: str | None, previous_session: str | None
-) -> SignedIn:
-    """Add the chosen way to sign in, end the recovery, and sign in with it."""
+) -> SignedIn | SecondFactorStep:
+    """Add the chosen way to sign in, end the recovery, and sign in with it (through the
+    second-factor step first when MFA policy asks for one)."""
     user = await recovered_user(ctx, flow)
     method = enrollment_method(payload.get("method"), flow, ctx.tenant)
     enrolled = await method.enroll(ctx, flow, user=user, payload=payload, purpose=PURPOSE)
@@ -192,6 +194,14 @@ async def complete_recovery(
             await tx.revoke_user_grants(user.id, now=now)
         await notify_recovered(ctx, tx, user, added=enrolled.method, signed_out_others=sign_out_others)
 
+    # What was proved is the mailbox, and a credential made a moment ago: never two factors
+    # (user_verified=False), so a recovery cannot skip the second factor MFA policy asks for.
+    proof = Authenticated(user=user, method=enrolled.method, user_verified=False)
+    second = await after_first_factor(ctx, flow, proof, binding_token=binding_token)
+    if second is not None:
+        async with ctx.writing() as tx:
+            await complete(tx)  # the recovery is done and the credential added; no session yet
+        return second
     authenticated = Authenticated(user=user, method=enrolled.method, complete=complete)
     return await complete_sign_in(
         ctx, flow, authenticated, binding_token=binding_token, previous_session=previous_session

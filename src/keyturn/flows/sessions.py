@@ -17,7 +17,7 @@ from keyturn.context import Context
 from keyturn.domain.events import EventType
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import User
-from keyturn.domain.methods import AMR
+from keyturn.domain.mfa import passkey_satisfies
 from keyturn.domain.oidc import AuthorizationRequest, resume_path
 from keyturn.domain.session import ACTIVITY_STEP, AuthEvent, Session
 from keyturn.errors import KeyturnError, NotFound
@@ -66,23 +66,28 @@ async def resolve_session(ctx: Context, token: str | None) -> tuple[Session, Use
     return found
 
 
-def auth_event(authenticated: Authenticated, *, at: datetime) -> AuthEvent:
-    """What a session keeps of one verified proof (sign-in, re-authentication, step-up)."""
+def auth_event(authenticated: Authenticated, *, at: datetime, passkey_satisfies: bool = False) -> AuthEvent:
+    """What a session keeps of one verified proof (sign-in, re-authentication, step-up). A
+    user-verified passkey counts as two factors when the tenant says so (`mfa.passkey_satisfies`)."""
     return AuthEvent(
         method=authenticated.method,
         at=at,
         user_verified=authenticated.user_verified,
         attested_device_bound=authenticated.attested_device_bound,
+        multi_factor=passkey_satisfies and authenticated.method == "passkey" and authenticated.user_verified,
     )
 
 
-def _new_session(ctx: Context, user: User, authenticated: Authenticated) -> tuple[str, Session]:
+def _new_session(
+    ctx: Context, user: User, authenticated: Authenticated, earlier: tuple[AuthEvent, ...], *, mfa: bool
+) -> tuple[str, Session]:
     now = ctx.now()
+    proof = auth_event(authenticated, at=now, passkey_satisfies=mfa)
     session = Session(
         id=new_id(),
         user_id=user.id,
         csrf_token=new_token(),
-        authenticated=(auth_event(authenticated, at=now),),
+        authenticated=(*earlier, proof),
         created_at=now,
         expires_at=now + timedelta(seconds=ctx.settings.session_lifespan_seconds),
         user_agent=ctx.requester.user_agent[:MAX_USER_AGENT],
@@ -106,17 +111,20 @@ async def complete_sign_in(
     binding_token: str | None,
     previous_session: str | None,
     details: Mapping[str, object] | None = None,
+    earlier: tuple[AuthEvent, ...] = (),
 ) -> SignedIn:
     """The end of every successful sign-in or sign-up on the hosted pages.
 
     A hook's denial issues no session and raises SignInDenied. Success is logged (`s`) only
     once the session is stored, in the same transaction (with `details`: what the sign-in
-    passed on the way, such as a captcha).
+    passed on the way, such as a captcha). `earlier`: the proofs a second-factor step
+    carried in its flow (the first factor), before `authenticated` (the second).
     """
     user = authenticated.user
     parked = await load_parked(ctx, flow.authorization_request_id, binding_token=binding_token)
     previous = await resolve_session(ctx, previous_session)
-    token, session = _new_session(ctx, user, authenticated)
+    mfa = passkey_satisfies(ctx.tenant, parked.client if parked else None, flow.requires)
+    token, session = _new_session(ctx, user, authenticated, earlier, mfa=mfa)
     outcome = await run_post_login(
         ctx, user, client=parked.client if parked else None, methods=session.authenticated
     )
@@ -149,7 +157,7 @@ async def complete_sign_in(
                 user_name=user.email,
                 client_id=parked.client.client_id if parked else None,
                 details={
-                    "prompts": [{"name": "login", "performed_amr": [AMR[authenticated.method]]}],
+                    "prompts": [{"name": "login", "performed_amr": session.amr}],
                     "authentication_method": authenticated.method,
                     **(details or {}),
                 },

@@ -17,6 +17,7 @@ from keyturn.domain.events import EventType
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import User
 from keyturn.domain.methods import AMR, MethodId
+from keyturn.domain.mfa import passkey_satisfies
 from keyturn.domain.oidc import resume_path
 from keyturn.domain.session import Session
 from keyturn.errors import CeremonyError, Forbidden, KeyturnError, Unauthenticated
@@ -105,7 +106,9 @@ async def _add_proof(
     now = ctx.now()
     method = authenticated.method
     kept = [e for e in session.authenticated if e.method != method]
-    events = (*kept, auth_event(authenticated, at=now))
+    client = parked.client if parked is not None else None
+    satisfies = passkey_satisfies(ctx.tenant, client, flow.requires)  # an MFA step-up with a passkey
+    events = (*kept, auth_event(authenticated, at=now, passkey_satisfies=satisfies))
     async with ctx.writing() as tx:
         if authenticated.complete is not None:
             await authenticated.complete(tx)

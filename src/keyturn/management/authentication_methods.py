@@ -15,7 +15,13 @@ from keyturn.http.context import ContextDep
 from keyturn.management.auth import Caller, require
 from keyturn.management.deps import ManagementRoute, actor_of
 from keyturn.management.schemas import AuthenticationMethodOut, AuthenticationMethodUpdate, ErrorOut
-from keyturn.management.shapes import passkey_out, password_out
+from keyturn.management.shapes import (
+    passkey_out,
+    password_out,
+    recovery_codes_out,
+    security_key_out,
+    totp_out,
+)
 from keyturn.operations import users as user_ops
 
 router = APIRouter(
@@ -27,9 +33,17 @@ PATHS = ("/users/{user_id}/authentication-methods", "/users/{user_id}/authentica
 
 
 async def _methods(ctx: Context, user: User) -> list[AuthenticationMethodOut]:
-    """The password first (if any), then passkeys by creation date."""
+    """The password first (if any), then passkeys by creation date, then second factors
+    (Auth0's `totp`, `webauthn-roaming`, `recovery-code`)."""
     methods = [password_out(user)] if user.has_password else []
-    return methods + [passkey_out(p) for p in await user_ops.passkeys_of(ctx, user)]
+    methods += [passkey_out(p) for p in await user_ops.passkeys_of(ctx, user)]
+    factors, keys = await user_ops.second_factors_of(ctx, user)
+    if factors.totp is not None:
+        methods.append(totp_out(factors.totp))
+    methods += [security_key_out(k) for k in keys]
+    if factors.recovery is not None:
+        methods.append(recovery_codes_out(user, factors.recovery))
+    return methods
 
 
 async def _method(ctx: Context, user: User, method_id: str) -> AuthenticationMethodOut:

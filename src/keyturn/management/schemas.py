@@ -89,7 +89,7 @@ class AttestationOut(_Out):
 
 class AuthenticationMethodOut(_Out):
     id: str
-    type: Literal["passkey", "password"]
+    type: Literal["passkey", "password", "totp", "webauthn-roaming", "recovery-code"]
     created_at: str
     name: str | None = None
     key_id: str | None = None

@@ -8,6 +8,7 @@ from datetime import datetime
 from webauthn.helpers import bytes_to_base64url
 
 from keyturn.domain.events import Event
+from keyturn.domain.factors import RecoveryCodes, TotpCredential
 from keyturn.domain.identity import Passkey, User
 from keyturn.domain.methods import HOOK_NAME
 from keyturn.domain.session import Session
@@ -26,7 +27,12 @@ from keyturn.management.schemas import (
     SessionOut,
     UserOut,
 )
-from keyturn.operations.users import PASSWORD_METHOD_PREFIX
+from keyturn.operations.users import (
+    PASSWORD_METHOD_PREFIX,
+    RECOVERY_CODE_METHOD_PREFIX,
+    SECURITY_KEY_METHOD_PREFIX,
+    TOTP_METHOD_PREFIX,
+)
 from keyturn.passkeys.aaguid import provider_name
 
 
@@ -83,6 +89,44 @@ def password_out(user: User) -> AuthenticationMethodOut:
         created_at=iso(user.created_at),
         identity_user_id=user.id,
         usage=["primary"],
+    )
+
+
+def totp_out(credential: TotpCredential) -> AuthenticationMethodOut:
+    """An authenticator app: that it exists, never its secret."""
+    return AuthenticationMethodOut(
+        id=f"{TOTP_METHOD_PREFIX}{credential.id}",
+        type="totp",
+        created_at=iso(credential.created_at),
+        last_auth_at=iso(credential.last_used_at) if credential.last_used_at else None,
+        identity_user_id=credential.user_id,
+        usage=["secondary"],
+    )
+
+
+def recovery_codes_out(user: User, codes: RecoveryCodes) -> AuthenticationMethodOut:
+    return AuthenticationMethodOut(
+        id=f"{RECOVERY_CODE_METHOD_PREFIX}{user.id}",
+        type="recovery-code",
+        created_at=iso(codes.created_at),
+        identity_user_id=user.id,
+        usage=["secondary"],
+    )
+
+
+def security_key_out(key: Passkey) -> AuthenticationMethodOut:
+    return AuthenticationMethodOut(
+        id=f"{SECURITY_KEY_METHOD_PREFIX}{key.id}",
+        type="webauthn-roaming",
+        name=key.name,
+        created_at=iso(key.created_at),
+        last_auth_at=iso(key.last_used_at) if key.last_used_at else None,
+        key_id=bytes_to_base64url(key.credential_id),
+        public_key=base64.b64encode(key.public_key).decode(),
+        identity_user_id=key.user_id,
+        aaguid=key.aaguid,
+        relying_party_identifier=key.rp_id,
+        usage=["secondary"],
     )
 
 

@@ -9,13 +9,22 @@ from keyturn.errors import KeyturnError
 from keyturn.methods.base import EnrollmentMethod, LoginMethod, RegistrationMethod, require_enabled
 from keyturn.methods.passkey import PasskeyMethod
 from keyturn.methods.password import PasswordMethod
+from keyturn.methods.recovery_codes import RecoveryCodeMethod
+from keyturn.methods.security_key import SecurityKeyMethod
+from keyturn.methods.totp import TotpMethod
 
 PASSKEY = PasskeyMethod()
 PASSWORD = PasswordMethod()
+TOTP = TotpMethod()
+RECOVERY_CODE = RecoveryCodeMethod()
+SECURITY_KEY = SecurityKeyMethod()
 LOGIN_METHODS: dict[MethodId, LoginMethod] = {"passkey": PASSKEY, "password": PASSWORD}
 REGISTRATION_METHODS: dict[MethodId, RegistrationMethod] = {"passkey": PASSKEY, "password": PASSWORD}
 # What an existing account can add to sign in again (recovery), passkeys first.
 ENROLLMENT_METHODS: dict[MethodId, EnrollmentMethod] = {"passkey": PASSKEY, "password": PASSWORD}
+# Second factors (issue 12) that answer the second-factor step's **Code** field: an
+# authenticator app's six digits, else a recovery code. Security keys answer with a ceremony.
+CODE_METHODS: dict[MethodId, TotpMethod | RecoveryCodeMethod] = {"totp": TOTP, "recovery_code": RECOVERY_CODE}
 
 
 def offered(tenant: TenantSettings) -> tuple[MethodId, ...]:

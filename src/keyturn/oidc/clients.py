@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from keyturn.domain.assurance import MfaPolicy
 from keyturn.domain.oidc import AuthMethod, Client, GrantType, SigningAlg
 from keyturn.errors import KeyturnError
 
@@ -82,6 +83,7 @@ def build_client(
     audiences: list[str],
     id_token_alg: SigningAlg,
     now: datetime,
+    mfa: MfaPolicy | None = None,
 ) -> NewClient:
     method: AuthMethod = "none" if public else (auth_method or "client_secret_basic")
     if public and "client_credentials" in grant_types:
@@ -113,5 +115,6 @@ def build_client(
         jwks=dict(jwks) if jwks else None,
         scopes=tuple(scopes),
         audiences=tuple(audiences),
+        mfa=mfa,
     )
     return NewClient(client=client, secret=secret)

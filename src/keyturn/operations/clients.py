@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any, cast, get_args
 
 from keyturn.context import Context
+from keyturn.domain.assurance import MFA_POLICIES
 from keyturn.domain.oidc import (
     MANAGEMENT_SCOPES,
     AuthMethod,
@@ -71,6 +72,7 @@ async def register_client(
     audiences: list[str] | None = None,
     id_token_alg: str = "ES256",  # noqa: S107 - an algorithm name
     allowed_credential_types: str = "any",
+    mfa: str | None = None,
 ) -> NewClient:
     """Validate and store a client; the secret (if any) is in the result and nowhere else."""
     types = passkey_types(allowed_credential_types)
@@ -84,6 +86,8 @@ async def register_client(
         raise _metadata_error("the ID token algorithm must be ES256 or RS256")
     if not name.strip():
         raise _metadata_error("a client needs a name", field="name")
+    if mfa is not None and mfa not in MFA_POLICIES:
+        raise _metadata_error(f"mfa must be one of {', '.join(MFA_POLICIES)}", field="mfa")
     tokens = scope_tokens(scopes)
     audiences = list(audiences or [])
     if "client_credentials" in grants and set(tokens) & set(MANAGEMENT_SCOPES):
@@ -101,6 +105,7 @@ async def register_client(
         audiences=list(dict.fromkeys(audiences)),
         id_token_alg=cast(SigningAlg, id_token_alg),
         now=ctx.now(),
+        mfa=mfa,
     )
     new = replace(new, client=replace(new.client, allowed_credential_types=types))
     async with ctx.writing() as tx:
@@ -184,6 +189,7 @@ def describe_client(client: Client) -> dict[str, Any]:
         "scopes": list(client.scopes),
         "audiences": list(client.audiences),
         "allowed_credential_types": client.allowed_credential_types,
+        "mfa": client.mfa,
         "created_at": client.created_at.isoformat(),
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from keyturn.context import Context
 from keyturn.domain.email import normalize_email
+from keyturn.domain.factors import Factors
 from keyturn.domain.identity import Passkey, User, clean_passkey_name, new_user
 from keyturn.domain.tenant import CONNECTION_NAME
 from keyturn.errors import Conflict, KeyturnError, NotFound
@@ -13,6 +14,10 @@ from keyturn.methods.password import check_password_policy, hasher
 from keyturn.operations.audit import Actor, record_change
 
 PASSWORD_METHOD_PREFIX = "password|"  # noqa: S105 - an id prefix
+# Second factors' ids in /api/v2, as Auth0 spells their types.
+TOTP_METHOD_PREFIX = "totp|"
+RECOVERY_CODE_METHOD_PREFIX = "recovery-code|"
+SECURITY_KEY_METHOD_PREFIX = "webauthn-roaming|"
 
 
 def check_connection(connection: str | None) -> None:
@@ -136,6 +141,15 @@ async def revoke_method(ctx: Context, user: User, method_id: str, *, actor: Acto
             await tx.set_password_hash(user.id, None, now=ctx.now(), allow_last=True)
             if user.has_password:
                 await notify_security_change(ctx, tx, user, "password_removed")
+        elif method_id.startswith(TOTP_METHOD_PREFIX):
+            if not await tx.delete_totp(user.id):
+                raise NotFound(code="authenticator_not_found")
+        elif method_id.startswith(RECOVERY_CODE_METHOD_PREFIX):
+            if not await tx.delete_recovery_codes(user.id):
+                raise NotFound(code="authenticator_not_found")
+        elif method_id.startswith(SECURITY_KEY_METHOD_PREFIX):
+            if not await tx.delete_security_key(user.id, method_id.removeprefix(SECURITY_KEY_METHOD_PREFIX)):
+                raise NotFound(code="authenticator_not_found")
         elif await tx.delete_passkey(user.id, method_id, allow_last=True):
             await notify_security_change(ctx, tx, user, "passkey_removed", names.get(method_id, "Passkey"))
         else:
@@ -170,3 +184,9 @@ async def search_users(ctx: Context, text: str, *, page: int) -> tuple[list[User
         offset=max(page, 0) * SEARCH_PAGE_SIZE,
         limit=SEARCH_PAGE_SIZE,
     )
+
+
+async def second_factors_of(ctx: Context, user: User) -> tuple[Factors, list[Passkey]]:
+    """The user's second factors, and their security keys (never counted as passkeys)."""
+    reader = await ctx.read()
+    return await reader.get_factors(user.id), await reader.list_security_keys(user.id)

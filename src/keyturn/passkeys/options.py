@@ -96,3 +96,37 @@ def authentication_options(
     )
     result: dict[str, Any] = json.loads(options_to_json(options))
     return result
+
+
+def security_key_registration_options(
+    *,
+    rp_id: str,
+    rp_name: str,
+    user_handle: bytes,
+    user_name: str,
+    challenge: bytes,
+    exclude: Iterable[tuple[bytes, tuple[str, ...]]],
+) -> dict[str, Any]:
+    """A security key as a second factor: a non-discoverable credential (residentKey
+    discouraged, so it takes no slot on the key and never offers itself to sign in alone),
+    user verification preferred (the password or passkey was the first factor), and the hint
+    "security-key" so browsers offer a roaming authenticator first."""
+    options = generate_registration_options(
+        rp_id=rp_id,
+        rp_name=rp_name,
+        user_id=user_handle,
+        user_name=user_name,
+        user_display_name=user_name,
+        challenge=challenge,
+        timeout=CEREMONY_TIMEOUT_MS,
+        attestation=AttestationConveyancePreference.NONE,
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.DISCOURAGED,
+            user_verification=UserVerificationRequirement.PREFERRED,
+        ),
+        exclude_credentials=_descriptors(exclude),
+        supported_pub_key_algs=SUPPORTED_ALGORITHMS,
+        hints=[PublicKeyCredentialHint.SECURITY_KEY],
+    )
+    result: dict[str, Any] = json.loads(options_to_json(options))
+    return result

@@ -22,6 +22,7 @@ from keyturn.domain.blocks import UserBlock
 from keyturn.domain.email_code import EmailCode
 from keyturn.domain.enrollment import EnrollmentChoice
 from keyturn.domain.events import Event
+from keyturn.domain.factors import Factors, TotpCredential
 from keyturn.domain.hooks import Hook
 from keyturn.domain.identity import Passkey, User
 from keyturn.domain.mail import OutboxEntry
@@ -434,6 +435,50 @@ class EnrollmentWrites(Protocol):
         ...
 
 
+class FactorReads(Protocol):
+    async def get_factors(self, user_id: str) -> Factors: ...
+
+    async def get_totp(self, user_id: str) -> TotpCredential | None: ...
+
+    async def list_security_keys(self, user_id: str) -> list[Passkey]:
+        """The user's security keys (second factor only), oldest first."""
+        ...
+
+    async def find_security_key(self, credential_id: bytes) -> Passkey | None: ...
+
+
+class FactorWrites(Protocol):
+    async def add_totp(self, credential: TotpCredential) -> None:
+        """Raises Conflict(totp_exists) when the user has an authenticator app already."""
+
+    async def use_totp_step(self, credential_id: str, *, step: int, used_at: datetime) -> bool:
+        """Accept a code's time step only if it is later than the last one accepted: False
+        for a code used before (or a concurrent use of the same one)."""
+        ...
+
+    async def delete_totp(self, user_id: str) -> bool: ...
+
+    async def replace_recovery_codes(self, user_id: str, code_hashes: list[bytes], *, now: datetime) -> None:
+        """The new codes replace every earlier one."""
+
+    async def use_recovery_code(self, user_id: str, code_hash: bytes) -> bool:
+        """Consume one code: True only for the one call that deleted it."""
+        ...
+
+    async def delete_recovery_codes(self, user_id: str) -> int: ...
+
+    async def add_security_key(self, key: Passkey, *, limit: int) -> None:
+        """Conflict(credential_exists) or Conflict(security_key_limit_reached), the owner's row locked."""
+
+    async def record_security_key_use(
+        self, key_id: str, *, previous_count: int, sign_count: int, used_at: datetime
+    ) -> bool:
+        """Store the sign count only over the one it was verified against."""
+        ...
+
+    async def delete_security_key(self, user_id: str, key_id: str) -> bool: ...
+
+
 class HookReads(Protocol):
     async def list_hooks(self, *, trigger: str | None = None) -> list[Hook]:
         """Hooks in the order they run (oldest first)."""
@@ -532,6 +577,7 @@ class ReadTx(
     EmailCodeReads,
     OperatorReads,
     EnrollmentReads,
+    FactorReads,
     Protocol,
 ):
     """Queries; no locks are taken and nothing can be changed."""
@@ -554,6 +600,7 @@ class WriteTx(
     EmailCodeWrites,
     OperatorWrites,
     EnrollmentWrites,
+    FactorWrites,
     MaintenanceWrites,
     Protocol,
 ):

@@ -17,6 +17,7 @@ from keyturn.domain.identity import User
 from keyturn.domain.session import Session, device_parts
 from keyturn.errors import Forbidden, KeyturnError, Unauthenticated, Unavailable
 from keyturn.flows import account as account_flow
+from keyturn.flows import factors as factor_flow
 from keyturn.flows import reauth, verification
 from keyturn.flows.base import binding_hash, check_csrf, csrf_token, flow_token, load_flow, start_flow
 from keyturn.flows.reauth import ReauthenticationRequired, require_recent_sign_in
@@ -52,6 +53,11 @@ NOTICES = {
     "email_code_sent": N_("We sent a code to your new address. Type it below to change your email."),
     "email_verified": N_("Email verified."),
     "verification_sent": N_("We sent you a new code."),
+    "totp_added": N_("Authenticator app added."),
+    "totp_removed": N_("Authenticator app removed."),
+    "recovery_codes_removed": N_("Recovery codes removed."),
+    "security_key_added": N_("Security key added."),
+    "security_key_removed": N_("Security key removed."),
 }
 BROWSER_ON_SYSTEM = N_("%(browser)s on %(system)s")
 UNKNOWN_DEVICE = N_("Unknown device")
@@ -127,6 +133,8 @@ async def _account_page(
         "more_sessions": more_sessions,
         "verify": not user.email_verified and tenant.verification.mode != "off",
         "pending_email": await verification.pending_email_change(ctx, user),
+        "factors": await factor_flow.factors_of(ctx, user),
+        "security_keys": await factor_flow.security_keys_of(ctx, user),
     }
     response = render(request, "account.html", context, status=error.status if error else 200)
     if error is not None:
@@ -314,6 +322,154 @@ async def revoke_others(request: Request, ctx: ContextDep, session: SessionDep) 
         return "other_sessions_revoked"
 
     return await _form_action(request, ctx, session, action)
+
+
+# --- second factors (issue 12) -------------------------------------------------------------
+
+
+async def _guarded_form(
+    request: Request, ctx: Context, session: tuple[Session, User] | None, guard: str
+) -> tuple[Session, User, dict[str, str]] | Response:
+    """The posted form of a sensitive change that renders a page (not a redirect): the same
+    checks as `_form_action`, and Confirm it's you first when the sign-in is too old."""
+    if session is None:
+        return RedirectResponse(SIGN_IN_FIRST, status_code=303)
+    current, user = session
+    form = await _checked_form(request, ctx, current)
+    try:
+        require_recent_sign_in(ctx, current, guard, path=request.url.path, form=form)
+    except ReauthenticationRequired as required:
+        return await _confirm_page(request, ctx, current, user, required.pending, status=required.status)
+    return current, user, form
+
+
+def _totp_setup_page(
+    request: Request,
+    ctx: Context,
+    session: Session,
+    user: User,
+    setup: factor_flow.TotpSetup,
+    *,
+    error: KeyturnError | None = None,
+) -> Response:
+    context = {
+        "tenant": ctx.tenant,
+        "user": user,
+        "csrf": session.csrf_token,
+        "setup": setup,
+        "error": error,
+        "page": {"mode": "totp_setup"},
+    }
+    return render(request, "totp_setup.html", context, status=error.status if error else 200)
+
+
+@router.post("/account/totp/start")
+async def start_totp(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    """**Add an authenticator app**: a new secret, its QR code; nothing stored until the code."""
+    checked = await _guarded_form(request, ctx, session, "add_second_factor")
+    if isinstance(checked, Response):
+        return checked
+    current, user, _ = checked
+    return _totp_setup_page(request, ctx, current, user, factor_flow.start_totp(ctx, user))
+
+
+@router.post("/account/totp")
+async def confirm_totp(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    checked = await _guarded_form(request, ctx, session, "add_second_factor")
+    if isinstance(checked, Response):
+        return checked
+    current, user, form = checked
+    try:
+        await factor_flow.confirm_totp(
+            ctx, user, token=form.get("setup"), code=form.get("code"), purpose="account"
+        )
+    except KeyturnError as error:
+        if isinstance(error, Forbidden | Unavailable) or error.code == "flow_expired":
+            raise
+        if error.code == "totp_exists":
+            return await _account_page(request, ctx, current, user, error=error)
+        setup = factor_flow.reopen_totp(ctx, user, form.get("setup"))
+        return _totp_setup_page(request, ctx, current, user, setup, error=error)
+    return RedirectResponse("/account?notice=totp_added", status_code=303)
+
+
+@router.post("/account/totp/delete")
+async def remove_totp(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    async def action(user: User, form: dict[str, str]) -> str:
+        await factor_flow.remove_totp(ctx, user)
+        return "totp_removed"
+
+    return await _form_action(request, ctx, session, action, guard="remove_second_factor")
+
+
+@router.post("/account/recovery-codes")
+async def generate_recovery_codes(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    """**Generate recovery codes**: ten new ones, shown this once; they replace any earlier ones."""
+    checked = await _guarded_form(request, ctx, session, "add_second_factor")
+    if isinstance(checked, Response):
+        return checked
+    _, user, _ = checked
+    codes = await factor_flow.generate_recovery_codes(ctx, user)
+    context = {"tenant": ctx.tenant, "user": user, "codes": codes, "page": {"mode": "recovery_codes"}}
+    response = render(request, "recovery_codes.html", context)
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+@router.post("/account/security-keys/options")
+async def security_key_options(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    """**Add a security key**: creation options for a non-discoverable credential."""
+    current, user = _require(session)
+    check_same_origin(request, ctx.tenant, ctx.settings)
+    check_csrf(current.csrf_token, request.headers.get(CSRF_HEADER))
+    require_recent_sign_in(ctx, current, "add_second_factor")
+    token, new = binding_token(request)
+    flow = start_flow(ctx, "account", binding_token=token, methods=("security_key",), user_id=user.id)
+    options = await factor_flow.security_key_options(ctx, flow, user)
+    response = JSONResponse(
+        {"flow_id": flow_token(ctx, flow), "csrf": csrf_token(ctx, flow), "options": options}
+    )
+    if new:
+        set_cookie(response, ctx.settings, BINDING_COOKIE, token, max_age=None)
+    return response
+
+
+@router.post("/account/security-keys")
+async def add_security_key(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    current, user = _require(session)
+    check_same_origin(request, ctx.tenant, ctx.settings)
+    require_recent_sign_in(ctx, current, "add_second_factor")
+    data = await read_json(request)
+    flow = load_flow(
+        ctx,
+        str(data.get("flow_id", "")),
+        kind="account",
+        binding_token=request.cookies.get(BINDING_COOKIE),
+        csrf=request.headers.get(CSRF_HEADER),
+        user_id=user.id,
+    )
+    key = await factor_flow.add_security_key(ctx, flow, user, data.get("credential"))
+    return JSONResponse({"id": key.id, "redirect_to": "/account?notice=security_key_added"})
+
+
+@router.post("/account/security-keys/{key_id}/delete")
+async def remove_security_key(
+    request: Request, ctx: ContextDep, session: SessionDep, key_id: str
+) -> Response:
+    async def action(user: User, form: dict[str, str]) -> str:
+        await factor_flow.remove_security_key(ctx, user, key_id)
+        return "security_key_removed"
+
+    return await _form_action(request, ctx, session, action, guard="remove_second_factor")
+
+
+@router.post("/account/recovery-codes/delete")
+async def remove_recovery_codes(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    async def action(user: User, form: dict[str, str]) -> str:
+        await factor_flow.remove_recovery_codes(ctx, user)
+        return "recovery_codes_removed"
+
+    return await _form_action(request, ctx, session, action, guard="remove_second_factor")
 
 
 # --- Confirm it's you ---------------------------------------------------------------------

@@ -17,6 +17,7 @@ from keyturn.domain.session import Session
 from keyturn.flows.base import csrf_token, flow_token, load_flow, start_flow
 from keyturn.flows.parked import load_parked
 from keyturn.flows.protection import captcha_required
+from keyturn.flows.second_factor import SecondFactorStep
 from keyturn.flows.sessions import SignedIn, SignInDenied
 from keyturn.flows.step_up import start_step_up
 from keyturn.http.security import (
@@ -120,9 +121,13 @@ def load_page_flow(request: Request, ctx: Context, token: str, kind: FlowKind) -
     )
 
 
-async def signed_in_response(ctx: Context, signing_in: Awaitable[SignedIn]) -> Response:
-    """Set the session cookie and say where to go next. A hook's denial of an OIDC sign-in goes
-    back to the client as access_denied; any other denial is shown on the page."""
+async def signed_in_response(
+    ctx: Context, signing_in: Awaitable[SignedIn | SecondFactorStep], *, redirect: bool = False
+) -> Response:
+    """Set the session cookie and say where to go next (as JSON for the page's script, or a
+    303 for a plain form: `redirect`). A sign-in that needs a second factor first goes to
+    that step, with no cookie. A hook's denial of an OIDC sign-in goes back to the client as
+    access_denied; any other denial is shown on the page."""
     try:
         signed_in = await signing_in
     except SignInDenied as denied:
@@ -133,8 +138,17 @@ async def signed_in_response(ctx: Context, signing_in: Awaitable[SignedIn]) -> R
             redirect_uri=denied.authorization.redirect_uri,
             state=denied.authorization.state,
         )
-        return JSONResponse({"redirect_to": error_redirect(ctx, back)})
-    response = JSONResponse({"redirect_to": signed_in.redirect_to})
+        target = error_redirect(ctx, back)
+        return (
+            RedirectResponse(target, status_code=303) if redirect else JSONResponse({"redirect_to": target})
+        )
+    if isinstance(signed_in, SecondFactorStep):
+        return JSONResponse({"redirect_to": signed_in.redirect_to})
+    response: Response
+    if redirect:
+        response = RedirectResponse(signed_in.redirect_to, status_code=303)
+    else:
+        response = JSONResponse({"redirect_to": signed_in.redirect_to})
     set_cookie(
         response, ctx.settings, SESSION_COOKIE, signed_in.token, max_age=ctx.settings.session_lifespan_seconds
     )

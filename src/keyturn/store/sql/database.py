@@ -29,6 +29,7 @@ from keyturn.store.sql.counters import SqlCounters
 from keyturn.store.sql.email_codes import SqlEmailCodes
 from keyturn.store.sql.enrollment import SqlEnrollment
 from keyturn.store.sql.events import SqlEvents
+from keyturn.store.sql.factors import SqlFactors
 from keyturn.store.sql.hooks import SqlHooks
 from keyturn.store.sql.mail import SqlMail
 from keyturn.store.sql.mds import SqlMds
@@ -72,6 +73,7 @@ class SqlTx(
     SqlEmailCodes,
     SqlOperators,
     SqlEnrollment,
+    SqlFactors,
 ):
     """Every repository on one transaction's connection (`ReadTx` / `WriteTx`)."""
 

@@ -48,6 +48,7 @@ def _auth_event(stored: dict[str, Any]) -> AuthEvent:
         at=datetime.fromisoformat(stored["at"]),
         user_verified=stored.get("uv", True),
         attested_device_bound=stored.get("hwk", False),
+        multi_factor=stored.get("mfa", False),
     )
 
 
@@ -60,6 +61,8 @@ def _auth_json(authenticated: tuple[AuthEvent, ...]) -> list[dict[str, object]]:
             item["uv"] = False
         if e.attested_device_bound:
             item["hwk"] = True
+        if e.multi_factor:
+            item["mfa"] = True
         stored.append(item)
     return stored
 

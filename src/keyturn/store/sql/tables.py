@@ -168,6 +168,7 @@ oidc_clients = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     # any | device_bound | synced: which passkeys may sign in to this client (issue 12)
     Column("allowed_credential_types", String(16), nullable=False, server_default="any"),
+    Column("mfa", String(16), nullable=True),  # overrides the tenant's mfa.policy for this client
 )
 
 signing_keys = Table(
@@ -411,4 +412,45 @@ enrollment_choices = Table(
     Column("snoozed_until", UtcDateTime(), nullable=True),  # Not now
     Column("declined_at", UtcDateTime(), nullable=True),  # Don't ask again
     Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+totp_credentials = Table(
+    "totp_credentials",  # an authenticator app (one per user): a second factor
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("secret_sealed", LargeBinary, nullable=False),  # AES-256-GCM under the KEK, bound to id
+    Column("last_used_step", BigInteger, nullable=True),  # a code's time step is accepted once
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_used_at", UtcDateTime(), nullable=True),
+)
+
+recovery_codes = Table(
+    "recovery_codes",  # single-use codes: one row per code left, deleted when used
+    metadata,
+    Column("code_hash", LargeBinary(32), primary_key=True),  # SHA-256 of the normalised code
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_recovery_codes_user_id", "user_id"),
+)
+
+security_keys = Table(
+    "security_keys",  # non-discoverable WebAuthn credentials, a second factor only
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("credential_id", LargeBinary(1023), nullable=False, unique=True),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("sign_count", BigInteger, nullable=False),
+    Column("aaguid", String(36), nullable=False),
+    Column("transports", JSON, nullable=False),
+    Column("backup_eligible", Boolean, nullable=False),
+    Column("backup_state", Boolean, nullable=False),
+    Column("user_handle", LargeBinary(64), nullable=False),
+    Column("rp_id", String(253), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_used_at", UtcDateTime(), nullable=True),
+    Column("user_agent", String(512), nullable=False),
+    Index("ix_security_keys_user_id", "user_id"),
 )

@@ -497,7 +497,44 @@ async function setupEnroll() {
   });
 }
 
-({ login: setupLogin, signup: setupSignup, account: setupAccount, confirm: setupConfirm, recovered: setupRecovered,
-   enroll: setupEnroll })[
+// --- the second-factor step: a security key (the Code field is a plain form) ------------
+function setupSecondFactor() {
+  const button = document.getElementById("use-security-key");
+  if (!button) return;
+  if (!supportsPasskeys()) button.disabled = true;
+  const base = `/login/second-factor/${page.flow_id}/security-key`;
+  button.addEventListener("click", async () => {
+    clearMessages();
+    try {
+      const options = await post(`${base}/options`);
+      const credential = await navigator.credentials.get({ publicKey: requestOptions(options) });
+      const result = await post(base, { credential: credentialJSON(credential) });
+      go(result.redirect_to);
+    } catch (error) { handleCeremonyError(error); }
+  });
+}
+
+// --- /account: Add a security key ------------------------------------------------------
+function setupSecurityKeys() {
+  const add = document.getElementById("add-security-key");
+  if (!add) return;
+  if (!supportsPasskeys()) add.disabled = true;
+  add.addEventListener("click", async () => {
+    clearMessages();
+    try {
+      const started = await post("/account/security-keys/options", {}, page.csrf);
+      const credential = await navigator.credentials.create({ publicKey: creationOptions(started.options) });
+      const result = await post("/account/security-keys",
+        { flow_id: started.flow_id, credential: credentialJSON(credential) }, started.csrf);
+      go(result.redirect_to);
+    } catch (error) {
+      if (error.code === "reauthentication_required") { go("/account/confirm"); return; }
+      handleCeremonyError(error);
+    }
+  });
+}
+
+({ login: setupLogin, signup: setupSignup, account: () => { setupAccount(); setupSecurityKeys(); },
+   confirm: setupConfirm, recovered: setupRecovered, enroll: setupEnroll, second_factor: setupSecondFactor })[
   page.mode
 ]?.();
