@@ -8,6 +8,7 @@ import re
 
 from starlette.testclient import TestClient
 
+from keyturn.clock import FrozenClock
 from keyturn.operations.audit import CLI
 from keyturn.operations.tenant_config import PatchOperation, patch_tenant
 from tests.support import browser, oidc, store
@@ -141,3 +142,26 @@ def test_account_dates_are_formatted_for_the_locale(
     assert "2026/11/25 12:00 UTC" in japanese.text
     english = client.get("/account?ui_locales=en")
     assert "Nov 25, 2026, 12:00\u202fPM UTC" in english.text
+
+
+def test_the_second_factor_pages_in_german(client: TestClient, clock: FrozenClock) -> None:
+    from tests.flows import test_second_factors as factors
+
+    factors.signed_up(client)
+    assert "<h1>Ihr Konto</h1>" in client.get("/account?ui_locales=de").text  # carried from here on
+    setup = client.post("/account/totp/start", data={"csrf": factors.session_csrf(client)})
+    assert "<h1>Authenticator-App hinzufügen</h1>" in setup.text
+    assert "<title>QR-Code für Ihre Authenticator-App</title>" in setup.text  # the QR code's, too
+    secret = factors.add_app(client, clock)
+    account = client.get("/account?notice=totp_added").text
+    assert "Authenticator-App hinzugefügt." in account
+    assert '<h2 id="factors-heading">Bestätigung in zwei Schritten</h2>' in account
+    assert "<dt>Hinzugefügt</dt>" in account and ">25.11.2026</time>" in account  # the date filter
+
+    store.set_tenant(client, "/mfa/policy", "optional")
+    factors.sign_out(client)
+    clock.advance(seconds=60)
+    step = factors.to_second_factor(client)
+    assert "<h1>Bestätigung in zwei Schritten</h1>" in client.get(step).text
+    wrong = factors.answer(client, step, "000000" if factors.code_at(secret, clock) != "000000" else "111111")
+    assert "Dieser Code ist nicht richtig." in wrong.text  # the error in the page's language

@@ -35,8 +35,13 @@ class TotpSetup:
 
     secret: str
     grouped: str
-    qr_svg: str
+    uri: str
     token: str
+
+    @property
+    def qr_svg(self) -> str:
+        """The QR code, drawn when the page renders (its title in the page's language)."""
+        return totp.qr_svg(self.uri)
 
 
 async def factors_of(ctx: Context, user: User) -> Factors:
@@ -49,14 +54,14 @@ def start_totp(ctx: Context, user: User) -> TotpSetup:
     uri = totp.provisioning_uri(secret, account=user.email, issuer=ctx.tenant.rp.display_name)
     fields = {"u": user.id, "s": secret, "e": to_seconds(ctx.now() + SETUP_LIFESPAN)}
     token = b64(seal_fields(ctx.rt.secrets.flow_key, fields, purpose=_SETUP))
-    return TotpSetup(secret=secret, grouped=totp.grouped(secret), qr_svg=totp.qr_svg(uri), token=token)
+    return TotpSetup(secret=secret, grouped=totp.grouped(secret), uri=uri, token=token)
 
 
 def reopen_totp(ctx: Context, user: User, token: object) -> TotpSetup:
     """The setup page again (after a wrong code), with the same secret."""
     secret = _open_setup(ctx, user, token)
     uri = totp.provisioning_uri(secret, account=user.email, issuer=ctx.tenant.rp.display_name)
-    return TotpSetup(secret=secret, grouped=totp.grouped(secret), qr_svg=totp.qr_svg(uri), token=str(token))
+    return TotpSetup(secret=secret, grouped=totp.grouped(secret), uri=uri, token=str(token))
 
 
 def _open_setup(ctx: Context, user: User, token: object) -> str:

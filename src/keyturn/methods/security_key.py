@@ -19,6 +19,7 @@ from keyturn.domain.identity import Passkey, User
 from keyturn.domain.methods import MethodId
 from keyturn.domain.tenant import TenantSettings
 from keyturn.errors import CeremonyError, KeyturnError
+from keyturn.i18n import N_
 from keyturn.methods.base import Authenticated
 from keyturn.methods.challenges import (
     keep_challenge_spent,
@@ -39,6 +40,7 @@ from keyturn.passkeys.verify import (
 from keyturn.store.protocols import WriteTx
 
 MAX_SECURITY_KEYS = 10
+DEFAULT_NAME = N_("Security key")  # stored as it is; /account shows it in the page's language
 
 
 async def creation_options(ctx: Context, flow: Flow, *, user: User) -> dict[str, Any]:
@@ -72,7 +74,7 @@ async def register(ctx: Context, flow: Flow, *, user: User, credential: object) 
             require_user_verification=False,
         )
         key = new_passkey(ctx, user, registered, user_agent=ctx.requester.user_agent)
-        key = Passkey(**{**key.__dict__, "name": "Security key"})
+        key = Passkey(**{**key.__dict__, "name": DEFAULT_NAME})
         async with ctx.writing() as tx:
             await spend_challenge(tx, challenge)
             await tx.add_security_key(key, limit=MAX_SECURITY_KEYS)

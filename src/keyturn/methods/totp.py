@@ -15,6 +15,7 @@ from urllib.parse import quote
 import pyotp
 import segno
 
+from keyturn import i18n
 from keyturn.context import Context
 from keyturn.domain.events import EventType
 from keyturn.domain.factors import TotpCredential
@@ -30,6 +31,7 @@ from keyturn.sealing import seal, unseal
 DIGITS = 6
 PERIOD = 30
 VALID_WINDOW = 1  # a step either side: clocks drift, people type slowly
+QR_TITLE = i18n.N_("QR code for your authenticator app")
 
 
 def new_secret() -> str:
@@ -45,8 +47,10 @@ def provisioning_uri(secret: str, *, account: str, issuer: str) -> str:
 
 
 def qr_svg(uri: str) -> str:
-    """The URI as an inline SVG (no style attributes: the pages' CSP allows it as it is)."""
-    return str(segno.make(uri, error="m").svg_inline(scale=4, title="QR code for your authenticator app"))
+    """The URI as an inline SVG (no style attributes: the pages' CSP allows it as it is), its
+    title in the locale of the page being rendered."""
+    title = i18n.current().gettext(QR_TITLE)
+    return str(segno.make(uri, error="m").svg_inline(scale=4, title=title))
 
 
 def grouped(secret: str) -> str:

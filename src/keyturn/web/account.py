@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi import APIRouter
@@ -13,7 +13,7 @@ from webauthn.helpers import bytes_to_base64url
 
 from keyturn.context import Context
 from keyturn.domain.flow import Flow
-from keyturn.domain.identity import User
+from keyturn.domain.identity import Passkey, User
 from keyturn.domain.session import Session, device_parts
 from keyturn.errors import Forbidden, KeyturnError, Unauthenticated, Unavailable
 from keyturn.flows import account as account_flow
@@ -36,6 +36,7 @@ from keyturn.http.security import (
 )
 from keyturn.http.templates import page_translator, render
 from keyturn.i18n import N_, Translator
+from keyturn.methods import security_key
 from keyturn.methods.registry import offered
 
 router = APIRouter(route_class=ContextRoute)
@@ -61,6 +62,13 @@ NOTICES = {
 }
 BROWSER_ON_SYSTEM = N_("%(browser)s on %(system)s")
 UNKNOWN_DEVICE = N_("Unknown device")
+
+
+def security_key_shown(key: Passkey, translator: Translator) -> Passkey:
+    """A security key as /account lists it: the name it was given by default, translated."""
+    if key.name == security_key.DEFAULT_NAME:
+        return replace(key, name=translator.gettext(security_key.DEFAULT_NAME))
+    return key
 
 
 def device_label(user_agent: str, translator: Translator) -> str:
@@ -134,7 +142,9 @@ async def _account_page(
         "verify": not user.email_verified and tenant.verification.mode != "off",
         "pending_email": await verification.pending_email_change(ctx, user),
         "factors": await factor_flow.factors_of(ctx, user),
-        "security_keys": await factor_flow.security_keys_of(ctx, user),
+        "security_keys": [
+            security_key_shown(key, translator) for key in await factor_flow.security_keys_of(ctx, user)
+        ],
     }
     response = render(request, "account.html", context, status=error.status if error else 200)
     if error is not None:
