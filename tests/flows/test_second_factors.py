@@ -538,6 +538,49 @@ def test_a_client_requiring_mfa_gets_an_id_token_with_otp_and_mfa(
     assert described["mfa"] == "required" and relaxed.client.mfa is None
 
 
+def test_a_session_without_two_factors_steps_up_for_a_client_requiring_mfa(
+    client: TestClient, clock: FrozenClock, ada: User
+) -> None:
+    """Signed in with a password alone (a client without MFA), the browser then authorizes a
+    client with `--mfa required`: a step-up to two factors, never a code for one."""
+    secret = add_app(client, clock)
+    strict = oidc.register(client, mfa="required")
+    relaxed = oidc.register(client, name="Relaxed app")
+    sign_out(client)
+    clock.advance(seconds=60)
+
+    pkce = Pkce.new()
+    flow = browser.open_page(client, oidc.authorize(client, relaxed, pkce).headers["location"])
+    signed_in = client.post(
+        f"/login/flows/{flow.flow_id}",
+        json={"method": "password", "email": EMAIL, "password": PASSWORD},
+        headers=flow.headers,
+    )
+    assert not signed_in.json()["redirect_to"].startswith(STEP)  # no MFA for this client
+    assert session_amr(client, clock) == ["pwd"]
+
+    pkce = Pkce.new()
+    asked = oidc.authorize(client, strict, pkce)
+    assert asked.status_code in (302, 303)
+    assert asked.headers["location"].startswith("/login?"), asked.headers["location"]
+    assert "code=" not in asked.headers["location"]
+
+    step_up = browser.open_page(client, asked.headers["location"])
+    first = client.post(
+        f"/login/flows/{step_up.flow_id}",
+        json={"method": "password", "email": EMAIL, "password": PASSWORD},
+        headers=step_up.headers,
+    )
+    step = first.json()["redirect_to"]
+    assert step.startswith(STEP)
+    resume = answer(client, step, code_at(secret, clock)).headers["location"]
+    code = oidc.redirect_params(client.get(resume, follow_redirects=False))["code"]
+    claims = decode_id_token(
+        client, clock, strict, tokens(oidc.exchange(client, strict, code, pkce))["id_token"]
+    )[1]
+    assert claims["amr"] == ["pwd", "otp", "mfa"]
+
+
 async def _describe(ctx: Context, registered: NewClient) -> dict[str, Any]:
     found = await ctx.rt.config.client(await ctx.read(), registered.client.client_id)
     assert found is not None

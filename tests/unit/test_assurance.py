@@ -108,3 +108,9 @@ def test_a_step_up_asks_for_the_first_known_level_not_met() -> None:
 def test_a_session_steps_up_once_per_request() -> None:
     assert step_up_level(request(ACR_PHR, stepped_up="s1"), session(PASSWORD)) is None
     assert step_up_level(request(ACR_PHR, stepped_up="s1"), session(PASSWORD, session_id="s2")) == ACR_PHR
+
+
+def test_a_client_requiring_mfa_steps_a_one_factor_session_up_to_the_mfa_acr() -> None:
+    assert step_up_level(request(), session(PASSWORD), mfa_required=True) == ACR_MFA
+    assert step_up_level(request(ACR_PHR), session(PASSWORD), mfa_required=True) == ACR_PHR  # asked first
+    assert step_up_level(request(ACR_PHR, stepped_up="s1"), session(PASSWORD), mfa_required=True) is None

@@ -53,12 +53,18 @@ def strongest_met(asked: Iterable[str], met: frozenset[str]) -> str | None:
     return ranked[0] if ranked else None
 
 
-def step_up_level(request: AuthorizationRequest, session: Session) -> str | None:
+def step_up_level(
+    request: AuthorizationRequest, session: Session, *, mfa_required: bool = False
+) -> str | None:
     """The level this session must step up to for this request, or None: when it meets none of
     the levels asked, the first one asked that Keyturn can give (acr_values are in order of
-    preference), unless this session already stepped up for this request (asked once only)."""
-    if not request.acr_values or request.stepped_up_session == session.id:
+    preference); else the MFA acr when the client's MFA policy requires two factors the session
+    has not proved (`mfa_required`, `keyturn.domain.mfa.session_lacks_mfa`). A session steps up
+    once per request."""
+    if request.stepped_up_session == session.id:
         return None
-    if strongest_met(request.acr_values, levels_met(session)) is not None:
-        return None
-    return next((level for level in request.acr_values if level in ACR_VALUES), None)
+    if request.acr_values and strongest_met(request.acr_values, levels_met(session)) is None:
+        level = next((level for level in request.acr_values if level in ACR_VALUES), None)
+        if level is not None:
+            return level
+    return ACR_MFA if mfa_required else None

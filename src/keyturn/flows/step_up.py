@@ -17,7 +17,7 @@ from keyturn.domain.events import EventType
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import User
 from keyturn.domain.methods import AMR, MethodId
-from keyturn.domain.mfa import passkey_satisfies
+from keyturn.domain.mfa import passkey_satisfies, session_lacks_mfa
 from keyturn.domain.oidc import resume_path
 from keyturn.domain.session import Session
 from keyturn.errors import CeremonyError, Forbidden, KeyturnError, Unauthenticated
@@ -37,7 +37,8 @@ def start_step_up(
 ) -> Flow | None:
     """The flow for a step-up, if this session must step up for the parked request (else None:
     an ordinary sign-in page). Bound to the session's user; passkeys only for passkey levels."""
-    level = step_up_level(parked.request, session)
+    lacks = session_lacks_mfa(ctx.tenant, parked.client, session)
+    level = step_up_level(parked.request, session, mfa_required=lacks)
     if level is None:
         return None
     methods = tuple(m for m in offered if m == "passkey") if level in PASSKEY_LEVELS else offered

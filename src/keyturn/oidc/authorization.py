@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from keyturn.context import Context
 from keyturn.domain.assurance import levels_met, step_up_level, strongest_met
 from keyturn.domain.identity import User
+from keyturn.domain.mfa import session_lacks_mfa
 from keyturn.domain.oidc import AuthorizationCode, AuthorizationRequest, Client, Grant
 from keyturn.domain.session import Session
 from keyturn.hooks.executor import HookOutcome, run_post_login
@@ -138,8 +139,12 @@ def needs_login(s: Situation) -> bool:
 
 
 def needs_step_up(s: Situation) -> bool:
-    """A session that does not meet the asked level: a step-up (on /login), not a code."""
-    return s.session is not None and step_up_level(s.request, s.session) is not None
+    """A session that does not meet the asked level, or lacks the two factors the client's MFA
+    policy requires: a step-up (on /login), not a code."""
+    if s.session is None:
+        return False
+    lacks = session_lacks_mfa(s.ctx.tenant, s.client, s.session)
+    return step_up_level(s.request, s.session, mfa_required=lacks) is not None
 
 
 def needs_consent(s: Situation) -> bool:
