@@ -56,6 +56,8 @@ SCOPE_DESCRIPTIONS = {
     "openid": "Know who you are",
     "profile": "See your name",
     "email": "See your email address",
+    "phone": "See your phone number",
+    "address": "See your postal address",
     "offline_access": "Stay signed in when you are away",
 }
 
@@ -163,7 +165,8 @@ async def consent_page(request: Request, ctx: ContextDep, session: SessionDep, r
     found = await _parked(request, ctx, request_id)
     if found is None or session is None:
         return _expired_page(request, ctx)
-    scopes = [(scope, SCOPE_DESCRIPTIONS[scope]) for scope in found.request.scope]
+    # A custom scope (the identity schema's) is shown by its name.
+    scopes = [(scope, SCOPE_DESCRIPTIONS.get(scope, scope)) for scope in found.request.scope]
     context = {
         "client": found.client,
         "scopes": scopes,

@@ -1,0 +1,27 @@
+"""users.traits (the identity schema's, all but the email), user_metadata and app_metadata.
+
+Revision ID: 0018
+Revises: 0014
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0018"
+down_revision = "0014"
+
+_COLUMNS = ("traits", "user_metadata", "app_metadata")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        for name in _COLUMNS:
+            batch.add_column(sa.Column(name, sa.JSON, nullable=False, server_default="{}"))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        for name in reversed(_COLUMNS):
+            batch.drop_column(name)
