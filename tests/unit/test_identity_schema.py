@@ -68,6 +68,8 @@ def test_the_default_schema_is_todays_email_only() -> None:
             "belongs to the scope 'profile'",
         ),
         (schema(name={"type": "string", "x-keyturn": {"account": "sometimes"}}), "x-keyturn.account"),
+        (schema(name={"$ref": "https://example.com/name.json"}), "only local references"),
+        (schema(name={"type": "string", "description": "x" * 70_000}), "larger than"),
     ],
     ids=[
         "bad-type",
@@ -84,6 +86,8 @@ def test_the_default_schema_is_todays_email_only() -> None:
         "reserved-claim",
         "standard-claim-wrong-scope",
         "bad-account-mode",
+        "remote-ref",
+        "too-large",
     ],
 )
 def test_a_schema_keyturn_cannot_hold_is_refused_with_the_reason(

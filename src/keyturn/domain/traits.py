@@ -37,6 +37,7 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 EXTENSION = "x-keyturn"
 IDENTIFIER = "email"
 MAX_TRAITS_BYTES = 16_384  # the traits of one user, as compact JSON
+MAX_SCHEMA_BYTES = 65_536
 
 DEFAULT_SCHEMA: dict[str, Any] = {
     "$schema": SCHEMA_DIALECT,
@@ -210,6 +211,11 @@ def check_schema(schema: Mapping[str, Any]) -> None:
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.path)
         raise SchemaInvalid(f"not a valid JSON Schema ({where or 'top'}): {exc.message}") from None
+    if len(_compact(schema)) > MAX_SCHEMA_BYTES:
+        raise SchemaInvalid(f"the schema is larger than {MAX_SCHEMA_BYTES} bytes")
+    remote = _remote_refs(schema)
+    if remote:  # nothing is fetched: a sign-up must never wait on another server
+        raise SchemaInvalid(f"only local references (#/...) are allowed, not {remote[0]!r}")
     if schema.get("type") != "object" or not isinstance(schema.get("properties"), Mapping):
         raise SchemaInvalid('the schema must be {"type": "object", "properties": {...}}')
     properties: Mapping[str, Any] = schema["properties"]
@@ -247,6 +253,19 @@ def check_schema(schema: Mapping[str, Any]) -> None:
             claims[trait.claim] = name
     if len(display_names) > 1:
         raise SchemaInvalid(f"only one trait may be the passkey display name, not {display_names}")
+
+
+def _remote_refs(value: object) -> list[str]:
+    if isinstance(value, Mapping):
+        found = [
+            str(ref)
+            for key in ("$ref", "$dynamicRef")
+            if isinstance(ref := value.get(key), str) and not ref.startswith("#")
+        ]
+        return found + [ref for inner in value.values() for ref in _remote_refs(inner)]
+    if isinstance(value, list):
+        return [ref for inner in value for ref in _remote_refs(inner)]
+    return []
 
 
 def _check_claim(name: str, claim: str, scope: str | None) -> None:

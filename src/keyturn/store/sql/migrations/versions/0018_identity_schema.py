@@ -16,9 +16,14 @@ _COLUMNS = ("traits", "user_metadata", "app_metadata")
 
 
 def upgrade() -> None:
+    """Existing users get `{}`; the default then goes (every insert names all three, and
+    PostgreSQL's json type has no equality to compare a default with)."""
     with op.batch_alter_table("users") as batch:
         for name in _COLUMNS:
             batch.add_column(sa.Column(name, sa.JSON, nullable=False, server_default="{}"))
+    with op.batch_alter_table("users") as batch:
+        for name in _COLUMNS:
+            batch.alter_column(name, existing_type=sa.JSON, existing_nullable=False, server_default=None)
 
 
 def downgrade() -> None:
