@@ -172,6 +172,7 @@ async def offer_options(ctx: Context, offer: Flow, user: User, *, conditional: o
         email=user.email,
         existing=await _existing(ctx, user),
         user_id=user.id,
+        traits=user.traits,
         conditional=silent,
         this_device=offer.kind == "local",
     )

@@ -169,7 +169,13 @@ async def passkey_options(ctx: Context, flow: Flow) -> dict[str, Any]:
     if len(existing) >= limit:
         raise Conflict(code="passkey_limit_reached", limit=limit)
     return creation_options(
-        ctx, flow, user_handle=user.user_handle, email=user.email, existing=existing, user_id=user.id
+        ctx,
+        flow,
+        user_handle=user.user_handle,
+        email=user.email,
+        existing=existing,
+        user_id=user.id,
+        traits=user.traits,
     )
 
 
