@@ -391,6 +391,7 @@ class TraitsInvalid(KeyturnError):
 
     def __init__(self, errors: list[TraitError], values: Mapping[str, Any] | None = None) -> None:
         self.trait_errors = errors
+        self.field_messages = tuple((e.trait or "traits", e.message, e.params) for e in errors)
         self.values = dict(values or {})  # what was submitted, for a page to show again
         fields = self.by_trait()
         first = next(iter(fields.items()), ("traits", ""))

@@ -23,7 +23,7 @@ from keyturn.flows.base import binding_hash, check_csrf, csrf_token, flow_token,
 from keyturn.flows.reauth import ReauthenticationRequired, require_recent_sign_in
 from keyturn.flows.sessions import end_session, list_sessions, revoke_other_sessions, revoke_session
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep
-from keyturn.http.errors import error_headers
+from keyturn.http.errors import error_headers, localized_fields
 from keyturn.http.input import read_form, read_json
 from keyturn.http.security import (
     BINDING_COOKIE,
@@ -130,7 +130,7 @@ async def _account_page(
         "more_sessions": more_sessions,
         "verify": not user.email_verified and tenant.verification.mode != "off",
         "pending_email": await verification.pending_email_change(ctx, user),
-        **_profile(tenant.identity, user, error),
+        **_profile(request, tenant.identity, user, error),
     }
     response = render(request, "account.html", context, status=error.status if error else 200)
     if error is not None:
@@ -138,7 +138,9 @@ async def _account_page(
     return response
 
 
-def _profile(schema: IdentitySchema, user: User, error: KeyturnError | None) -> dict[str, Any]:
+def _profile(
+    request: Request, schema: IdentitySchema, user: User, error: KeyturnError | None
+) -> dict[str, Any]:
     """What _traits.html needs on /account: the traits shown, their values (what was submitted
     when it failed), the messages by field, and which are shown but not editable."""
     traits = schema.account_traits()
@@ -146,7 +148,7 @@ def _profile(schema: IdentitySchema, user: User, error: KeyturnError | None) -> 
     return {
         "traits": traits,
         "trait_values": invalid.values if invalid else user.traits,
-        "trait_errors": invalid.by_trait() if invalid else {},
+        "trait_errors": localized_fields(request, invalid) or {} if invalid else {},
         "trait_readonly": [t.name for t in traits if t.account != "editable"],
         "profile_editable": any(t.account == "editable" for t in traits),
     }
