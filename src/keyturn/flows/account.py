@@ -20,7 +20,7 @@ from keyturn.flows import verification
 from keyturn.flows.notices import notify_password_saved, notify_security_change
 from keyturn.methods.base import require_enabled
 from keyturn.methods.challenges import spend_challenge
-from keyturn.methods.passkey import creation_options, new_passkey, verify_new_passkey
+from keyturn.methods.passkey import creation_options, new_passkey, passkeys_below_limit, verify_new_passkey
 from keyturn.methods.password import check_new_password, hasher
 from keyturn.methods.registry import PASSKEY, PASSWORD
 
@@ -52,9 +52,7 @@ def _limit(ctx: Context) -> int:
 async def add_passkey_options(ctx: Context, flow: Flow, *, user: User) -> dict[str, Any]:
     """Creation options for one more passkey; refused up front when the user is at the limit."""
     require_enabled(ctx.tenant, PASSKEY)
-    existing = await (await ctx.read()).list_passkeys(user.id)
-    if len(existing) >= _limit(ctx):
-        raise Conflict(code="passkey_limit_reached", limit=_limit(ctx))
+    existing = await passkeys_below_limit(ctx, user)
     return creation_options(
         ctx,
         flow,

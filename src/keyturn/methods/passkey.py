@@ -23,7 +23,7 @@ from keyturn.domain.identity import Passkey, User, new_user
 from keyturn.domain.methods import MethodId
 from keyturn.domain.oidc import CredentialTypes
 from keyturn.domain.tenant import TenantSettings
-from keyturn.errors import CeremonyError, KeyturnError
+from keyturn.errors import CeremonyError, Conflict, KeyturnError
 from keyturn.ids import new_id
 from keyturn.methods.base import Authenticated, Enrolled, Payload, Registered
 from keyturn.methods.challenges import (
@@ -117,6 +117,16 @@ def creation_options(
         this_device=this_device,
         attestation=ctx.tenant.passkey_options.attestation,
     )
+
+
+async def passkeys_below_limit(ctx: Context, user: User) -> list[Passkey]:
+    """The user's passkeys (what one more must exclude), refused up front when the user is at
+    the limit; the insert checks the limit again with the owner's row locked."""
+    existing = await (await ctx.read()).list_passkeys(user.id)
+    limit = ctx.tenant.passkey_options.max_passkeys_per_user
+    if len(existing) >= limit:
+        raise Conflict(code="passkey_limit_reached", limit=limit)
+    return existing
 
 
 def silent_creation_allowed(ctx: Context, flow: Flow, challenge: Challenge) -> bool:
