@@ -6,6 +6,8 @@ a message id when one code has several texts) and the parameters the text needs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from keyturn import messages
 
 
@@ -13,11 +15,14 @@ class KeyturnError(Exception):
     """An error a user or client can cause.
 
     `code` is stable (API bodies, logs, tests); `description` is safe to show; `detail` is
-    internal and only ever logged. `extra` adds fields to JSON answers.
+    internal and only ever logged. `extra` adds fields to JSON answers. `field_messages`
+    names a message per form field (field, message id, params): JSON answers carry them as
+    `fields`, each in the page's language.
     """
 
     status = 400
     code = "invalid_request"
+    field_messages: tuple[tuple[str, str, Mapping[str, object]], ...] = ()
 
     def __init__(
         self,

@@ -126,6 +126,30 @@ MESSAGES: dict[str, str] = {
     ),
     "invalid_enrollment_choice": "Choose Not now or Don't ask again.",
     "invalid_name": "Give the passkey a name of 1 to {max} characters.",
+    # --- the identity schema: traits (by field on the pages, `fields` in JSON answers)
+    "invalid_traits": "Check {trait}: {text}",
+    "invalid_traits.required": "This field is required.",
+    "invalid_traits.unknown": "{name!r} is not a field of this identity schema.",
+    "invalid_traits.format.email": "Enter an email address such as ada@example.com.",
+    "invalid_traits.format.tel": "Enter a phone number such as +44 20 7946 0958.",
+    "invalid_traits.format.uri": "Enter a web address starting with https://.",
+    "invalid_traits.format.date": "Enter a date as YYYY-MM-DD.",
+    "invalid_traits.format.other": "This value does not have the expected format.",
+    "invalid_traits.enum": "Choose one of the options.",
+    "invalid_traits.too_long": "Use at most {max} characters.",
+    "invalid_traits.too_short": "Use at least {min} characters.",
+    "invalid_traits.too_small": "Enter {min} or more.",
+    "invalid_traits.too_large_number": "Enter {max} or less.",
+    "invalid_traits.too_large": "These details are too long: at most {max} bytes in all.",
+    "invalid_traits.type": "Enter a valid value.",
+    "invalid_traits.invalid": "This value is not accepted.",
+    "traits_not_editable": "Your profile cannot be changed here.",
+    "invalid_body.metadata": "Payload validation error: {field}: {reason}.",
+    "schema_change_breaks_users": (
+        "This identity schema would make {count} user{plural} invalid (trait {trait!r} first: "
+        "{text}). Run `keyturn users validate` to list them; confirm with --force (CLI) or "
+        "?force=true (management API) to change it anyway."
+    ),
     # --- sessions and re-authentication
     "session_not_found": "That session has already ended.",
     "reauthentication_required": "Confirm it's you to make this change.",
@@ -270,6 +294,8 @@ OPERATOR_ONLY: frozenset[str] = frozenset(
         "passkey_prerequisites_failed",
         "admin_forbidden",
         "confirmation_mismatch",
+        "invalid_body.metadata",
+        "schema_change_breaks_users",
         "mds_blob_invalid",
         "mds_blob_not_newer",
         "invalid_redirect_uri",

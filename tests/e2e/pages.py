@@ -47,6 +47,7 @@ class VirtualCredential:
     rp_id: str
     user_handle: bytes
     user_name: str
+    user_display_name: str
     resident: bool
     sign_count: int
 
@@ -57,6 +58,7 @@ class VirtualCredential:
             rp_id=data.get("rpId", ""),
             user_handle=base64.b64decode(data.get("userHandle", "")),
             user_name=data.get("userName", ""),
+            user_display_name=data.get("userDisplayName", ""),
             resident=bool(data.get("isResidentCredential")),
             sign_count=int(data.get("signCount", 0)),
         )

@@ -73,6 +73,9 @@ def test_list_users_oldest_first_in_auth0_shape(api: Api, clock: FrozenClock) ->
             }
         ],
         "blocked": False,
+        "traits": {},
+        "user_metadata": {},
+        "app_metadata": {},
     }
 
 
@@ -273,13 +276,20 @@ def test_create_in_an_unknown_connection_is_400_and_stores_nothing(client: TestC
     "body",
     [
         {"email": EMAIL, "nickname": "ada"},
-        {"email": EMAIL, "app_metadata": {"plan": "pro"}},
+        {"email": EMAIL, "app_metadata": {"plan.tier": "pro"}},
         {"email": EMAIL, "email_verified": "yes please"},
         {"email": EMAIL, "name": "n" * 256},
         {"password": PASSWORD},
         [EMAIL],
     ],
-    ids=["unknown-field", "app_metadata", "bad-type", "name-too-long", "no-email", "not-an-object"],
+    ids=[
+        "unknown-field",
+        "app_metadata-dotted-key",
+        "bad-type",
+        "name-too-long",
+        "no-email",
+        "not-an-object",
+    ],
 )
 def test_create_with_an_invalid_body_is_400_and_stores_nothing(
     client: TestClient, api: Api, body: Any
@@ -425,7 +435,9 @@ def test_update_to_a_taken_email_is_409_and_changes_nothing(client: TestClient, 
         {"name": "n" * 256},
         {"email_verified": "maybe"},
         {"nickname": "ada"},
-        {"user_metadata": {"theme": "dark"}},
+        {"user_metadata": {"theme": "dark"}, "password": "short"},
+        {"user_metadata": {"$where": "x"}},
+        {"traits": {"nickname": "ada"}},
     ],
     ids=[
         "short-password",
@@ -434,7 +446,9 @@ def test_update_to_a_taken_email_is_409_and_changes_nothing(client: TestClient, 
         "long-name",
         "bad-type",
         "unknown",
-        "metadata",
+        "metadata-with-short-password",
+        "metadata-dollar-key",
+        "trait-not-in-schema",
     ],
 )
 def test_an_invalid_update_is_400_and_changes_nothing(

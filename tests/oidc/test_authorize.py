@@ -425,7 +425,7 @@ def test_scope_without_openid_is_invalid_scope(
     assert_error_redirect(oidc.authorize(client, app, Pkce.new(), scope=scope), "invalid_scope")
 
 
-@pytest.mark.parametrize("scope", ["openid admin", "openid email phone", "openid OPENID"])
+@pytest.mark.parametrize("scope", ["openid admin", "openid email billing", "openid OPENID"])
 def test_unknown_scope_is_invalid_scope(
     client: TestClient, app: NewClient, signed_in: None, scope: str
 ) -> None:

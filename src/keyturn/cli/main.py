@@ -26,7 +26,7 @@ from keyturn.mail.outbox import send_now
 from keyturn.mail.render import render
 from keyturn.mail.transports import DeliveryError
 from keyturn.management.shapes import log_out
-from keyturn.operations import admins, blocks, clients, hooks, keys, mds, tenant_config
+from keyturn.operations import admins, blocks, clients, hooks, identity_schema, keys, mds, tenant_config
 from keyturn.operations.audit import CLI
 from keyturn.operations.logs import EventTail
 from keyturn.passkeys.aaguid import provider_name
@@ -184,7 +184,9 @@ def config_patch(
     add: Annotated[list[str] | None, typer.Option("--add", help="/path=value")] = None,
     replace: Annotated[list[str] | None, typer.Option("--replace", help="/path=value")] = None,
     remove: Annotated[list[str] | None, typer.Option("--remove", help="/path")] = None,
-    force: Annotated[bool, typer.Option(help="Allow an rp.id change that orphans passkeys.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Allow an rp.id change that orphans passkeys, or a schema users fail.")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Change tenant settings with JSON Pointer operations; a bad patch changes nothing."""
@@ -412,6 +414,32 @@ def mds_status(
         )
         typer.echo(f"entries: {s.entry_count}")
         typer.echo(f"stored at: {s.stored_at:%Y-%m-%d %H:%M} UTC")
+
+
+users_app = typer.Typer(help="End users.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("validate")
+def users_validate(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """List the users whose traits fail the identity schema (exit 1 when there are any)."""
+
+    async def work(ctx: Context) -> list[identity_schema.InvalidUser]:
+        return await identity_schema.invalid_users(ctx, ctx.tenant.identity)
+
+    broken = _run(_settings(config), work)
+    for user in broken:
+        if as_json:
+            typer.echo(json.dumps(user.as_json()))
+        else:
+            problems = "; ".join(f"{trait}: {text}" for trait, text in user.by_trait().items())
+            typer.echo(f"{user.user_id}  {user.email}  {problems}")
+    typer.echo(f"{len(broken)} invalid user{'s' if len(broken) != 1 else ''}", err=True)
+    if broken:
+        raise typer.Exit(code=1)
 
 
 admin_app = typer.Typer(help="The dashboard's operators (/admin).", no_args_is_help=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from keyturn.errors import KeyturnError
 from keyturn.ids import new_id
@@ -38,6 +38,9 @@ class User:
     updated_at: datetime
     name: str | None = None  # the OIDC `name` claim, when the user or an operator set one
     email_verified: bool = False  # set by operators until Keyturn verifies emails itself
+    traits: dict[str, Any] = field(default_factory=dict)  # the identity schema's, but the email
+    user_metadata: dict[str, Any] = field(default_factory=dict)  # Auth0's: the user may edit it
+    app_metadata: dict[str, Any] = field(default_factory=dict)  # Auth0's: operators only
 
     @property
     def has_password(self) -> bool:
@@ -52,6 +55,9 @@ def new_user(
     user_handle: bytes | None = None,
     name: str | None = None,
     email_verified: bool = False,
+    traits: dict[str, Any] | None = None,
+    user_metadata: dict[str, Any] | None = None,
+    app_metadata: dict[str, Any] | None = None,
 ) -> User:
     """A new account: a fresh id and, unless a ceremony already chose one, a random user handle."""
     return User(
@@ -63,6 +69,9 @@ def new_user(
         updated_at=now,
         name=name,
         email_verified=email_verified,
+        traits=dict(traits or {}),
+        user_metadata=dict(user_metadata or {}),
+        app_metadata=dict(app_metadata or {}),
     )
 
 

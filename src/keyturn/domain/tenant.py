@@ -6,17 +6,19 @@ the process config, and changed through `keyturn config patch` or the API.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from ipaddress import ip_address, ip_network
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from keyturn.domain.assurance import MfaPolicy
 from keyturn.domain.branding import Branding
+from keyturn.domain.traits import DEFAULT_SCHEMA, IdentitySchema, SchemaInvalid, check_schema
 
 _DOMAIN = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
@@ -647,6 +649,27 @@ class TenantSettings(_Strict):
     def product_name(self) -> str:
         """The name pages and emails show: the brand's, else the relying party's."""
         return self.branding.product_name or self.rp.display_name
+
+    identity_schema: dict[str, Any] = Field(
+        default_factory=lambda: copy.deepcopy(DEFAULT_SCHEMA),
+        description=(
+            "The users' traits as a JSON Schema (draft 2020-12), with x-keyturn keywords for the "
+            "pages, the passkey's display name and the OIDC claims (keyturn.domain.traits)."
+        ),
+    )
+
+    @field_validator("identity_schema")
+    @classmethod
+    def _valid_identity_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            check_schema(value)
+        except SchemaInvalid as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def identity(self) -> IdentitySchema:
+        return IdentitySchema(self.identity_schema)
 
     @model_validator(mode="after")
     def _one_method_enabled(self) -> TenantSettings:

@@ -14,14 +14,35 @@ from keyturn.domain.email import normalize_email
 from keyturn.domain.events import EventType
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import Passkey, User, clean_passkey_name
+from keyturn.domain.traits import TraitsInvalid, from_form, require_valid
 from keyturn.errors import CeremonyError, Conflict, KeyturnError, NotFound
 from keyturn.flows import verification
 from keyturn.flows.notices import notify_password_saved, notify_security_change
 from keyturn.methods.base import require_enabled
 from keyturn.methods.challenges import spend_challenge
-from keyturn.methods.passkey import creation_options, new_passkey, verify_new_passkey
+from keyturn.methods.passkey import creation_options, new_passkey, passkeys_below_limit, verify_new_passkey
 from keyturn.methods.password import check_new_password, hasher
 from keyturn.methods.registry import PASSKEY, PASSWORD
+
+
+async def update_profile(ctx: Context, *, user: User, form: dict[str, str]) -> bool:
+    """Save the traits the identity schema lets the user edit on /account (the others stay as
+    they are), checked as a whole; True when the passkey display name changed (the page then
+    signals the browser's passkey manager)."""
+    schema = ctx.tenant.identity
+    editable = [t for t in schema.account_traits() if t.account == "editable"]
+    if not editable:
+        raise KeyturnError(code="traits_not_editable", status=403)
+    posted = {key.removeprefix("traits."): value for key, value in form.items() if key.startswith("traits.")}
+    typed = from_form(editable, posted)
+    traits = {k: v for k, v in user.traits.items() if k not in {t.name for t in editable}} | typed
+    try:
+        require_valid(schema, user.email, traits)
+    except TraitsInvalid as invalid:
+        raise TraitsInvalid(invalid.trait_errors, {**user.traits, **typed}) from None
+    async with ctx.writing() as tx:
+        await tx.update_traits(user.id, traits=traits, now=ctx.now())
+    return schema.display_name(user.email, traits) != schema.display_name(user.email, user.traits)
 
 
 def _limit(ctx: Context) -> int:
@@ -31,11 +52,15 @@ def _limit(ctx: Context) -> int:
 async def add_passkey_options(ctx: Context, flow: Flow, *, user: User) -> dict[str, Any]:
     """Creation options for one more passkey; refused up front when the user is at the limit."""
     require_enabled(ctx.tenant, PASSKEY)
-    existing = await (await ctx.read()).list_passkeys(user.id)
-    if len(existing) >= _limit(ctx):
-        raise Conflict(code="passkey_limit_reached", limit=_limit(ctx))
+    existing = await passkeys_below_limit(ctx, user)
     return creation_options(
-        ctx, flow, user_handle=user.user_handle, email=user.email, existing=existing, user_id=user.id
+        ctx,
+        flow,
+        user_handle=user.user_handle,
+        email=user.email,
+        existing=existing,
+        user_id=user.id,
+        traits=user.traits,
     )
 
 

@@ -31,13 +31,13 @@ from keyturn.context import Context
 from keyturn.domain.enrollment import EnrollmentChoice
 from keyturn.domain.flow import EnrollmentKind, Flow
 from keyturn.domain.identity import Passkey, User
-from keyturn.errors import Conflict, KeyturnError
+from keyturn.errors import KeyturnError
 from keyturn.flows import account
 from keyturn.flows.base import flow_token, start_flow
 from keyturn.flows.parked import load_parked
 from keyturn.flows.sessions import SignedIn
 from keyturn.methods.base import Authenticated, require_enabled
-from keyturn.methods.passkey import SILENT_CREATION_WINDOW, creation_options
+from keyturn.methods.passkey import SILENT_CREATION_WINDOW, creation_options, passkeys_below_limit
 from keyturn.methods.registry import PASSKEY
 
 OFFER_KINDS: frozenset[EnrollmentKind] = frozenset(("progressive", "local"))
@@ -149,14 +149,6 @@ def offer_page(ctx: Context, offer: Flow) -> dict[str, Any]:
     }
 
 
-async def _existing(ctx: Context, user: User) -> list[Passkey]:
-    existing = await (await ctx.read()).list_passkeys(user.id)
-    limit = ctx.tenant.passkey_options.max_passkeys_per_user
-    if len(existing) >= limit:
-        raise Conflict(code="passkey_limit_reached", limit=limit)
-    return existing
-
-
 async def offer_options(ctx: Context, offer: Flow, user: User, *, conditional: object) -> dict[str, Any]:
     """Creation options for the offered passkey. Every passkey of the user is excluded (a device
     that holds one is never asked again); local enrollment prefers the platform authenticator;
@@ -170,8 +162,9 @@ async def offer_options(ctx: Context, offer: Flow, user: User, *, conditional: o
         offer,
         user_handle=user.user_handle,
         email=user.email,
-        existing=await _existing(ctx, user),
+        existing=await passkeys_below_limit(ctx, user),
         user_id=user.id,
+        traits=user.traits,
         conditional=silent,
         this_device=offer.kind == "local",
     )

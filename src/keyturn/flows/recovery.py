@@ -27,7 +27,7 @@ from keyturn.domain.email_code import EmailCode, EmailCodePurpose
 from keyturn.domain.events import EventType
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import User
-from keyturn.errors import Conflict, KeyturnError
+from keyturn.errors import KeyturnError
 from keyturn.flows.email_codes import issue_code, throttle_sending, use_code, use_link
 from keyturn.flows.notices import notify_recovered
 from keyturn.flows.second_factor import SecondFactorStep, after_first_factor
@@ -35,7 +35,7 @@ from keyturn.flows.sessions import SignedIn, complete_sign_in
 from keyturn.mail.outbox import send_later
 from keyturn.mail.render import link
 from keyturn.methods.base import Authenticated, Payload, require_enabled
-from keyturn.methods.passkey import creation_options
+from keyturn.methods.passkey import creation_options, passkeys_below_limit
 from keyturn.methods.registry import PASSKEY, enrollment_method, offered_enrollment
 from keyturn.store.protocols import WriteTx
 
@@ -165,12 +165,15 @@ async def passkey_options(ctx: Context, flow: Flow) -> dict[str, Any]:
     """Creation options for the recovered account's new passkey (its others excluded)."""
     user = await recovered_user(ctx, flow)
     require_enabled(ctx.tenant, PASSKEY)
-    existing = await (await ctx.read()).list_passkeys(user.id)
-    limit = ctx.tenant.passkey_options.max_passkeys_per_user
-    if len(existing) >= limit:
-        raise Conflict(code="passkey_limit_reached", limit=limit)
+    existing = await passkeys_below_limit(ctx, user)
     return creation_options(
-        ctx, flow, user_handle=user.user_handle, email=user.email, existing=existing, user_id=user.id
+        ctx,
+        flow,
+        user_handle=user.user_handle,
+        email=user.email,
+        existing=existing,
+        user_id=user.id,
+        traits=user.traits,
     )
 
 

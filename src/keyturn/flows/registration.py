@@ -13,6 +13,7 @@ from keyturn.domain.events import EventType
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import USER_HANDLE_BYTES
 from keyturn.domain.session import AuthEvent
+from keyturn.domain.traits import from_form, require_valid
 from keyturn.errors import KeyturnError
 from keyturn.flows import protection
 from keyturn.flows.parked import load_parked
@@ -24,13 +25,30 @@ from keyturn.methods.passkey import creation_options
 from keyturn.methods.registry import PASSKEY, registration_method
 
 
-def passkey_options(ctx: Context, flow: Flow, *, email: object) -> dict[str, Any]:
+def signup_traits(ctx: Context, email: str, payload: Payload) -> dict[str, Any]:
+    """The sign-up's traits (only those the schema asks for at sign-up), checked against the
+    identity schema: a TraitsInvalid names each field that fails, and nothing is stored."""
+    schema = ctx.tenant.identity
+    raw = payload.get("traits")
+    traits = from_form(schema.signup_traits(), raw if isinstance(raw, dict) else {})
+    require_valid(schema, email, traits)
+    return traits
+
+
+def passkey_options(ctx: Context, flow: Flow, *, email: object, payload: Payload) -> dict[str, Any]:
     """Creation options for a new account; the email and a fresh random user handle ride in
-    the sealed challenge until the passkey is verified."""
+    the sealed challenge until the passkey is verified. The traits are checked first (the
+    page shows what is wrong before any passkey is made) and name the passkey."""
     registration_method(PASSKEY.id, flow, ctx.tenant)
     address = require_proven(ctx, flow) or normalize_email(email)  # before_signup: the proven one
+    traits = signup_traits(ctx, address, payload)
     options = creation_options(
-        ctx, flow, user_handle=secrets.token_bytes(USER_HANDLE_BYTES), email=address, existing=[]
+        ctx,
+        flow,
+        user_handle=secrets.token_bytes(USER_HANDLE_BYTES),
+        email=address,
+        existing=[],
+        traits=traits,
     )
     ctx.record(EventType.PASSKEY_CHALLENGE_STARTED, user_name=address, details={"mode": "registration"})
     return options
@@ -70,7 +88,11 @@ async def submit_registration(
     if method.id == "password":  # a passkey is never asked; a refusal records its own `fs`
         passed_captcha = await protection.check_captcha(ctx, payload, action="signup", user_name=None)
     try:
+        if method.id == "password":  # before the argon2 work; a passkey's were checked at its options
+            signup_traits(ctx, normalize_email(payload.get("email")), payload)
         registered = await method.register(ctx, flow, payload)
+        traits = signup_traits(ctx, registered.user.email, payload)
+        registered = replace(registered, user=replace(registered.user, traits=traits))
         if require_proven(ctx, flow, registered.user.email) is not None:
             registered = replace(registered, user=replace(registered.user, email_verified=True))
         await _pre_user_registration(ctx, flow, registered, binding_token=binding_token)

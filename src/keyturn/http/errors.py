@@ -50,13 +50,28 @@ def error_body(path: str, error: KeyturnError, *, description: str | None = None
     return body
 
 
-def localized_description(request: Request, error: KeyturnError) -> str | None:
-    """The error's text in the request's locale; None where texts stay English."""
+def _translator(request: Request) -> i18n.Translator | None:
+    """The request's translator; None where texts stay English (/api/v2, /admin)."""
     if request.url.path.startswith(ENGLISH_ONLY):
         return None
     ctx = getattr(request.state, "ctx", None)
-    ui = ctx.tenant.ui if ctx is not None else _DEFAULT_UI
-    return i18n.translator(ui).describe(error)
+    return i18n.translator(ctx.tenant.ui if ctx is not None else _DEFAULT_UI)
+
+
+def localized_description(request: Request, error: KeyturnError) -> str | None:
+    """The error's text in the request's locale; None where texts stay English."""
+    translator = _translator(request)
+    return translator.describe(error) if translator is not None else None
+
+
+def localized_fields(request: Request, error: KeyturnError) -> dict[str, str] | None:
+    """The error's messages by form field in the request's locale, if it names fields."""
+    translator = _translator(request)
+    if translator is None or not error.field_messages:
+        return None
+    return {
+        field: translator.message(message_id, params) for field, message_id, params in error.field_messages
+    }
 
 
 def _wants_page(request: Request) -> bool:
@@ -80,6 +95,8 @@ async def keyturn_error_handler(request: Request, exc: Exception) -> Response:
 
         return error_page(request, exc)
     body = error_body(request.url.path, exc, description=localized_description(request, exc))
+    if (fields := localized_fields(request, exc)) is not None:
+        body["fields"] = fields
     return JSONResponse(body, status_code=exc.status, headers=error_headers(exc))
 
 

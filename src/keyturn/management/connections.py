@@ -72,7 +72,14 @@ async def update_connection(
     connection_id: str,
     body: ConnectionUpdate,
     caller: Annotated[Caller, Depends(require("update:connections"))],
-    force: Annotated[bool, Query(description="Allow an rp.id change that orphans passkeys.")] = False,
+    force: Annotated[
+        bool,
+        Query(
+            description=(
+                "Allow an rp.id change that orphans passkeys, or an identity schema existing users fail."
+            )
+        ),
+    ] = False,
 ) -> ConnectionOut:
     """Options are merged key by key into the current ones, validated as a whole, then saved;
     a bad value is a 400 naming it and changes nothing."""

@@ -36,6 +36,9 @@ class UserOut(_Out):
     updated_at: str
     identities: list[Identity]
     blocked: bool = False
+    traits: dict[str, Any] = {}
+    user_metadata: dict[str, Any] = {}
+    app_metadata: dict[str, Any] = {}
 
 
 class UsersPage(_Out):
@@ -61,6 +64,11 @@ class UserCreate(_In):
     password: str | None = Field(None, description="Omit for a passkey-only account.")
     name: Printable | None = Field(None, max_length=255)
     email_verified: StrictBool = False
+    traits: dict[str, Any] | None = Field(
+        None, description="Keyturn's: the identity schema's traits but the email, validated against it."
+    )
+    user_metadata: dict[str, Any] | None = None
+    app_metadata: dict[str, Any] | None = None
 
 
 class UserUpdate(_In):
@@ -69,6 +77,15 @@ class UserUpdate(_In):
     password: str | None = None
     email_verified: StrictBool | None = None
     connection: str | None = None
+    traits: dict[str, Any] | None = Field(
+        None, description="Merged at the top level (null deletes a trait), then validated as a whole."
+    )
+    user_metadata: dict[str, Any] | None = Field(
+        None, description="Merged at the top level: null deletes a key, {} empties it (Auth0's)."
+    )
+    app_metadata: dict[str, Any] | None = Field(
+        None, description="Merged at the top level: null deletes a key, {} empties it (Auth0's)."
+    )
 
 
 class AttestationOut(_Out):

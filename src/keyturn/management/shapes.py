@@ -49,6 +49,9 @@ def user_out(user: User) -> UserOut:
         created_at=iso(user.created_at),
         updated_at=iso(user.updated_at),
         identities=[Identity(user_id=user.id)],
+        traits=user.traits,
+        user_metadata=user.user_metadata,
+        app_metadata=user.app_metadata,
     )
 
 

@@ -77,6 +77,9 @@ async def create_user(
         name=body.name,
         email_verified=body.email_verified,
         connection=body.connection,
+        traits=body.traits,
+        user_metadata=body.user_metadata,
+        app_metadata=body.app_metadata,
     )
     return user_out(user)
 
@@ -113,6 +116,9 @@ async def update_user(
         password=body.password,
         email_verified=body.email_verified,
         fields=sorted(body.model_fields_set),
+        traits=body.traits,
+        user_metadata=body.user_metadata,
+        app_metadata=body.app_metadata,
     )
     return user_out(user)
 

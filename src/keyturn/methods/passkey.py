@@ -8,7 +8,7 @@ its result, so two concurrent uses cannot both succeed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -23,7 +23,7 @@ from keyturn.domain.identity import Passkey, User, new_user
 from keyturn.domain.methods import MethodId
 from keyturn.domain.oidc import CredentialTypes
 from keyturn.domain.tenant import TenantSettings
-from keyturn.errors import CeremonyError, KeyturnError
+from keyturn.errors import CeremonyError, Conflict, KeyturnError
 from keyturn.ids import new_id
 from keyturn.methods.base import Authenticated, Enrolled, Payload, Registered
 from keyturn.methods.challenges import (
@@ -87,9 +87,12 @@ def creation_options(
     user_id: str | None = None,
     conditional: bool = False,
     this_device: bool = False,
+    traits: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Options for navigator.credentials.create(), excluding the user's existing passkeys. For a
     sign-up (no `user_id`) the new account's email and user handle ride in the challenge.
+    The passkey's user.name and displayName are the identity schema's display-name trait of
+    `traits`, else the email.
     `conditional` marks the challenge of an automatic upgrade (`user_presence_required`);
     `this_device` prefers the platform authenticator (local enrollment)."""
     challenge = new_challenge(
@@ -105,7 +108,7 @@ def creation_options(
         rp_id=ctx.tenant.rp.id,
         rp_name=ctx.tenant.rp.display_name,
         user_handle=user_handle,
-        user_name=email,
+        user_name=ctx.tenant.identity.display_name(email, traits or {}),
         challenge=challenge,
         exclude=descriptors(existing),
         # A conditional create is made by the password manager with no prompt: it cannot verify
@@ -114,6 +117,16 @@ def creation_options(
         this_device=this_device,
         attestation=ctx.tenant.passkey_options.attestation,
     )
+
+
+async def passkeys_below_limit(ctx: Context, user: User) -> list[Passkey]:
+    """The user's passkeys (what one more must exclude), refused up front when the user is at
+    the limit; the insert checks the limit again with the owner's row locked."""
+    existing = await (await ctx.read()).list_passkeys(user.id)
+    limit = ctx.tenant.passkey_options.max_passkeys_per_user
+    if len(existing) >= limit:
+        raise Conflict(code="passkey_limit_reached", limit=limit)
+    return existing
 
 
 def silent_creation_allowed(ctx: Context, flow: Flow, challenge: Challenge) -> bool:

@@ -101,7 +101,9 @@ async def start_authorization(
     """The URL to send the browser to next. Raises UnregisteredRedirect for the error page."""
     client = await ctx.rt.config.client(await ctx.read(), params.get("client_id", "")[:64])
     try:
-        checked = run_checks(params, client, repeated=repeated)
+        checked = run_checks(
+            params, client, repeated=repeated, custom_scopes=ctx.tenant.identity.custom_scopes()
+        )
     except UnregisteredRedirect:
         raise
     except OAuthError as error:

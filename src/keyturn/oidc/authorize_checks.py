@@ -25,7 +25,7 @@ from keyturn.oidc.errors import (
     UnsupportedResponseType,
 )
 
-SUPPORTED_SCOPES = ("openid", "profile", "email", "offline_access")
+SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "address", "offline_access")
 SUPPORTED_ACR_VALUES = ACR_VALUES
 SUPPORTED_PROMPTS = frozenset({"none", "login", "consent", "create", "select_account"})
 _PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # BASE64URL(SHA256(verifier)), RFC 7636 §4.2
@@ -47,6 +47,7 @@ class Checked:
     acr_values: tuple[str, ...] = ()
     acr_essential: bool = False
     repeated: frozenset[str] = frozenset()
+    custom_scopes: frozenset[str] = frozenset()  # the identity schema's, releasing custom claims
 
 
 Check = Callable[[Checked], None]
@@ -92,7 +93,7 @@ def check_client_grant(checked: Checked) -> None:
 
 def check_scope(checked: Checked) -> None:
     scope = tuple(dict.fromkeys(checked.params.get("scope", "").split()))
-    unknown = [s for s in scope if s not in SUPPORTED_SCOPES]
+    unknown = [s for s in scope if s not in SUPPORTED_SCOPES and s not in checked.custom_scopes]
     if unknown:
         raise InvalidScope(message="invalid_scope.unknown", scopes=" ".join(unknown))
     if "openid" not in scope:
@@ -201,12 +202,16 @@ PIPELINE: tuple[Check, ...] = (
 
 
 def run_checks(
-    params: Mapping[str, str], client: Client | None, *, repeated: frozenset[str] = frozenset()
+    params: Mapping[str, str],
+    client: Client | None,
+    *,
+    repeated: frozenset[str] = frozenset(),
+    custom_scopes: frozenset[str] = frozenset(),
 ) -> Checked:
     """Run the pipeline; raises UnregisteredRedirect (error page) or an OAuthError (redirect)."""
     if client is None or {"client_id", "redirect_uri"} & repeated:
         raise UnregisteredRedirect(detail=f"unknown or repeated client_id {params.get('client_id')!r}")
-    checked = Checked(params=params, client=client, repeated=repeated)
+    checked = Checked(params=params, client=client, repeated=repeated, custom_scopes=custom_scopes)
     for check in PIPELINE:
         check(checked)
     return checked

@@ -19,7 +19,7 @@ async def userinfo(ctx: Context, access_token: str) -> dict[str, Any]:
     user = await (await ctx.read()).get_user(token.user_id)
     if user is None:
         raise InvalidToken()
-    return user_claims(user, token.scope)
+    return user_claims(user, token.scope, ctx.tenant.identity)
 
 
 async def _find_any(ctx: Context, token: str) -> StoredToken | None:

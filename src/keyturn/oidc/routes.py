@@ -57,6 +57,8 @@ SCOPE_DESCRIPTIONS = {  # translated on the consent page
     "openid": N_("Know who you are"),
     "profile": N_("See your name"),
     "email": N_("See your email address"),
+    "phone": N_("See your phone number"),
+    "address": N_("See your postal address"),
     "offline_access": N_("Stay signed in when you are away"),
 }
 
@@ -170,7 +172,8 @@ async def consent_page(request: Request, ctx: ContextDep, session: SessionDep, r
         return _expired_page(request, ctx)
     if "ui_locales" not in request.query_params:
         i18n.prefer(found.request.ui_locales)
-    scopes = [(scope, SCOPE_DESCRIPTIONS[scope]) for scope in found.request.scope]
+    # A custom scope (the identity schema's) is shown by its name.
+    scopes = [(scope, SCOPE_DESCRIPTIONS.get(scope, scope)) for scope in found.request.scope]
     context = {
         "client": found.client,
         "scopes": scopes,

@@ -13,6 +13,7 @@ from typing import Any
 from keyturn.context import Context
 from keyturn.domain.identity import User
 from keyturn.domain.oidc import Client, Grant, StoredToken, TokenKind
+from keyturn.domain.traits import IdentitySchema
 from keyturn.ids import hash_token, new_id
 from keyturn.keys import InvalidToken, KeyRing
 
@@ -49,12 +50,14 @@ class Authentication:
         )
 
 
-def user_claims(user: User, scope: tuple[str, ...]) -> dict[str, Any]:
-    """Claims by scope (OIDC Core §5.4). `email_verified` is what an operator set."""
+def user_claims(user: User, scope: tuple[str, ...], schema: IdentitySchema) -> dict[str, Any]:
+    """Claims by scope (OIDC Core §5.4): the email's, then the traits the identity schema maps
+    to claims (standard or namespaced). `name` falls back to the user's `name` field."""
     claims: dict[str, Any] = {"sub": user.id}
     if "email" in scope:
         claims |= {"email": user.email, "email_verified": user.email_verified}
-    if "profile" in scope and user.name:
+    claims |= schema.claims(user.traits, scope)
+    if "profile" in scope and "name" not in claims and user.name:
         claims["name"] = user.name
     return claims
 
@@ -69,7 +72,7 @@ def mint_id_token(
         "iat": int(now.timestamp()),
         "exp": int(now.timestamp()) + ctx.settings.id_token_ttl_seconds,
         **authn.custom_claims,
-        **user_claims(user, scope),
+        **user_claims(user, scope, ctx.tenant.identity),
         **{k: v for k, v in authn.as_claims().items() if v is not None and k != "custom_claims"},
     }
     if authn.nonce:

@@ -18,6 +18,7 @@ from keyturn.context import Context
 from keyturn.domain.tenant import CAPTCHA_SECRET_BINDING, TenantSettings
 from keyturn.errors import ConfigError, Conflict
 from keyturn.operations.audit import Actor, record_change
+from keyturn.operations.identity_schema import check_identity_schema_change
 from keyturn.sealing import b64, seal
 
 Op = Literal["add", "replace", "remove"]
@@ -145,9 +146,11 @@ async def check_rp_id_change(
 async def save_settings(
     ctx: Context, updated: TenantSettings, *, force: bool, actor: Actor, operation: str, **details: Any
 ) -> TenantSettings:
-    """Check the change against the passkeys it would orphan, then store it (bumping the config
-    version, so every worker and instance sees it at its next request)."""
+    """Check the change against the passkeys it would orphan and the users a new identity schema
+    would make invalid, then store it (bumping the config version, so every worker and
+    instance sees it at its next request)."""
     await check_rp_id_change(ctx, ctx.tenant, updated, force=force)
+    await check_identity_schema_change(ctx, ctx.tenant, updated, force=force)
     async with ctx.writing() as tx:
         await tx.save_tenant(updated, now=ctx.now())
         record_change(ctx, actor, operation, **details)
@@ -180,8 +183,12 @@ def merge_documents(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str
 async def merge_tenant(
     ctx: Context, overrides: dict[str, Any], *, actor: Actor, force: bool = False, **details: Any
 ) -> TenantSettings:
-    """The management API's PATCH: merge, validate the whole, check orphaned passkeys, save."""
+    """The management API's PATCH: merge, validate the whole, check orphaned passkeys and users
+    a new identity schema breaks, save. The identity schema is replaced whole, not merged: a
+    merge could never remove a trait."""
     document = merge_documents(ctx.tenant.model_dump(mode="json"), overrides)
+    if "identity_schema" in overrides:
+        document["identity_schema"] = overrides["identity_schema"]
     updated = validated(document, code="invalid_body", kek=ctx.rt.kek)
     return await save_settings(
         ctx, updated, force=force, actor=actor, operation="update_connection", **details

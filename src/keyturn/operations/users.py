@@ -3,11 +3,15 @@ with the same rules as self-service."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from keyturn.context import Context
+from keyturn.domain import metadata
 from keyturn.domain.email import normalize_email
 from keyturn.domain.factors import Factors
 from keyturn.domain.identity import Passkey, User, clean_passkey_name, new_user
 from keyturn.domain.tenant import CONNECTION_NAME
+from keyturn.domain.traits import merge_traits, require_valid
 from keyturn.errors import Conflict, KeyturnError, NotFound
 from keyturn.flows.notices import notify_email_changed, notify_password_saved, notify_security_change
 from keyturn.methods.password import check_password_policy, hasher
@@ -52,10 +56,18 @@ async def create_user(
     name: str | None,
     email_verified: bool,
     connection: str,
+    traits: dict[str, Any] | None = None,
+    user_metadata: dict[str, Any] | None = None,
+    app_metadata: dict[str, Any] | None = None,
 ) -> User:
-    """A user with a password, or without one (they add a passkey through recovery later)."""
+    """A user with a password, or without one (they add a passkey through recovery later).
+    The traits must satisfy the identity schema, as a sign-up's do."""
     check_connection(connection)
     address = normalize_email(email)
+    new_traits = {k: v for k, v in (traits or {}).items() if v is not None}
+    require_valid(ctx.tenant.identity, address, new_traits)
+    user_meta = metadata.checked("user_metadata", user_metadata or {})
+    app_meta = metadata.checked("app_metadata", app_metadata or {})
     if password is not None:
         check_password_policy(password)
     user = new_user(
@@ -64,6 +76,9 @@ async def create_user(
         password_hash=await hasher().hash(password) if password is not None else None,
         name=name,
         email_verified=email_verified,
+        traits=new_traits,
+        user_metadata=user_meta,
+        app_metadata=app_meta,
     )
     try:
         async with ctx.writing() as tx:
@@ -84,9 +99,23 @@ async def update_user(
     password: str | None,
     email_verified: bool | None,
     fields: list[str],
+    traits: dict[str, Any] | None = None,
+    user_metadata: dict[str, Any] | None = None,
+    app_metadata: dict[str, Any] | None = None,
 ) -> User:
-    """Validate every field first, then apply in one transaction: a bad field changes nothing."""
+    """Validate every field first, then apply in one transaction: a bad field changes nothing.
+    Traits and both metadata objects merge at the top level (`null` deletes a key); the merged
+    traits, with the email as it will be, must satisfy the identity schema."""
     address = normalize_email(email) if email is not None else None
+    new_traits = merge_traits(user.traits, traits) if traits is not None else None
+    if new_traits is not None or address is not None:
+        traits_after = user.traits if new_traits is None else new_traits
+        require_valid(ctx.tenant.identity, address or user.email, traits_after)
+    user_meta = app_meta = None
+    if user_metadata is not None:
+        user_meta = metadata.merged("user_metadata", user.user_metadata, user_metadata)
+    if app_metadata is not None:
+        app_meta = metadata.merged("app_metadata", user.app_metadata, app_metadata)
     if password is not None:
         check_password_policy(password)
     new_hash = await hasher().hash(password) if password is not None else None
@@ -101,6 +130,10 @@ async def update_user(
                 await notify_password_saved(ctx, tx, user)
             if name is not None or email_verified is not None:
                 await tx.update_profile(user.id, name=name, email_verified=email_verified, now=now)
+            if new_traits is not None or user_meta is not None or app_meta is not None:
+                await tx.update_traits(
+                    user.id, now=now, traits=new_traits, user_metadata=user_meta, app_metadata=app_meta
+                )
             updated = await tx.get_user(user.id)
             record_change(ctx, actor, "update_user", user_id=user.id, fields=fields)
     except Conflict as exc:

@@ -52,6 +52,10 @@ class UserReads(Protocol):
         emails starting with `email_prefix`, the dashboard's search)."""
         ...
 
+    async def iter_users(self, *, after: str | None, limit: int) -> list[User]:
+        """Up to `limit` users by id after `after` (a keyset walk over every user)."""
+        ...
+
 
 class UserWrites(Protocol):
     async def create_user(self, user: User, *, passkey: Passkey | None = None) -> None:
@@ -60,6 +64,18 @@ class UserWrites(Protocol):
     async def update_profile(
         self, user_id: str, *, name: str | None, email_verified: bool | None, now: datetime
     ) -> None: ...
+
+    async def update_traits(
+        self,
+        user_id: str,
+        *,
+        now: datetime,
+        traits: dict[str, Any] | None = None,
+        user_metadata: dict[str, Any] | None = None,
+        app_metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Replace whichever of the traits and the two metadata objects is given."""
+        ...
 
     async def delete_user(self, user_id: str) -> bool:
         """Delete a user with everything that hangs off them (passkeys, sessions, grants, tokens)."""

@@ -15,6 +15,7 @@ from keyturn.context import Context
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import Passkey, User
 from keyturn.domain.session import Session, device_parts
+from keyturn.domain.traits import IdentitySchema, TraitsInvalid
 from keyturn.errors import Forbidden, KeyturnError, Unauthenticated, Unavailable
 from keyturn.flows import account as account_flow
 from keyturn.flows import factors as factor_flow
@@ -23,7 +24,7 @@ from keyturn.flows.base import binding_hash, check_csrf, csrf_token, flow_token,
 from keyturn.flows.reauth import ReauthenticationRequired, require_recent_sign_in
 from keyturn.flows.sessions import end_session, list_sessions, revoke_other_sessions, revoke_session
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep
-from keyturn.http.errors import error_headers
+from keyturn.http.errors import error_headers, localized_fields
 from keyturn.http.input import read_form, read_json
 from keyturn.http.security import (
     BINDING_COOKIE,
@@ -49,6 +50,8 @@ NOTICES = {
     "password_set": N_("Password saved."),
     "password_removed": N_("Password removed. You sign in with your passkeys now."),
     "email_changed": N_("Email changed."),
+    "profile_saved": N_("Profile saved."),
+    "display_name_changed": N_("Profile saved."),
     "session_revoked": N_("Session signed out."),
     "other_sessions_revoked": N_("Signed out of all other sessions."),
     "email_code_sent": N_("We sent a code to your new address. Type it below to change your email."),
@@ -120,10 +123,10 @@ async def _account_page(
     signal = {
         "rp_id": tenant.rp.id,
         "user_id": bytes_to_base64url(user.user_handle),
-        "name": user.email,
+        "name": tenant.identity.display_name(user.email, user.traits),
         "credential_ids": [bytes_to_base64url(p.credential_id) for p in passkeys],
         "signal_all": notice == "passkey_removed",
-        "signal_user": notice == "email_changed",
+        "signal_user": notice in ("email_changed", "display_name_changed"),
         "csrf": session.csrf_token,
     }
     sessions, more_sessions = await list_sessions(ctx, user, session)
@@ -145,11 +148,28 @@ async def _account_page(
         "security_keys": [
             security_key_shown(key, translator) for key in await factor_flow.security_keys_of(ctx, user)
         ],
+        **_profile(request, tenant.identity, user, error),
     }
     response = render(request, "account.html", context, status=error.status if error else 200)
     if error is not None:
         response.headers.update(error_headers(error))  # a throttle's Retry-After
     return response
+
+
+def _profile(
+    request: Request, schema: IdentitySchema, user: User, error: KeyturnError | None
+) -> dict[str, Any]:
+    """What _traits.html needs on /account: the traits shown, their values (what was submitted
+    when it failed), the messages by field, and which are shown but not editable."""
+    traits = schema.account_traits()
+    invalid = error if isinstance(error, TraitsInvalid) else None
+    return {
+        "traits": traits,
+        "trait_values": invalid.values if invalid else user.traits,
+        "trait_errors": localized_fields(request, invalid) or {} if invalid else {},
+        "trait_readonly": [t.name for t in traits if t.account != "editable"],
+        "profile_editable": any(t.account == "editable" for t in traits),
+    }
 
 
 def _require(session: tuple[Session, User] | None) -> tuple[Session, User]:
@@ -199,6 +219,15 @@ async def _form_action(
             raise
         return await _account_page(request, ctx, current, user, error=error)
     return RedirectResponse(f"/account?notice={notice}", status_code=303)
+
+
+@router.post("/account/profile")
+async def update_profile(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    async def action(user: User, form: dict[str, str]) -> str:
+        renamed = await account_flow.update_profile(ctx, user=user, form=form)
+        return "display_name_changed" if renamed else "profile_saved"
+
+    return await _form_action(request, ctx, session, action)
 
 
 @router.post("/account/passkeys/{passkey_id}/rename")

@@ -49,7 +49,7 @@ async def creation_options(request: Request, ctx: ContextDep, flow_id: str) -> R
     flow = load_page_flow(request, ctx, flow_id, "registration")
     data = await read_json(request)
     await limit(ctx, "signup.passkey_options", identifier=flow.email or data.get("email"))
-    return JSONResponse(registration.passkey_options(ctx, flow, email=data.get("email")))
+    return JSONResponse(registration.passkey_options(ctx, flow, email=data.get("email"), payload=data))
 
 
 @router.post("/signup/flows/{flow_id}")

@@ -59,6 +59,10 @@ users = Table(
     Column("email_verified", Boolean, nullable=False, server_default=false()),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # The identity schema's traits (all but the email), and Auth0's two metadata objects.
+    Column("traits", JSON, nullable=False),
+    Column("user_metadata", JSON, nullable=False),
+    Column("app_metadata", JSON, nullable=False),
 )
 
 passkeys = Table(

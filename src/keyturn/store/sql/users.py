@@ -40,6 +40,9 @@ def user_from_row(row: Any, prefix: str = "") -> User:
         updated_at=get[f"{prefix}updated_at"],
         name=get[f"{prefix}name"],
         email_verified=get[f"{prefix}email_verified"],
+        traits=dict(get[f"{prefix}traits"] or {}),
+        user_metadata=dict(get[f"{prefix}user_metadata"] or {}),
+        app_metadata=dict(get[f"{prefix}app_metadata"] or {}),
     )
 
 
@@ -153,6 +156,9 @@ class SqlUsers(SqlTxBase):
                 password_hash=user.password_hash,
                 name=user.name,
                 email_verified=user.email_verified,
+                traits=user.traits,
+                user_metadata=user.user_metadata,
+                app_metadata=user.app_metadata,
                 created_at=user.created_at,
                 updated_at=user.updated_at,
             ),
@@ -170,6 +176,30 @@ class SqlUsers(SqlTxBase):
         if email_verified is not None:
             values["email_verified"] = email_verified
         await self._run(update(users).where(users.c.id == user_id).values(**values))
+
+    async def update_traits(
+        self,
+        user_id: str,
+        *,
+        now: datetime,
+        traits: dict[str, Any] | None = None,
+        user_metadata: dict[str, Any] | None = None,
+        app_metadata: dict[str, Any] | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"updated_at": now}
+        for column, value in (
+            ("traits", traits),
+            ("user_metadata", user_metadata),
+            ("app_metadata", app_metadata),
+        ):
+            if value is not None:
+                values[column] = value
+        await self._run(update(users).where(users.c.id == user_id).values(**values))
+
+    async def iter_users(self, *, after: str | None, limit: int) -> list[User]:
+        condition = users.c.id > after if after is not None else true()
+        rows = await self._run(select(users).where(condition).order_by(users.c.id).limit(limit))
+        return [user_from_row(row) for row in rows]
 
     async def delete_user(self, user_id: str) -> bool:
         """Passkeys, sessions, consents, grants and their tokens go with the user (ON DELETE CASCADE)."""

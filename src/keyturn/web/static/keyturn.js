@@ -33,7 +33,41 @@ function showStatus(message) {
   errorBox.hidden = true;
   statusBox.textContent = message; statusBox.hidden = false;
 }
-function clearMessages() { errorBox.hidden = true; if (statusBox) statusBox.hidden = true; }
+function clearMessages() {
+  errorBox.hidden = true; if (statusBox) statusBox.hidden = true;
+  for (const slot of document.querySelectorAll(".field-error")) {
+    slot.hidden = true; slot.textContent = "";
+    const field = slot.closest("[data-trait]");
+    if (field) { field.classList.remove("invalid"); field.querySelector("input, select").removeAttribute("aria-invalid"); }
+  }
+}
+
+// The identity schema's fields (web/templates/_traits.html): their values, and Keyturn's
+// messages by field (`fields` of an invalid_traits answer) shown under each.
+function traitValues() {
+  const values = {};
+  for (const field of document.querySelectorAll("[data-trait]")) {
+    const input = field.querySelector("input, select");
+    values[field.dataset.trait] = input.type === "checkbox" ? input.checked : input.value;
+  }
+  return values;
+}
+function showFieldErrors(error) {
+  const fields = (error.data && error.data.fields) || {};
+  let first = null;
+  for (const [name, message] of Object.entries(fields)) {
+    const slot = document.getElementById(`trait-${name}-error`);
+    if (!slot) continue;
+    slot.textContent = message; slot.hidden = false;
+    const field = slot.closest("[data-trait]");
+    field.classList.add("invalid");
+    const input = field.querySelector("input, select");
+    input.setAttribute("aria-invalid", "true");
+    first = first || input;
+  }
+  if (first) first.focus();
+  return first !== null;
+}
 
 // Browser-side failures of navigator.credentials.*, in words a person can act on.
 function ceremonyMessage(error) {
@@ -305,14 +339,15 @@ function setupSignup() {
 
   async function signUpWithPassword() {
     const result = await postWithCaptcha(captcha, base(),
-      { method: "password", email: email.value, password: password.value });
+      { method: "password", email: email.value, password: password.value, traits: traitValues() });
     go(result.redirect_to);
   }
   async function signUpWithPasskey() {
-    const options = await post(`${base()}/passkey/options`, { email: email.value });
+    const traits = traitValues();
+    const options = await post(`${base()}/passkey/options`, { email: email.value, traits });
     const credential = await navigator.credentials.create({ publicKey: creationOptions(options) });
     showStatus(texts.saving_passkey);
-    const result = await post(base(), { method: "passkey", credential: credentialJSON(credential) });
+    const result = await post(base(), { method: "passkey", credential: credentialJSON(credential), traits });
     go(result.redirect_to);
   }
 
@@ -330,7 +365,10 @@ function setupSignup() {
       try {
         if (!proven && !(await prove())) return;
         await signUpWithPassword();
-      } catch (error) { showError(ceremonyMessage(error)); }
+      } catch (error) {
+        if (error.code === "invalid_traits" && showFieldErrors(error)) return;
+        showError(ceremonyMessage(error));
+      }
     });
   }
   if (createPasskey && !supportsPasskeys()) createPasskey.disabled = true;
@@ -343,7 +381,10 @@ function setupSignup() {
       if (!proven && !(await prove())) return;
       // Enter in a revealed Password field means "use the password", not "create a passkey".
       if (!page.passkey || !passwordField.hidden) await signUpWithPassword(); else await signUpWithPasskey();
-    } catch (error) { handleCeremonyError(error); }
+    } catch (error) {
+      if (error.code === "invalid_traits" && showFieldErrors(error)) return;
+      handleCeremonyError(error);
+    }
   });
 }
 
