@@ -65,6 +65,7 @@ def test_the_one_connection(api: Api) -> None:
         "allowed_credential_types": "any",
         "aaguid_allowlist": [],
         "aaguid_denylist": [],
+        "attestation": "none",
     }
     assert options["rp"]["id"] == "localhost"
     assert connection["display_name"] == options["rp"]["display_name"]
@@ -209,6 +210,7 @@ def test_a_patch_is_merged_key_by_key(api: Api) -> None:
         "allowed_credential_types": "any",
         "aaguid_allowlist": [],
         "aaguid_denylist": [],
+        "attestation": "none",
     }
     assert body["options"]["authentication_methods"]["password"] == {"enabled": True}
     assert api.ok(api.get(CONNECTION)) == body
