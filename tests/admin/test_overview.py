@@ -54,7 +54,10 @@ def test_a_sign_in_older_than_thirty_days_is_not_counted(client: TestClient, clo
 
 
 def test_progressive_enrollment_outcomes(client: TestClient) -> None:
+    """Two offers (the first left unanswered), one passkey created from the second: 50 %."""
     password_user(client)
+    assert OFFER.match(password_sign_in(client))
+    browser.sign_out(client)
     offer = password_sign_in(client)
     assert OFFER.match(offer), offer
     answer, _ = create(client, offer, SoftAuthenticator())
@@ -62,8 +65,17 @@ def test_progressive_enrollment_outcomes(client: TestClient) -> None:
     browser.sign_out(client)
     admin.operator_signed_in(client)
     page = client.get("/admin").text
+    assert figures(page)["progressive_offered"] == "2"
     assert figures(page)["progressive_created"] == "1"
     assert figures(page)["progressive_failed"] == "0"
+    assert figures(page)["progressive_conversion"] == "50 %"
+
+
+def test_no_offers_no_conversion(client: TestClient) -> None:
+    admin.operator_signed_in(client)
+    page = client.get("/admin").text
+    assert figures(page)["progressive_offered"] == "0"
+    assert figures(page)["progressive_conversion"] == "—"
 
 
 def test_recent_failures(client: TestClient) -> None:

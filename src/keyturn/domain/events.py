@@ -23,6 +23,7 @@ class EventType(StrEnum):
     PASSKEY_CHALLENGE_STARTED = "passkey_challenge_started"
     PASSKEY_CHALLENGE_FAILED = "passkey_challenge_failed"
     ENROLLMENT_COMPLETE = "gd_enrollment_complete"
+    ENROLLMENT_OFFERED = "passkey_enrollment_offered"  # Keyturn's own: the offer after a sign-in
     WEBAUTHN_ENROLLMENT_FAILED = "gd_webauthn_enrollment_failed"
     AUTHENTICATOR_REMOVED = "gd_unenroll"
     GD_START_AUTH = "gd_start_auth"
@@ -68,6 +69,7 @@ DESCRIPTIONS: dict[EventType, str] = {
     EventType.PASSKEY_CHALLENGE_STARTED: "Passkey challenge started",
     EventType.PASSKEY_CHALLENGE_FAILED: "Passkey challenge failed",
     EventType.ENROLLMENT_COMPLETE: "Passkey enrollment complete",
+    EventType.ENROLLMENT_OFFERED: "Passkey offered after a sign-in",
     EventType.WEBAUTHN_ENROLLMENT_FAILED: "Passkey enrollment failed",
     EventType.AUTHENTICATOR_REMOVED: "Passkey removed",
     EventType.GD_START_AUTH: "Second factor authentication started",

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from keyturn.context import Context
 from keyturn.domain.enrollment import EnrollmentChoice
+from keyturn.domain.events import EventType
 from keyturn.domain.flow import EnrollmentKind, Flow
 from keyturn.domain.identity import Passkey, User
 from keyturn.errors import KeyturnError
@@ -114,6 +115,13 @@ async def offer_after_sign_in(
         user_id=authenticated.user.id,
         authorization_request_id=flow.authorization_request_id,
         return_to=signed_in.redirect_to,
+    )
+    # What the dashboard's conversion counts against: offers made, beside passkeys created.
+    ctx.record(
+        EventType.ENROLLMENT_OFFERED,
+        user_id=authenticated.user.id,
+        user_name=authenticated.user.email,
+        details={"enrollment": kind},
     )
     return replace(signed_in, redirect_to=OFFER_PATH + flow_token(ctx, offer))
 

@@ -539,7 +539,9 @@ async def overview(ctx: Context) -> dict[str, Any]:
         "passkey_share_30_days": (
             sum(d.passkey for d in adoption) / total if (total := sum(d.sign_ins for d in adoption)) else None
         ),
-        "progressive_created": outcomes.get(EventType.ENROLLMENT_COMPLETE.value, 0),
+        "progressive_offered": (offered := outcomes.get(EventType.ENROLLMENT_OFFERED.value, 0)),
+        "progressive_created": (created := outcomes.get(EventType.ENROLLMENT_COMPLETE.value, 0)),
         "progressive_failed": outcomes.get(EventType.WEBAUTHN_ENROLLMENT_FAILED.value, 0),
+        "progressive_conversion": created / offered if offered else None,
         "failures": failures,
     }

@@ -140,7 +140,11 @@ class SqlOperators(SqlTxBase):
         return [(str(d), str(m or "unknown"), int(c)) for d, m, c in rows]
 
     async def enrollment_outcomes(self, *, since: datetime, journey: str) -> dict[str, int]:
-        kinds = (EventType.ENROLLMENT_COMPLETE.value, EventType.WEBAUTHN_ENROLLMENT_FAILED.value)
+        kinds = (
+            EventType.ENROLLMENT_OFFERED.value,
+            EventType.ENROLLMENT_COMPLETE.value,
+            EventType.WEBAUTHN_ENROLLMENT_FAILED.value,
+        )
         rows = await self._run(
             select(events.c.type, func.count())
             .where(
