@@ -14,6 +14,7 @@ from webauthn.helpers import bytes_to_base64url
 from keyturn.context import Context
 from keyturn.domain.flow import Flow
 from keyturn.domain.identity import Passkey, User
+from keyturn.domain.methods import MethodId
 from keyturn.domain.session import Session, device_parts
 from keyturn.domain.traits import IdentitySchema, TraitsInvalid
 from keyturn.errors import Forbidden, KeyturnError, Unauthenticated, Unavailable
@@ -172,6 +173,31 @@ def _profile(
     }
 
 
+async def _ceremony_options(
+    request: Request,
+    ctx: Context,
+    current: Session,
+    *,
+    guard: str,
+    methods: tuple[MethodId, ...],
+    options_of: Callable[[Flow], Awaitable[dict[str, Any]]],
+) -> Response:
+    """The options of a credential ceremony begun on /account (a passkey, a security key):
+    same origin, CSRF and a recent sign-in checked, an account flow opened for this browser."""
+    check_same_origin(request, ctx.tenant, ctx.settings)
+    check_csrf(current.csrf_token, request.headers.get(CSRF_HEADER))
+    require_recent_sign_in(ctx, current, guard)
+    token, new = binding_token(request)
+    flow = start_flow(ctx, "account", binding_token=token, methods=methods, user_id=current.user_id)
+    options = await options_of(flow)
+    response = JSONResponse(
+        {"flow_id": flow_token(ctx, flow), "csrf": csrf_token(ctx, flow), "options": options}
+    )
+    if new:
+        set_cookie(response, ctx.settings, BINDING_COOKIE, token, max_age=None)
+    return response
+
+
 def _require(session: tuple[Session, User] | None) -> tuple[Session, User]:
     if session is None:
         raise Unauthenticated()
@@ -309,18 +335,14 @@ async def resend_verification(request: Request, ctx: ContextDep, session: Sessio
 @router.post("/account/passkeys/options")
 async def add_passkey_options(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     current, user = _require(session)
-    check_same_origin(request, ctx.tenant, ctx.settings)
-    check_csrf(current.csrf_token, request.headers.get(CSRF_HEADER))
-    require_recent_sign_in(ctx, current, "add_passkey")
-    token, new = binding_token(request)
-    flow = start_flow(ctx, "account", binding_token=token, methods=offered(ctx.tenant), user_id=user.id)
-    options = await account_flow.add_passkey_options(ctx, flow, user=user)
-    response = JSONResponse(
-        {"flow_id": flow_token(ctx, flow), "csrf": csrf_token(ctx, flow), "options": options}
+    return await _ceremony_options(
+        request,
+        ctx,
+        current,
+        guard="add_passkey",
+        methods=offered(ctx.tenant),
+        options_of=lambda flow: account_flow.add_passkey_options(ctx, flow, user=user),
     )
-    if new:
-        set_cookie(response, ctx.settings, BINDING_COOKIE, token, max_age=None)
-    return response
 
 
 @router.post("/account/passkeys")
@@ -459,18 +481,14 @@ async def generate_recovery_codes(request: Request, ctx: ContextDep, session: Se
 async def security_key_options(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     """**Add a security key**: creation options for a non-discoverable credential."""
     current, user = _require(session)
-    check_same_origin(request, ctx.tenant, ctx.settings)
-    check_csrf(current.csrf_token, request.headers.get(CSRF_HEADER))
-    require_recent_sign_in(ctx, current, "add_second_factor")
-    token, new = binding_token(request)
-    flow = start_flow(ctx, "account", binding_token=token, methods=("security_key",), user_id=user.id)
-    options = await factor_flow.security_key_options(ctx, flow, user)
-    response = JSONResponse(
-        {"flow_id": flow_token(ctx, flow), "csrf": csrf_token(ctx, flow), "options": options}
+    return await _ceremony_options(
+        request,
+        ctx,
+        current,
+        guard="add_second_factor",
+        methods=("security_key",),
+        options_of=lambda flow: factor_flow.security_key_options(ctx, flow, user),
     )
-    if new:
-        set_cookie(response, ctx.settings, BINDING_COOKIE, token, max_age=None)
-    return response
 
 
 @router.post("/account/security-keys")
