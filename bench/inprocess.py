@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
 import random
 import statistics
@@ -63,6 +64,7 @@ class AsgiConnection(Connection):
         self.app = app
         self.samples = samples
         self.client_ip = "127.0.0.1"  # the peer address the app sees (throttles count per address)
+        self.profiler: cProfile.Profile | None = None  # --profile: enabled around the app calls only
 
     async def request(self, head: bytes, body: bytes) -> Response:
         start, *lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
@@ -109,7 +111,13 @@ class AsgiConnection(Connection):
                 chunks.append(message.get("body", b""))
 
         before = time.process_time()
-        await self.app(scope, receive, send)
+        if self.profiler is not None:
+            self.profiler.enable()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if self.profiler is not None:
+                self.profiler.disable()
         self.samples[route_of(method, target)].append((time.process_time() - before) * 1000)
         return Response(status, answer_headers, b"".join(chunks))
 
@@ -294,14 +302,19 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
                 continue
             samples: dict[str, list[float]] = defaultdict(list)
             person = scenarios.Person.new(8000, 0)
-            person.browser.connection = AsgiConnection(app, samples)
+            connection = AsgiConnection(app, samples)
+            person.browser.connection = connection
             person.email = f"bench-{scenario}@example.com"
             await scenarios.sign_up(person)
             operation = scenarios.operation(scenario, known)
             for _ in range(args.warmup):
                 await operation(person)
             samples.clear()
+            profiler = connection.profiler = cProfile.Profile() if args.profile else None
             per_operation = [await _timed(operation, person, samples) for _ in range(args.operations)]
+            connection.profiler = None
+            if profiler is not None:
+                profiler.dump_stats(f"{args.profile}.{scenario}")
             results[scenario] = {
                 "operations": args.operations,
                 "cpu_ms_per_op_median": round(statistics.median(per_operation), 3),
@@ -364,6 +377,11 @@ def main() -> None:
         "--redis-url", help="keep the throttles' counters in this Redis (redis://…/db: it is flushed)"
     )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="cProfile the timed app calls into FILE.<scenario> (the figures then include its overhead)",
+    )
     parser.add_argument(
         "--no-throttles",
         dest="throttles",

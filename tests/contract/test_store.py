@@ -644,17 +644,21 @@ def test_the_config_version_is_new_at_every_change(with_store: Run) -> None:
     assert len({versions[1], versions[3], versions[4]}) == 3 and 0 not in versions[1:]
 
 
-def test_a_passkey_is_found_with_its_owner_in_one_query(with_store: Run) -> None:
+def test_a_passkey_is_found_with_its_owner_and_its_challenge_spent_or_not_in_one_query(
+    with_store: Run,
+) -> None:
     user = make_user()
     passkey = make_passkey(user)
+    challenge = b"c" * 32
 
-    async def work(store: Store) -> tuple[Any, Any]:
+    async def work(store: Store) -> tuple[Any, Any, Any]:
         await store.create_user(user, passkey=passkey)
-        return await store.find_passkey_with_owner(
-            passkey.credential_id
-        ), await store.find_passkey_with_owner(b"\x00" * 16)
+        fresh = await store.find_passkey_with_owner(passkey.credential_id, challenge_id=challenge)
+        await store.spend_challenge(challenge, expires_at=NOW + timedelta(minutes=5))
+        spent = await store.find_passkey_with_owner(passkey.credential_id, challenge_id=challenge)
+        return fresh, spent, await store.find_passkey_with_owner(b"\x00" * 16, challenge_id=challenge)
 
-    assert with_store(work) == ((passkey, user), None)
+    assert with_store(work) == ((passkey, user, False), (passkey, user, True), None)
 
 
 def test_instance_facts_are_set_and_replaced(with_store: Run) -> None:

@@ -27,10 +27,10 @@ from keyturn.errors import CeremonyError, Conflict, KeyturnError
 from keyturn.ids import new_id
 from keyturn.methods.base import Authenticated, Enrolled, Payload, Registered
 from keyturn.methods.challenges import (
+    challenge_expired,
     keep_challenge_spent,
     new_challenge,
     open_challenge,
-    refuse_spent_challenge,
     spend_challenge,
 )
 from keyturn.methods.metadata import current_metadata
@@ -250,14 +250,16 @@ class PasskeyMethod:
         challenge = _challenge_of(ctx, flow, response, "authentication")
         tenant = ctx.tenant
         check_context(response, origins=tenant.rp.accepted_origins)
-        await refuse_spent_challenge(ctx, challenge)
-        found = await (await ctx.read()).find_passkey_with_owner(response.credential_id)
+        reader = await ctx.read()
+        found = await reader.find_passkey_with_owner(response.credential_id, challenge_id=challenge.id)
         if found is None:
             raise CeremonyError(
                 code="unknown_credential",
                 extra={"credential_id": bytes_to_base64url(response.credential_id), "rp_id": tenant.rp.id},
             )
-        passkey, user = found
+        passkey, user, replayed = found
+        if replayed:  # refused before any work (hooks) is done for it; the spend decides races
+            raise challenge_expired()
         identified = challenge.user_id is not None  # identifier-first: only that account's passkeys
         if identified and passkey.user_id != challenge.user_id:
             raise CeremonyError(code="credential_not_allowed", detail="credential outside allowCredentials")

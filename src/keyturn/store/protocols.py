@@ -98,8 +98,11 @@ class PasskeyReads(Protocol):
 
     async def find_passkey(self, credential_id: bytes) -> Passkey | None: ...
 
-    async def find_passkey_with_owner(self, credential_id: bytes) -> tuple[Passkey, User] | None:
-        """The passkey and its owner in one query (the sign-in path)."""
+    async def find_passkey_with_owner(
+        self, credential_id: bytes, *, challenge_id: bytes
+    ) -> tuple[Passkey, User, bool] | None:
+        """The passkey, its owner and whether `challenge_id` was spent already, in one query
+        (the sign-in path: a replay is refused before any work is done for it)."""
         ...
 
     async def count_passkeys(self) -> int:

@@ -131,6 +131,8 @@ async def _account_page(
         "csrf": session.csrf_token,
     }
     sessions, more_sessions = await list_sessions(ctx, user, session)
+    factors = await factor_flow.factors_of(ctx, user)
+    keys = await factor_flow.security_keys_of(ctx, user) if factors.security_keys else []
     translator = page_translator(request)
     context: dict[str, Any] = {
         "user": user,
@@ -145,10 +147,8 @@ async def _account_page(
         "more_sessions": more_sessions,
         "verify": not user.email_verified and tenant.verification.mode != "off",
         "pending_email": await verification.pending_email_change(ctx, user),
-        "factors": await factor_flow.factors_of(ctx, user),
-        "security_keys": [
-            security_key_shown(key, translator) for key in await factor_flow.security_keys_of(ctx, user)
-        ],
+        "factors": factors,
+        "security_keys": [security_key_shown(key, translator) for key in keys],
         **_profile(request, tenant.identity, user, error),
     }
     response = render(request, "account.html", context, status=error.status if error else 200)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, literal, select
+from sqlalchemy import bindparam, case, delete, literal, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from keyturn.store.sql.base import SqlTxBase
 from keyturn.store.sql.tables import rate_limits
+
+# The suspicious-IP peek of every sign-in: built once, its keys an expanding parameter.
+_COUNTERS = select(rate_limits.c.key, rate_limits.c.count).where(
+    rate_limits.c.key.in_(bindparam("b_keys", expanding=True)), rate_limits.c.expires_at > bindparam("b_now")
+)
 
 
 class SqlCounters(SqlTxBase):
@@ -22,11 +27,7 @@ class SqlCounters(SqlTxBase):
         return (int(row.count), row.expires_at) if row else (0, None)
 
     async def counters(self, *keys: str, now: datetime) -> dict[str, int]:
-        result = await self._run(
-            select(rate_limits.c.key, rate_limits.c.count).where(
-                rate_limits.c.key.in_(keys), rate_limits.c.expires_at > now
-            )
-        )
+        result = await self._run(_COUNTERS, {"b_keys": list(keys), "b_now": now})
         return {row.key: int(row.count) for row in result.all()}
 
     async def add_to_counter(self, key: str, amount: int, *, lives_seconds: int, now: datetime) -> int:

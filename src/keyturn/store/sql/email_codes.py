@@ -6,11 +6,23 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from keyturn.domain.email_code import MAX_WRONG_CODES, EmailCode
 from keyturn.store.sql.base import SqlTxBase
 from keyturn.store.sql.tables import email_codes, oauth_grants, oauth_tokens
+
+_LIVE_CODE = (  # /account asks for it on every view: built once
+    select(email_codes)
+    .where(
+        email_codes.c.user_id == bindparam("b_user_id"),
+        email_codes.c.purpose == bindparam("b_purpose"),
+        email_codes.c.used_at.is_(None),
+        email_codes.c.expires_at > bindparam("b_now"),
+    )
+    .order_by(email_codes.c.created_at.desc(), email_codes.c.id)
+    .limit(1)
+)
 
 
 def _code(row: Any) -> EmailCode:
@@ -26,17 +38,7 @@ class SqlEmailCodes(SqlTxBase):
         return _code(row) if row else None
 
     async def live_email_code(self, user_id: str, purpose: str, *, now: datetime) -> EmailCode | None:
-        row = await self._first(
-            select(email_codes)
-            .where(
-                email_codes.c.user_id == user_id,
-                email_codes.c.purpose == purpose,
-                email_codes.c.used_at.is_(None),
-                email_codes.c.expires_at > now,
-            )
-            .order_by(email_codes.c.created_at.desc(), email_codes.c.id)
-            .limit(1)
-        )
+        row = await self._first(_LIVE_CODE, {"b_user_id": user_id, "b_purpose": purpose, "b_now": now})
         return _code(row) if row else None
 
     async def retire_email_codes(self, user_id: str, purpose: str, *, now: datetime) -> None:

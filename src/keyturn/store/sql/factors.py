@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import BindParameter, bindparam, delete, func, insert, or_, select, update
 
 from keyturn.domain.factors import Factors, RecoveryCodes, TotpCredential
 from keyturn.domain.identity import Passkey
@@ -30,16 +30,33 @@ _USE_STEP = update(totp_credentials).where(
 _USE_KEY = update(security_keys).where(
     _keys.id == bindparam("b_id"), _keys.sign_count == bindparam("b_previous_count")
 )
+_OWNER: BindParameter[str] = bindparam("b_user_id")
+# Everything /account shows of a user's second factors, in one round trip: the app (if any),
+# how many security keys, how many recovery codes are left and since when.
+_FACTORS = (
+    select(
+        *[c.label(f"t_{c.name}") for c in totp_credentials.c],
+        select(func.count()).where(_keys.user_id == _OWNER).scalar_subquery().label("keys"),
+        select(func.count()).where(_codes.user_id == _OWNER).scalar_subquery().label("codes"),
+        select(func.min(_codes.created_at))
+        .where(_codes.user_id == _OWNER)
+        .scalar_subquery()
+        .label("codes_at"),
+    )
+    .select_from(users.outerjoin(totp_credentials, _totp.user_id == users.c.id))
+    .where(users.c.id == _OWNER)
+)
 
 
-def _totp_from_row(row: Any) -> TotpCredential:
+def _totp_from_row(row: Any, prefix: str = "") -> TotpCredential:
+    get = row._mapping
     return TotpCredential(
-        id=row.id,
-        user_id=row.user_id,
-        secret_sealed=bytes(row.secret_sealed),
-        created_at=row.created_at,
-        last_used_step=row.last_used_step,
-        last_used_at=row.last_used_at,
+        id=get[f"{prefix}id"],
+        user_id=get[f"{prefix}user_id"],
+        secret_sealed=bytes(get[f"{prefix}secret_sealed"]),
+        created_at=get[f"{prefix}created_at"],
+        last_used_step=get[f"{prefix}last_used_step"],
+        last_used_at=get[f"{prefix}last_used_at"],
     )
 
 
@@ -51,17 +68,12 @@ class SqlFactors(SqlTxBase):
         return _totp_from_row(row) if row else None
 
     async def get_factors(self, user_id: str) -> Factors:
-        totp = await self.get_totp(user_id)
-        keys = await self._scalar(
-            select(func.count()).select_from(security_keys).where(_keys.user_id == user_id)
-        )
-        codes = (
-            await self._run(
-                select(func.count(), func.min(_codes.created_at)).where(_codes.user_id == user_id)
-            )
-        ).first()
-        recovery = RecoveryCodes(remaining=int(codes[0]), created_at=codes[1]) if codes and codes[0] else None
-        return Factors(totp=totp, security_keys=int(keys or 0), recovery=recovery)
+        row = await self._first(_FACTORS, {"b_user_id": user_id})
+        if row is None:  # no such user: nothing enrolled
+            return Factors(totp=None, security_keys=0, recovery=None)
+        totp = _totp_from_row(row, "t_") if row.t_id is not None else None
+        recovery = RecoveryCodes(remaining=int(row.codes), created_at=row.codes_at) if row.codes else None
+        return Factors(totp=totp, security_keys=int(row.keys or 0), recovery=recovery)
 
     async def list_security_keys(self, user_id: str) -> list[Passkey]:
         rows = await self._run(

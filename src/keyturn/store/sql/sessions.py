@@ -26,6 +26,16 @@ _FIND_SESSION = (
 )
 _INSERT_SESSION = insert(sessions)
 _CHALLENGE_SPENT = select(spent_challenges.c.id).where(spent_challenges.c.id == bindparam("b_id"))
+_USER_SESSIONS = (
+    select(sessions)
+    .where(sessions.c.user_id == bindparam("b_user_id"), sessions.c.expires_at > bindparam("b_now"))
+    .order_by(
+        func.coalesce(sessions.c.last_active_at, sessions.c.created_at).desc(),
+        sessions.c.created_at.desc(),
+        sessions.c.id,
+    )
+)
+_USER_SESSIONS_LIMITED = _USER_SESSIONS.limit(bindparam("b_limit"))
 
 
 def session_from_row(row: Any) -> Session:
@@ -92,16 +102,11 @@ class SqlSessions(SqlTxBase):
     async def list_user_sessions(
         self, user_id: str, *, now: datetime, limit: int | None = None
     ) -> list[Session]:
-        result = await self._run(
-            select(sessions)
-            .where(sessions.c.user_id == user_id, sessions.c.expires_at > now)
-            .order_by(
-                func.coalesce(sessions.c.last_active_at, sessions.c.created_at).desc(),
-                sessions.c.created_at.desc(),
-                sessions.c.id,
-            )
-            .limit(limit)
-        )
+        params = {"b_user_id": user_id, "b_now": now}
+        if limit is None:
+            result = await self._run(_USER_SESSIONS, params)
+        else:
+            result = await self._run(_USER_SESSIONS_LIMITED, {**params, "b_limit": limit})
         return [session_from_row(row) for row in result.all()]
 
     async def get_session(self, session_id: str, *, now: datetime) -> Session | None:

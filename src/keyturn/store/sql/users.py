@@ -10,12 +10,19 @@ from sqlalchemy import and_, bindparam, delete, func, insert, select, true, upda
 from keyturn.domain.identity import NO_ATTESTATION, Passkey, PasskeyAttestation, User
 from keyturn.errors import Conflict
 from keyturn.store.sql.base import SqlTxBase
-from keyturn.store.sql.tables import passkeys, users
+from keyturn.store.sql.tables import passkeys, spent_challenges, users
 
 _USER_COLUMNS = [c.label(f"u_{c.name}") for c in users.c]
 # The statements every passkey sign-in runs, built once (values are parameters).
 _PASSKEY_WITH_OWNER = (
-    select(passkeys, *_USER_COLUMNS)
+    select(
+        passkeys,
+        *_USER_COLUMNS,
+        select(spent_challenges.c.id)
+        .where(spent_challenges.c.id == bindparam("b_challenge_id"))
+        .exists()
+        .label("challenge_spent"),
+    )
     .join(users, users.c.id == passkeys.c.user_id)
     .where(passkeys.c.credential_id == bindparam("b_credential_id"))
 )
@@ -233,9 +240,13 @@ class SqlPasskeys(SqlUsers):
         row = await self._first(select(passkeys).where(passkeys.c.credential_id == credential_id))
         return passkey_from_row(row) if row else None
 
-    async def find_passkey_with_owner(self, credential_id: bytes) -> tuple[Passkey, User] | None:
-        row = await self._first(_PASSKEY_WITH_OWNER, {"b_credential_id": credential_id})
-        return (passkey_from_row(row), user_from_row(row, "u_")) if row else None
+    async def find_passkey_with_owner(
+        self, credential_id: bytes, *, challenge_id: bytes
+    ) -> tuple[Passkey, User, bool] | None:
+        row = await self._first(
+            _PASSKEY_WITH_OWNER, {"b_credential_id": credential_id, "b_challenge_id": challenge_id}
+        )
+        return (passkey_from_row(row), user_from_row(row, "u_"), bool(row.challenge_spent)) if row else None
 
     async def count_passkeys(self) -> int:
         return int(await self._scalar(select(func.count()).select_from(passkeys)) or 0)
