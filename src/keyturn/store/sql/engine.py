@@ -21,9 +21,13 @@ def _count_pool_use(engine: AsyncEngine) -> None:
 
 
 def create_engine(
-    database_url: str, *, connect_timeout: float = 3.0, statement_timeout: float = 5.0
+    database_url: str, *, connect_timeout: float = 3.0, statement_timeout: float = 5.0, reads: bool = False
 ) -> AsyncEngine:
     """An async engine with bounded waits: connecting, checking out and every statement.
+
+    `reads=True` makes the engine of read transactions: its connections are in autocommit
+    mode from the start and are not reset when returned (there is nothing to roll back), so
+    a checkout costs no isolation-level switching and no reset, both paid on every read.
 
     SQLite gets WAL, foreign keys and write transactions that lock up front: SQLite
     upgrades a read lock to a write lock lazily and fails at once (SQLITE_BUSY, the busy
@@ -32,11 +36,13 @@ def create_engine(
     (`keyturn.store.sql.database`) before that.
     """
     url = make_url(database_url)
+    mode: dict[str, Any] = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if reads else {}
     if url.get_backend_name() != "sqlite":
         pg = create_async_engine(
             url,
-            pool_size=10,
-            max_overflow=10,
+            **mode,
+            pool_size=10 if reads else 5,
+            max_overflow=10 if reads else 5,
             pool_pre_ping=False,
             pool_recycle=RECYCLE_SECONDS,
             pool_timeout=connect_timeout,
@@ -54,11 +60,12 @@ def create_engine(
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
-        url, connect_args={"timeout": statement_timeout}, pool_timeout=connect_timeout, pool_size=5
+        url, **mode, connect_args={"timeout": statement_timeout}, pool_timeout=connect_timeout, pool_size=5
     )
     busy_ms = int(statement_timeout * 1000)
     event.listen(engine.sync_engine, "connect", lambda conn, _rec: _sqlite_on_connect(conn, busy_ms))
-    event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+    if not reads:  # reads: each statement on its own, no BEGIN/ROLLBACK round trips
+        event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     _count_pool_use(engine)
     return engine
 
@@ -74,5 +81,5 @@ def _sqlite_on_connect(dbapi_connection: Any, busy_ms: int) -> None:
 def _sqlite_on_begin(connection: Any) -> None:
     options = connection.get_execution_options()
     if options.get("isolation_level") == "AUTOCOMMIT":
-        return  # reads: each statement on its own, no BEGIN/ROLLBACK round trips
+        return  # a one-off autocommit connection of the writer's engine (migrations, tools)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE, True) else "BEGIN")

@@ -23,4 +23,7 @@ async def open_database(
         except BaseException:
             await engine.dispose()
             raise
-    return SqlDatabase(engine, observer=observer)
+    reader = create_engine(
+        database_url, connect_timeout=connect_timeout, statement_timeout=statement_timeout, reads=True
+    )
+    return SqlDatabase(engine, reader=reader, observer=observer)
