@@ -19,7 +19,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from keyturn.admin import routes as admin_routes
@@ -33,6 +33,7 @@ from keyturn.http.cors import ProtocolCors
 from keyturn.http.edge import Edge
 from keyturn.http.errors import keyturn_error_handler, send_error, unexpected_error_handler
 from keyturn.http.input import InputGuard
+from keyturn.http.json import JSONResponse
 from keyturn.http.locale import LocalePreferences
 from keyturn.http.security import SecurityHeaders
 from keyturn.http.templates import require_valid_overrides
@@ -100,7 +101,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             await stop(background, stopping)
             await runtime.close()
 
-    app = FastAPI(title="Keyturn", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Keyturn",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        default_response_class=JSONResponse,
+    )
     app.add_middleware(InputGuard, send_error=send_error)
     app.add_middleware(ProtocolCors)
     app.add_middleware(LocalePreferences, secure_cookies=settings.secure_cookies)

@@ -25,7 +25,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage.base import TimestampedSlidingWindow
 
 from keyturn.errors import KeyturnError
-from keyturn.store.protocols import CounterReads, Database
+from keyturn.store.protocols import CounterReads, CounterWrites, Database
 
 # The read transaction a `peek` may borrow (set only for the duration of that call).
 _REQUEST_READER: ContextVar[CounterReads | None] = ContextVar("keyturn_request_reader", default=None)
@@ -170,6 +170,23 @@ class Throttles:
             return 0
         stats = await self.limiter.get_window_stats(item, *key)
         return max(1, math.ceil(stats.reset_time - time.time()))
+
+    def deferred_hit(self, rate: Rate, *key: str) -> Callable[[CounterWrites], Awaitable[None]]:
+        """`admit`'s count as a change for the caller's own write transaction (database
+        counters only): a request that writes anyway counts its hit there instead of in a
+        transaction of its own. The caller peeks first; concurrent requests at the limit's
+        edge may then pass it by a few, which a quota allows (brute-force counting uses `hit`)."""
+        if not isinstance(self.storage, DatabaseCounters):
+            raise TypeError("deferred hits are for counters in the database")
+        item = rate.item()
+        expiry = item.get_expiry()
+        now = time.time()
+        _, current = self.storage.sliding_window_keys(item.key_for(*key), expiry, now)
+
+        async def count(tx: CounterWrites) -> None:
+            await tx.add_to_counter(current, 1, lives_seconds=2 * expiry, now=_now(now))
+
+        return count
 
     async def peek(self, rate: Rate, *key: str, reader: CounterReads | None = None) -> Verdict:
         """Look without counting, in one storage read: the window's stats say it all (a hit

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 
 from keyturn.admin import applications, logs, relying_party, users
 from keyturn.admin.common import (
@@ -34,6 +34,7 @@ from keyturn.errors import KeyturnError, NotFound
 from keyturn.flows.base import check_csrf, csrf_token, flow_token, load_flow, start_flow
 from keyturn.http.context import ContextDep
 from keyturn.http.input import read_form, read_json
+from keyturn.http.json import JSONResponse
 from keyturn.http.security import BINDING_COOKIE, CSRF_HEADER, binding_token, check_same_origin, set_cookie
 from keyturn.operations import admins
 

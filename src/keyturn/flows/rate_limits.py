@@ -80,9 +80,19 @@ def _rates(
 
 
 async def limit(ctx: Context, endpoint: str, *, identifier: object = None, client: str | None = None) -> None:
-    """Count this request against its endpoint's rates; over one, `RateLimited` (429)."""
+    """Count this request against its endpoint's rates; over one, `RateLimited` (429).
+    With the counters in the database, the window is read in the request's read transaction
+    and the hit is counted in its write transaction (or the small one that stores its
+    failure event): no transaction of its own per hit."""
+    throttles = ctx.rt.throttles
     for rate, key in _rates(ctx, endpoint, identifier, client):
-        retry = await ctx.rt.throttles.admit(rate, *key)
+        if throttles.in_database:
+            verdict = await throttles.peek(rate, *key, reader=await ctx.read())
+            if not verdict.allowed:
+                raise RateLimited(code="too_many_requests", retry_after=verdict.retry_after)
+            ctx.uow.keep(throttles.deferred_hit(rate, *key))
+            continue
+        retry = await throttles.admit(rate, *key)
         if retry:
             raise RateLimited(code="too_many_requests", retry_after=retry)
 

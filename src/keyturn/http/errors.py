@@ -16,12 +16,13 @@ import logging
 from http import HTTPStatus
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Scope, Send
 
 from keyturn import i18n
 from keyturn.domain.tenant import UiSettings
 from keyturn.errors import KeyturnError, RateLimited, Unavailable
+from keyturn.http.json import JSONResponse
 
 log = logging.getLogger("keyturn.web")
 MANAGEMENT_PREFIX = "/api/v2"

@@ -207,18 +207,24 @@ class Translator:
         return str(getattr(error, "description", error))
 
     def date(self, moment: datetime) -> str:
-        return format_date(moment, "medium", locale=self.locale)
+        return format_date(moment, "medium", locale=_babel_locale(self.locale))
 
     def datetime(self, moment: datetime) -> str:
         """A date and time of day in UTC, as the locale writes them ("1 Dec 2026, 20:06 UTC")."""
         moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        pattern = Locale.parse(self.locale).datetime_formats["medium"]
-        day = format_date(moment, "medium", locale=self.locale)
-        time = format_time(moment, "short", tzinfo=UTC, locale=self.locale)
-        return f"{str(pattern).replace('{1}', day).replace('{0}', time)} UTC"
+        locale = _babel_locale(self.locale)
+        day = format_date(moment, "medium", locale=locale)
+        time = format_time(moment, "short", tzinfo=UTC, locale=locale)
+        return f"{str(locale.datetime_formats['medium']).replace('{1}', day).replace('{0}', time)} UTC"
 
     def number(self, value: int | float) -> str:
-        return format_decimal(value, locale=self.locale)
+        return format_decimal(value, locale=_babel_locale(self.locale))
+
+
+@lru_cache(maxsize=64)
+def _babel_locale(tag: str) -> Locale:
+    """Babel's locale object, parsed once per tag (Babel parses a string on every call)."""
+    return Locale.parse(tag)
 
 
 ENGLISH = Translator(SOURCE_LOCALE)

@@ -21,6 +21,8 @@ EXTENSION = "jinja2.ext.i18n"
 
 
 def _formatted(context: JinjaContext, translated: str, source: str, variables: dict[str, Any]) -> str:
+    if not variables and "%" not in translated:  # most texts: nothing to put in, nothing to unescape
+        return Markup(translated) if context.eval_ctx.autoescape else translated  # noqa: S704 - trusted text
     for template in (translated, source):
         # the catalogue's and the operator's texts are trusted markup; the variables are escaped
         text: str = Markup(template) if context.eval_ctx.autoescape else template  # noqa: S704

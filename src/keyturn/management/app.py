@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keyturn.errors import KeyturnError
+from keyturn.http.json import JSONResponse
 from keyturn.management import (
     attack_protection,
     authentication_methods,
@@ -70,6 +71,7 @@ def create_management_app() -> FastAPI:
         openapi_url="/openapi.json",
         docs_url=None,
         redoc_url=None,
+        default_response_class=JSONResponse,
     )
     app.add_exception_handler(KeyturnError, errors.keyturn_error)
     app.add_exception_handler(RequestValidationError, errors.validation_error)

@@ -7,11 +7,12 @@ from http import HTTPStatus
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from keyturn import messages
 from keyturn.errors import KeyturnError
 from keyturn.http.errors import auth0_body, error_headers, log_refusal
+from keyturn.http.json import JSONResponse
 
 
 async def keyturn_error(request: Request, exc: Exception) -> Response:

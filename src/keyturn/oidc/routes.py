@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from keyturn import i18n
 from keyturn.context import Context
@@ -23,6 +23,7 @@ from keyturn.flows.sessions import end_session
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep
 from keyturn.http.errors import error_headers
 from keyturn.http.input import read_form
+from keyturn.http.json import JSONResponse
 from keyturn.http.security import (
     BINDING_COOKIE,
     SESSION_COOKIE,

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from webauthn.helpers import bytes_to_base64url
 
 from keyturn.context import Context
@@ -27,6 +27,7 @@ from keyturn.flows.sessions import end_session, list_sessions, revoke_other_sess
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep
 from keyturn.http.errors import error_headers, localized_fields
 from keyturn.http.input import read_form, read_json
+from keyturn.http.json import JSONResponse
 from keyturn.http.security import (
     BINDING_COOKIE,
     CSRF_HEADER,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from keyturn.context import Context
 from keyturn.domain.flow import Flow
@@ -20,6 +20,7 @@ from keyturn.flows import enrollment
 from keyturn.flows.base import csrf_token, load_flow, open_flow
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep
 from keyturn.http.input import read_form, read_json
+from keyturn.http.json import JSONResponse
 from keyturn.http.security import BINDING_COOKIE, CSRF_HEADER, check_same_origin, set_cookie
 from keyturn.http.templates import render
 

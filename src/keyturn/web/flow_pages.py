@@ -7,7 +7,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from keyturn import i18n
 from keyturn.context import Context
@@ -20,6 +20,7 @@ from keyturn.flows.protection import captcha_required
 from keyturn.flows.second_factor import SecondFactorStep
 from keyturn.flows.sessions import SignedIn, SignInDenied
 from keyturn.flows.step_up import start_step_up
+from keyturn.http.json import JSONResponse
 from keyturn.http.security import (
     BINDING_COOKIE,
     CSRF_HEADER,

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from keyturn.context import Context
 from keyturn.domain.flow import Flow
@@ -21,6 +21,7 @@ from keyturn.flows.sessions import SignedIn
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep
 from keyturn.http.errors import error_headers
 from keyturn.http.input import read_form, read_json
+from keyturn.http.json import JSONResponse
 from keyturn.http.security import BINDING_COOKIE, CSRF_HEADER, SESSION_COOKIE, check_same_origin
 from keyturn.http.templates import render
 from keyturn.web.enrollment import DEVICE_CHOICE_COOKIE

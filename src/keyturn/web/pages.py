@@ -8,11 +8,12 @@ from ipaddress import ip_address, ip_network
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from keyturn import metrics
 from keyturn.errors import Forbidden, Unavailable
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep, runtime_of
+from keyturn.http.json import JSONResponse
 from keyturn.http.templates import BRAND_STYLESHEET
 
 router = APIRouter(route_class=ContextRoute)

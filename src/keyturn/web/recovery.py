@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from keyturn.context import Context
 from keyturn.domain.flow import Flow
@@ -23,6 +23,7 @@ from keyturn.flows.rate_limits import limit
 from keyturn.http.context import ContextDep, ContextRoute
 from keyturn.http.errors import error_headers
 from keyturn.http.input import read_form, read_json
+from keyturn.http.json import JSONResponse
 from keyturn.http.security import (
     BINDING_COOKIE,
     CSRF_HEADER,

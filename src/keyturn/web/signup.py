@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from keyturn.flows import registration, verification
 from keyturn.flows.base import csrf_token, flow_token
 from keyturn.flows.rate_limits import limit
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep
 from keyturn.http.input import read_json
+from keyturn.http.json import JSONResponse
 from keyturn.http.security import BINDING_COOKIE, SESSION_COOKIE
 from keyturn.web.flow_pages import load_page_flow, open_flow_page, signed_in_response
 

@@ -10,7 +10,7 @@ import asyncio
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Executable, Table
+from sqlalchemy import Executable, Table, insert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
@@ -75,6 +75,13 @@ def _insert_if_new(table: Table, key: str, dialect: str) -> Executable:
     return dialect_insert(table).on_conflict_do_nothing(index_elements=[key])
 
 
+@lru_cache(maxsize=64)
+def _insert(table: Table) -> Executable:
+    """INSERT INTO table, built once: the row comes as parameters (building one per call, with
+    `.values(...)`, costs more than running it)."""
+    return insert(table)
+
+
 class SqlTxBase:
     """One transaction's connection; every statement goes through `_run` for error mapping."""
 
@@ -110,6 +117,9 @@ class SqlTxBase:
         """INSERT … ON CONFLICT DO NOTHING: True if this call inserted the row (its key was new)."""
         statement = _insert_if_new(table, key, self.dialect)
         return bool((await self._run(statement, values)).rowcount == 1)
+
+    async def _insert_row(self, table: Table, values: dict[str, Any], *, conflict: str = "conflict") -> None:
+        await self._run(_insert(table), values, conflict=conflict)
 
     async def _scalar(self, statement: Executable, params: Any = None) -> Any:
         return (await self._run(statement, params)).scalar()

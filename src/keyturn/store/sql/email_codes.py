@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 
 from keyturn.domain.email_code import MAX_WRONG_CODES, EmailCode
 from keyturn.store.sql.base import SqlTxBase
@@ -31,7 +31,7 @@ def _code(row: Any) -> EmailCode:
 
 class SqlEmailCodes(SqlTxBase):
     async def create_email_code(self, code: EmailCode) -> None:
-        await self._run(insert(email_codes).values(**asdict(code)))
+        await self._insert_row(email_codes, asdict(code))
 
     async def get_email_code(self, code_id: str) -> EmailCode | None:
         row = await self._first(select(email_codes).where(email_codes.c.id == code_id))

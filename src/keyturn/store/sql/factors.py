@@ -97,7 +97,7 @@ class SqlFactors(SqlTxBase):
             "created_at": credential.created_at,
             "last_used_at": credential.last_used_at,
         }
-        await self._run(insert(totp_credentials).values(**values), conflict="totp_exists")
+        await self._insert_row(totp_credentials, values, conflict="totp_exists")
 
     async def use_totp_step(self, credential_id: str, *, step: int, used_at: datetime) -> bool:
         result = await self._run(
@@ -148,7 +148,7 @@ class SqlFactors(SqlTxBase):
             "last_used_at": key.last_used_at,
             "user_agent": key.user_agent,
         }
-        await self._run(insert(security_keys).values(**values), conflict="credential_exists")
+        await self._insert_row(security_keys, values, conflict="credential_exists")
 
     async def record_security_key_use(
         self, key_id: str, *, previous_count: int, sign_count: int, used_at: datetime

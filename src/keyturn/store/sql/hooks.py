@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 
 from keyturn.domain.hooks import Hook
 from keyturn.store.sql.base import SqlTxBase
@@ -13,7 +13,7 @@ from keyturn.store.sql.tables import hooks
 
 class SqlHooks(SqlTxBase):
     async def add_hook(self, hook: Hook) -> None:
-        await self._run(insert(hooks).values(**asdict(hook)))
+        await self._insert_row(hooks, asdict(hook))
 
     async def list_hooks(self, *, trigger: str | None = None) -> list[Hook]:
         query = select(hooks).order_by(hooks.c.created_at, hooks.c.id)

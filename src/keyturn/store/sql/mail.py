@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
 from keyturn.domain.mail import OutboxEntry
 from keyturn.store.sql.base import SqlTxBase
@@ -26,7 +26,7 @@ def _due(now: datetime) -> ColumnElement[bool]:
 
 class SqlMail(SqlTxBase):
     async def enqueue_mail(self, entry: OutboxEntry) -> None:
-        await self._run(insert(outbox).values(**asdict(entry)))
+        await self._insert_row(outbox, asdict(entry))
 
     async def mail_due(self, *, now: datetime) -> bool:
         due = select(outbox.c.id).where(_due(now)).limit(1)

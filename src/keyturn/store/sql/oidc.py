@@ -6,7 +6,7 @@ from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 
 from keyturn.domain.oidc import (
     AuthorizationCode,
@@ -103,7 +103,7 @@ def _grant(row: Any) -> Grant:
 class SqlOidc(SqlTxBase):
     # --- clients
     async def create_client(self, client: Client) -> None:
-        await self._run(insert(oidc_clients).values(**_client_values(client)), conflict="client_exists")
+        await self._insert_row(oidc_clients, _client_values(client), conflict="client_exists")
 
     async def get_client(self, client_id: str) -> Client | None:
         row = (await self._run(select(oidc_clients).where(oidc_clients.c.client_id == client_id))).first()
@@ -134,7 +134,7 @@ class SqlOidc(SqlTxBase):
                 .where(signing_keys.c.alg == key.alg, signing_keys.c.retired_at.is_(None))
                 .values(retired_at=retire_others_at)
             )
-        await self._run(insert(signing_keys).values(**asdict(key)))
+        await self._insert_row(signing_keys, asdict(key))
 
     async def list_signing_keys(self) -> list[SigningKey]:
         rows = await self._run(select(signing_keys).order_by(signing_keys.c.created_at))
@@ -146,14 +146,15 @@ class SqlOidc(SqlTxBase):
 
     # --- parked authorization requests
     async def save_authorization_request(self, request: AuthorizationRequest) -> None:
-        await self._run(
-            insert(authorization_requests).values(
-                id=request.id,
-                client_id=request.client_id,
-                params=_request_params(request),
-                created_at=request.created_at,
-                expires_at=request.expires_at,
-            )
+        await self._insert_row(
+            authorization_requests,
+            {
+                "id": request.id,
+                "client_id": request.client_id,
+                "params": _request_params(request),
+                "created_at": request.created_at,
+                "expires_at": request.expires_at,
+            },
         )
 
     async def get_authorization_request(
@@ -204,19 +205,20 @@ class SqlOidc(SqlTxBase):
 
     # --- grants, codes, tokens
     async def create_grant_with_code(self, grant: Grant, code: AuthorizationCode) -> None:
-        await self._run(insert(oauth_grants).values(**{**asdict(grant), "scope": list(grant.scope)}))
-        await self._run(
-            insert(authorization_codes).values(
-                code_hash=code.code_hash,
-                grant_id=code.grant_id,
-                data=_code_data(code),
-                expires_at=code.expires_at,
-                consumed_at=None,
-            )
+        await self._insert_row(oauth_grants, {**asdict(grant), "scope": list(grant.scope)})
+        await self._insert_row(
+            authorization_codes,
+            {
+                "code_hash": code.code_hash,
+                "grant_id": code.grant_id,
+                "data": _code_data(code),
+                "expires_at": code.expires_at,
+                "consumed_at": None,
+            },
         )
 
     async def create_grant(self, grant: Grant) -> None:
-        await self._run(insert(oauth_grants).values(**{**asdict(grant), "scope": list(grant.scope)}))
+        await self._insert_row(oauth_grants, {**asdict(grant), "scope": list(grant.scope)})
 
     async def get_grant(self, grant_id: str) -> Grant | None:
         row = (await self._run(select(oauth_grants).where(oauth_grants.c.id == grant_id))).first()
@@ -255,7 +257,7 @@ class SqlOidc(SqlTxBase):
 
     async def save_tokens(self, *tokens: StoredToken) -> None:
         for token in tokens:
-            await self._run(insert(oauth_tokens).values(**{**asdict(token), "scope": list(token.scope)}))
+            await self._insert_row(oauth_tokens, {**asdict(token), "scope": list(token.scope)})
 
     async def find_token(self, token_id: str) -> StoredToken | None:
         row = (await self._run(select(oauth_tokens).where(oauth_tokens.c.id == token_id))).first()
@@ -329,8 +331,8 @@ class SqlOidc(SqlTxBase):
         await self._run(
             delete(consents).where(consents.c.user_id == user_id, consents.c.client_id == client_id)
         )
-        await self._run(
-            insert(consents).values(user_id=user_id, client_id=client_id, scope=list(scope), granted_at=now)
+        await self._insert_row(
+            consents, {"user_id": user_id, "client_id": client_id, "scope": list(scope), "granted_at": now}
         )
 
     async def remember_client_assertion(self, client_id: str, jti: str, *, expires_at: datetime) -> bool:

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, select, update
 
 from keyturn.domain.events import EventType
 from keyturn.domain.identity import Passkey
@@ -158,10 +158,10 @@ class SqlOperators(SqlTxBase):
 
     # --- writes
     async def add_operator(self, operator: Operator) -> None:
-        await self._run(insert(operators).values(**asdict(operator)), conflict="operator_exists")
+        await self._insert_row(operators, asdict(operator), conflict="operator_exists")
 
     async def add_operator_enrollment(self, enrollment: OperatorEnrollment) -> None:
-        await self._run(insert(operator_enrollments).values(**asdict(enrollment)))
+        await self._insert_row(operator_enrollments, asdict(enrollment))
 
     async def use_operator_enrollment(self, token_hash: str, *, now: datetime) -> bool:
         statement = (
@@ -175,7 +175,7 @@ class SqlOperators(SqlTxBase):
         values = {**asdict(credential), "transports": list(credential.transports)}
         values["operator_id"] = values.pop("user_id")
         del values["attestation"]  # operators' credentials are registered without attestation
-        await self._run(insert(operator_credentials).values(**values), conflict="credential_exists")
+        await self._insert_row(operator_credentials, values, conflict="credential_exists")
 
     async def record_operator_credential_use(
         self,
@@ -194,7 +194,7 @@ class SqlOperators(SqlTxBase):
         return bool((await self._run(statement)).rowcount == 1)
 
     async def add_operator_session(self, session: OperatorSession) -> None:
-        await self._run(insert(operator_sessions).values(**asdict(session)))
+        await self._insert_row(operator_sessions, asdict(session))
 
     async def touch_operator_session(self, session_id: str, *, now: datetime) -> None:
         await self._run(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select, true, update
+from sqlalchemy import and_, bindparam, delete, func, select, true, update
 
 from keyturn.domain.identity import NO_ATTESTATION, Passkey, PasskeyAttestation, User
 from keyturn.errors import Conflict
@@ -155,24 +155,25 @@ class SqlUsers(SqlTxBase):
         return int(count or 0)
 
     async def create_user(self, user: User, *, passkey: Passkey | None = None) -> None:
-        await self._run(
-            insert(users).values(
-                id=user.id,
-                email=user.email,
-                user_handle=user.user_handle,
-                password_hash=user.password_hash,
-                name=user.name,
-                email_verified=user.email_verified,
-                traits=user.traits,
-                user_metadata=user.user_metadata,
-                app_metadata=user.app_metadata,
-                created_at=user.created_at,
-                updated_at=user.updated_at,
-            ),
+        await self._insert_row(
+            users,
+            {
+                "id": user.id,
+                "email": user.email,
+                "user_handle": user.user_handle,
+                "password_hash": user.password_hash,
+                "name": user.name,
+                "email_verified": user.email_verified,
+                "traits": user.traits,
+                "user_metadata": user.user_metadata,
+                "app_metadata": user.app_metadata,
+                "created_at": user.created_at,
+                "updated_at": user.updated_at,
+            },
             conflict="account_exists",
         )
         if passkey is not None:
-            await self._run(insert(passkeys).values(**_passkey_values(passkey)), conflict="credential_exists")
+            await self._insert_row(passkeys, _passkey_values(passkey), conflict="credential_exists")
 
     async def update_profile(
         self, user_id: str, *, name: str | None, email_verified: bool | None, now: datetime
@@ -272,7 +273,7 @@ class SqlPasskeys(SqlUsers):
         await self._lock_owner(passkey.user_id)  # two registrations cannot both pass the limit
         if await self._count_user_passkeys(passkey.user_id) >= limit:
             raise Conflict(code="passkey_limit_reached", limit=limit)
-        await self._run(insert(passkeys).values(**_passkey_values(passkey)), conflict="credential_exists")
+        await self._insert_row(passkeys, _passkey_values(passkey), conflict="credential_exists")
 
     async def record_passkey_use(
         self, passkey_id: str, *, previous_count: int, sign_count: int, backup_state: bool, used_at: datetime
