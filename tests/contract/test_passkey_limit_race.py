@@ -27,7 +27,7 @@ def test_two_instances_adding_a_passkey_at_the_limit_minus_one_store_exactly_one
     async def main() -> list[tuple[list[str], int]]:
         first, second = await open_database(clean_database), await open_database(clean_database)
         try:
-            results = []
+            results: list[tuple[list[str], int]] = []
             for _ in range(TRIALS):
                 user = make_user(f"racer-{len(results)}@example.com")
                 async with first.write() as tx:
