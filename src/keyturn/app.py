@@ -31,7 +31,12 @@ from keyturn.errors import KeyturnError
 from keyturn.http.context import ForwardedHeaders
 from keyturn.http.cors import ProtocolCors
 from keyturn.http.edge import Edge
-from keyturn.http.errors import keyturn_error_handler, send_error, unexpected_error_handler
+from keyturn.http.errors import (
+    UnexpectedErrors,
+    keyturn_error_handler,
+    send_error,
+    unexpected_error_handler,
+)
 from keyturn.http.input import InputGuard
 from keyturn.http.json import JSONResponse
 from keyturn.http.locale import LocalePreferences
@@ -109,6 +114,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         openapi_url=None,
         default_response_class=JSONResponse,
     )
+    app.add_middleware(UnexpectedErrors)
     app.add_middleware(InputGuard, send_error=send_error)
     app.add_middleware(ProtocolCors)
     app.add_middleware(LocalePreferences, secure_cookies=settings.secure_cookies)

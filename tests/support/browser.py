@@ -188,3 +188,25 @@ def statement_counter(client: TestClient) -> Callable[[], int]:
         return counted[0]
 
     return stop
+
+
+def transaction_counter(client: TestClient) -> Callable[[], dict[str, int]]:
+    """Count the app's requests' transactions by kind ("read", "write") from now on, as
+    `statement_counter` counts statements; calling the result stops and reads it."""
+    db = cast(SqlDatabase, runtime(client).db)
+    previous = db.observer
+    counted = {"read": 0, "write": 0}
+
+    def observe(kind: str, statements: int, seconds: float, committed: bool) -> None:
+        if not in_background_task():
+            counted[kind] += 1
+        if previous is not None:
+            previous(kind, statements, seconds, committed)
+
+    db.observer = observe
+
+    def stop() -> dict[str, int]:
+        db.observer = previous
+        return dict(counted)
+
+    return stop

@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from keyturn.domain.text import storable
+
 
 class EventType(StrEnum):
     SUCCESS_SIGNUP = "ss"
@@ -129,17 +131,6 @@ class Event:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def _storable(value: Any) -> Any:
-    """Strings without NUL characters (PostgreSQL text cannot hold them), however nested."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, dict):
-        return {_storable(k): _storable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_storable(v) for v in value]
-    return value
-
-
 _sequence = itertools.count()
 
 
@@ -164,11 +155,11 @@ def new_event(
         log_id=new_log_id(int(now.timestamp() * 1000)),
         date=now,
         type=type,
-        description=description or DESCRIPTIONS[type],
-        ip=_storable(requester.ip)[:64],
-        user_agent=_storable(requester.user_agent)[:512],
+        description=storable(description) if description else DESCRIPTIONS[type],
+        ip=storable(requester.ip)[:64],
+        user_agent=storable(requester.user_agent)[:512],
         user_id=user_id,
-        user_name=_storable(user_name)[:320] if user_name else None,
-        client_id=client_id,
-        details=_storable(details or {}),
+        user_name=storable(user_name)[:320] if user_name else None,
+        client_id=storable(client_id) if client_id else client_id,
+        details=storable(details or {}),
     )

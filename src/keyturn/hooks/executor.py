@@ -26,6 +26,7 @@ from keyturn.domain.methods import HOOK_NAME
 from keyturn.domain.oidc import Client
 from keyturn.domain.session import AuthEvent
 from keyturn.domain.tenant import CONNECTION_ID, CONNECTION_NAME
+from keyturn.domain.text import storable
 from keyturn.hooks.signing import SIGNATURE_HEADER, sign
 from keyturn.sealing import unseal
 
@@ -164,9 +165,11 @@ async def _run(
         else:
             assert answer is not None
             outcome = "deny" if answer.get("action") == "deny" else "allow"
-            raw_message = answer.get("message")
-            message = str(raw_message)[:500] if raw_message else DEFAULT_DENY_MESSAGE
-            claims |= _namespaced(answer.get("claims"))
+            # The hook's text goes into a response, a token and an event: cleaned of what none
+            # of them can encode (a JSON answer may well hold "\ud800" or a NUL).
+            raw_message = storable(str(answer.get("message") or ""))[:500]
+            message = raw_message or DEFAULT_DENY_MESSAGE
+            claims |= _namespaced(storable(answer.get("claims")))
         metrics.HOOK_CALLS.labels(result=result, outcome=outcome).inc()
         ctx.record(
             EventType.HOOK_CALLED,

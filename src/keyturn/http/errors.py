@@ -17,7 +17,7 @@ from http import HTTPStatus
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyturn import i18n
 from keyturn.domain.tenant import UiSettings
@@ -112,7 +112,43 @@ async def send_error(scope: Scope, send: Send, error: KeyturnError) -> None:
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    """The 500 for an error no route expected, its traceback logged (once) with the path."""
     log.exception("unexpected error", extra={"path": request.url.path})
     error = KeyturnError(code="server_error", status=500)
     body = error_body(request.url.path, error, description=localized_description(request, error))
     return JSONResponse(body, status_code=500)
+
+
+class UnexpectedErrors:
+    """Pure ASGI, innermost: an unexpected error is answered 500 `server_error` and logged
+    once, here, and goes no further.
+
+    Starlette's own handler for `Exception` (ServerErrorMiddleware, outside every middleware)
+    re-raises after answering, so uvicorn logged the traceback a second time ("Exception in
+    ASGI application") and reset the kept-alive connection, often before the client read its
+    500; and it ran after the edge had forgotten the request id. Caught in here, the edge
+    still sees the request (its id, its access line with status 500) and the connection lives.
+    What fails outside this (in a middleware) still reaches `unexpected_error_handler` there.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watching(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watching)
+        except Exception as exc:
+            response = await unexpected_error_handler(Request(scope, receive), exc)
+            if not started:  # (else half a response went out: it ends there, logged all the same)
+                await response(scope, receive, send)

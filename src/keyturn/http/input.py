@@ -17,26 +17,13 @@ from urllib.parse import unquote_to_bytes
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from keyturn.domain.text import has_bad_text, refuse_bad_text
 from keyturn.errors import KeyturnError
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_PAGE_JSON_BYTES = 64 * 1024
 JSON_BODY = "keyturn_json_body"  # scope["state"] key of the body the guard already parsed
 ErrorSender = Callable[[Scope, Send, KeyturnError], Any]
-
-
-def _bad_text(value: str) -> bool:
-    return "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value)
-
-
-def _bad_json_value(value: object) -> bool:
-    if isinstance(value, str):
-        return _bad_text(value)
-    if isinstance(value, dict):
-        return any(_bad_json_value(k) or _bad_json_value(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_bad_json_value(v) for v in value)
-    return False
 
 
 def _bad_encoded(raw: bytes) -> bool:
@@ -126,7 +113,7 @@ def _check_body(scope: Scope, body: bytes) -> str | None:
         parsed = json.loads(text)
     except (ValueError, RecursionError):
         return None  # not JSON at all: the route says so (invalid_json)
-    if _bad_json_value(parsed):
+    if has_bad_text(parsed):
         return "JSON text with NUL or a lone surrogate"
     scope.setdefault("state", {})[JSON_BODY] = parsed
     return None
@@ -145,12 +132,23 @@ async def read_json(request: Request, *, limit: int = MAX_PAGE_JSON_BYTES) -> di
             data = json.loads(body)
         except (ValueError, RecursionError) as exc:  # bad UTF-8, bad JSON, absurd nesting or numbers
             raise KeyturnError(code="invalid_json") from exc
+        # The guard parsed only bodies declared as JSON; this one (text/plain, or no type)
+        # is read as JSON all the same, so it gets the same check here.
+        refuse_bad_text(data, where="JSON text with NUL or a lone surrogate")
     if not isinstance(data, dict):
         raise KeyturnError(code="invalid_json", message="invalid_json.not_object")
     return data
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """The posted form's text fields (the guard already refused undecodable ones)."""
-    form = await request.form()
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+    """The posted form's text fields. The guard refused undecodable urlencoded ones; a
+    multipart form it does not parse is checked here."""
+    return dict(await read_form_items(request))
+
+
+async def read_form_items(request: Request) -> list[tuple[str, str]]:
+    """Every text field of the posted form, repeated names included, in order."""
+    form = await request.form()  # (a multipart part that is not UTF-8 is read as Latin-1)
+    items = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
+    refuse_bad_text(items, where="form field with NUL or a lone surrogate")
+    return items

@@ -23,6 +23,7 @@ from joserfc.jwk import KeySet, KeySetSerialization
 
 from keyturn.context import Context
 from keyturn.domain.oidc import Client
+from keyturn.domain.text import refuse_bad_text
 from keyturn.ids import constant_time_equal
 from keyturn.oidc.clients import hash_secret
 from keyturn.oidc.errors import InvalidClient, InvalidRequest
@@ -59,7 +60,11 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
     client_id, sep, secret = decoded.partition(":")
     if not sep:
         raise InvalidClient(detail="Basic header without a colon")
-    return unquote(client_id), unquote(secret)  # RFC 6749 §2.3.1: form-urlencoded
+    credentials = unquote(client_id), unquote(secret)  # RFC 6749 §2.3.1: form-urlencoded
+    # A header is input the guard never parses: a NUL here would be looked up (PostgreSQL
+    # refuses it, SQLite finds no client), so both databases answer the same, here.
+    refuse_bad_text(credentials, where="Basic credentials")
+    return credentials
 
 
 def claimed_client_id(form: Mapping[str, str], *, authorization: str | None) -> str | None:
@@ -154,4 +159,7 @@ def _peek_issuer(assertion: str) -> str:
     except (IndexError, ValueError, binascii.Error):
         return ""
     issuer = claims.get("iss") if isinstance(claims, dict) else None
-    return issuer if isinstance(issuer, str) else ""
+    if not isinstance(issuer, str):
+        return ""
+    refuse_bad_text(issuer, where="client assertion iss")  # it is looked up before any check
+    return issuer

@@ -22,7 +22,7 @@ from keyturn.flows.rate_limits import limit
 from keyturn.flows.sessions import end_session
 from keyturn.http.context import ContextDep, ContextRoute, SessionDep
 from keyturn.http.errors import error_headers
-from keyturn.http.input import read_form
+from keyturn.http.input import read_form, read_form_items
 from keyturn.http.json import JSONResponse
 from keyturn.http.security import (
     BINDING_COOKIE,
@@ -143,9 +143,7 @@ async def authorize_get(request: Request, ctx: ContextDep, session: SessionDep) 
 
 @router.post("/oauth2/authorize")
 async def authorize_post(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
-    form = await request.form()
-    items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-    return await _authorize(request, ctx, session, items)
+    return await _authorize(request, ctx, session, await read_form_items(request))
 
 
 async def _parked(request: Request, ctx: Context, request_id: str) -> Parked | None:

@@ -31,12 +31,22 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
 )
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (DBAPIError, *OUTAGE_ERRORS)
+# What `_run` maps besides DBAPI errors: an outage, or a value the driver cannot encode.
+_MAPPED: tuple[type[BaseException], ...] = (*OUTAGE_ERRORS, UnicodeEncodeError)
+_MAPPED_AGAIN: tuple[type[BaseException], ...] = (DBAPIError, *_MAPPED)
 
 
 def is_data_error(exc: DBAPIError) -> bool:
-    """A value the column cannot hold (SQLSTATE class 22, e.g. a NUL byte in PostgreSQL text)."""
+    """A value the column cannot hold (SQLSTATE class 22, e.g. a NUL byte in PostgreSQL text;
+    sqlite3 has no SQLSTATE and says "the query contains a null character")."""
     sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return str(sqlstate or "").startswith("22")
+    return str(sqlstate or "").startswith("22") or "null character" in str(exc.orig)
+
+
+def is_unencodable(exc: BaseException) -> bool:
+    """A parameter the driver could not encode before sending it: a lone surrogate
+    (UnicodeEncodeError, raised as-is by sqlite3 and asyncpg, not as a DBAPI error)."""
+    return isinstance(exc, UnicodeEncodeError)
 
 
 # Errors that mean the database cannot be reached at all (not one statement's trouble, such
@@ -62,6 +72,8 @@ def translate(exc: BaseException, *, conflict: str = "conflict") -> BaseExceptio
         return Conflict(code=conflict, detail=str(exc.orig))
     if isinstance(exc, DBAPIError) and is_data_error(exc):
         return KeyturnError(code="invalid_characters", detail=str(exc.orig))
+    if is_unencodable(exc):
+        return KeyturnError(code="invalid_characters", detail=str(exc))
     lost = isinstance(exc, _CONNECTION_LOST) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
     if lost or isinstance(exc, OUTAGE_ERRORS):
         return unavailable(exc, connection_lost=lost)
@@ -107,9 +119,11 @@ class SqlTxBase:
             await self._conn.rollback()
             try:
                 result = await self._conn.execute(statement, params)
-            except DATABASE_ERRORS as again:
+            except _MAPPED_AGAIN as again:
                 raise translate(again, conflict=conflict) from again
-        except OUTAGE_ERRORS as exc:
+        except _MAPPED as exc:
+            # The safety net behind the input checks: a value no database stores is the
+            # same 400 on both, whichever way the driver reports it.
             raise translate(exc, conflict=conflict) from exc
         return result
 
