@@ -97,10 +97,15 @@ def _insert(table: Table) -> Executable:
 class SqlTxBase:
     """One transaction's connection; every statement goes through `_run` for error mapping."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, *, reads_only: bool = False) -> None:
         self._conn = conn
         self.statements = 0
         self.spent_here: set[bytes] = set()  # challenges this transaction spent (`spend_challenge`)
+        self.consumed_here: dict[str, Any] = {}  # codes this transaction consumed (`consume_code`)
+        # A read transaction remembers what several layers of one request look up alike (the
+        # parked authorization of a sign-in). A request's reader is let go before it writes,
+        # so nothing it wrote is ever answered from here.
+        self.read_memo: dict[tuple[str, str], Any] | None = {} if reads_only else None
 
     @property
     def dialect(self) -> str:

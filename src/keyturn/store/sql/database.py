@@ -146,7 +146,7 @@ class SqlDatabase:
         tx: SqlTx | None = None
         try:
             async with self._connection(self._reader) as conn:
-                tx = SqlTx(conn)
+                tx = SqlTx(conn, reads_only=True)
                 yield tx
         except Unavailable as error:
             if error.connection_lost:

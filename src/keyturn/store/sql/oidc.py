@@ -6,7 +6,7 @@ from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from keyturn.domain.oidc import (
     AuthorizationCode,
@@ -31,6 +31,19 @@ from keyturn.store.sql.tables import (
 
 _CLIENT_TUPLES = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences")
 _REQUEST_TUPLES = ("scope", "prompt", "acr_values")
+# The statements of every OIDC sign-in, built once (values are parameters).
+_PARKED = select(authorization_requests).where(
+    authorization_requests.c.id == bindparam("b_id"), authorization_requests.c.expires_at > bindparam("b_now")
+)
+_CODE = select(authorization_codes).where(authorization_codes.c.code_hash == bindparam("b_code_hash"))
+_CONSUME_CODE = (
+    update(authorization_codes)
+    .where(
+        authorization_codes.c.code_hash == bindparam("b_code_hash"),
+        authorization_codes.c.consumed_at.is_(None),
+    )
+    .returning(*authorization_codes.c)
+)
 
 
 def _client(row: Any) -> Client:
@@ -160,13 +173,19 @@ class SqlOidc(SqlTxBase):
     async def get_authorization_request(
         self, request_id: str, *, now: datetime
     ) -> AuthorizationRequest | None:
-        row = (
-            await self._run(
-                select(authorization_requests).where(
-                    authorization_requests.c.id == request_id, authorization_requests.c.expires_at > now
-                )
-            )
-        ).first()
+        memo = self.read_memo
+        if memo is not None and ("parked", request_id) in memo:
+            known: AuthorizationRequest | None = memo["parked", request_id]
+            return known if known is not None and known.expires_at > now else None
+        found = await self._find_authorization_request(request_id, now=now)
+        if memo is not None:
+            memo["parked", request_id] = found
+        return found
+
+    async def _find_authorization_request(
+        self, request_id: str, *, now: datetime
+    ) -> AuthorizationRequest | None:
+        row = await self._first(_PARKED, {"b_id": request_id, "b_now": now})
         if row is None:
             return None
         params = dict(row.params)
@@ -231,16 +250,17 @@ class SqlOidc(SqlTxBase):
         return _code(row) if row else None
 
     async def consume_code(self, code_hash: str, *, now: datetime) -> tuple[AuthorizationCode | None, bool]:
-        """The code and whether THIS call consumed it (False: unknown, or used before: a replay)."""
-        result = await self._run(
-            update(authorization_codes)
-            .where(authorization_codes.c.code_hash == code_hash, authorization_codes.c.consumed_at.is_(None))
-            .values(consumed_at=now)
-        )
-        row = (
-            await self._run(select(authorization_codes).where(authorization_codes.c.code_hash == code_hash))
-        ).first()
-        return (_code(row) if row else None), bool(result.rowcount == 1)
+        """The code and whether THIS call consumed it (False: unknown, or used before: a replay).
+        One `UPDATE … RETURNING` when it is fresh; a code this transaction consumed already (the
+        exchange, then its keep-it-burnt) is answered without a statement."""
+        if code_hash in self.consumed_here:
+            return self.consumed_here[code_hash], False
+        row = await self._first(_CONSUME_CODE, {"b_code_hash": code_hash, "consumed_at": now})
+        if row is not None:
+            self.consumed_here[code_hash] = code = _code(row)
+            return code, True
+        row = await self._first(_CODE, {"b_code_hash": code_hash})
+        return (_code(row) if row else None), False
 
     async def revoke_grant(self, grant_id: str, *, now: datetime) -> None:
         """Revoke a grant and every token it produced (code replay, refresh reuse, revocation)."""
