@@ -1,14 +1,16 @@
 """Fixtures every suite shares: a database per backend, an app on it, a browser-like client.
 
 The backend comes from KEYTURN_TEST_DATABASE (`sqlite`, the default, or `postgresql`);
-CI runs the whole suite once for each. PostgreSQL is at KEYTURN_TEST_POSTGRES_URL
-(default postgresql+asyncpg://postgres@127.0.0.1:5432/test).
+CI runs the whole suite on SQLite, then again on PostgreSQL every test that reaches the
+configured backend (KEYTURN_TEST_BACKEND_ONLY=1, see `pytest_collection_modifyitems`).
+PostgreSQL is at KEYTURN_TEST_POSTGRES_URL (default postgresql+asyncpg://postgres@127.0.0.1:5432/test).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,15 +40,71 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+# Set by scripts/test for the PostgreSQL pass, which follows a whole pass on SQLite.
+BACKEND_ONLY = os.environ.get("KEYTURN_TEST_BACKEND_ONLY", "") == "1"
+
+
 def pytest_report_header() -> str:
-    return f"keyturn database backend: {BACKEND}"
+    scope = ", only the tests that reach it (KEYTURN_TEST_BACKEND_ONLY=1)" if BACKEND_ONLY else ""
+    return f"keyturn database backend: {BACKEND}{scope}"
+
+
+# Whether every test selected here was left to the SQLite pass (`./scripts/test tests/unit`).
+ONLY_OTHER_PASS = pytest.StashKey[bool]()
+
+
+def reaches_backend(item: pytest.Item) -> bool:
+    """Whether a test can behave differently on another database backend.
+
+    Every way into the configured backend goes through the `database_url` fixture (the
+    in-process app's `settings`, `clean_database`, the e2e and protection servers, the CLI
+    fixtures); a test whose fixture closure lacks it runs on nothing but its own code, its own
+    temporary SQLite file or Redis, and gives the same result on either backend's pass.
+    """
+    return "database_url" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With KEYTURN_TEST_BACKEND_ONLY=1, deselect (not skip) the tests that never reach the
+    configured backend: the pass before this one, on SQLite, ran them, and a second run would
+    only repeat it. Every test still runs at least once per CI; the count deselected, per
+    directory, is printed so that a review sees what this pass left to the other one."""
+    if not BACKEND_ONLY:
+        return
+    if BACKEND == "sqlite":
+        raise pytest.UsageError(
+            "KEYTURN_TEST_BACKEND_ONLY=1 is for a second pass after a whole one on SQLite, not for SQLite"
+        )
+    kept = [item for item in items if reaches_backend(item)]
+    left = [item for item in items if not reaches_backend(item)]
+    if not left:
+        return
+    config.hook.pytest_deselected(items=left)
+    items[:] = kept
+    config.stash[ONLY_OTHER_PASS] = not kept
+    per_directory = Counter(item.nodeid.split("/")[1] for item in left if item.nodeid.startswith("tests/"))
+    detail = ", ".join(f"{directory} {count}" for directory, count in sorted(per_directory.items()))
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"KEYTURN_TEST_BACKEND_ONLY: {len(left)} tests deselected, none reaches the {BACKEND} "
+            f"backend (no database_url fixture), the SQLite pass ran them: {detail}"
+        )
+
+
+# The databases this run has brought to head: nothing in the suite takes a schema back down,
+# so one upgrade per database and run is enough (Alembic's no-op check costs about as much as
+# emptying every table, and the reset runs before nearly every test).
+_AT_HEAD: set[str] = set()
 
 
 async def _reset(url: str) -> None:
-    """Bring the schema to head, then empty every table (children first)."""
+    """Bring the schema to head (the first time in this run), then empty every table (children first)."""
     engine = create_engine(url)
     try:
-        await upgrade_to_head(engine)
+        if url not in _AT_HEAD:
+            await upgrade_to_head(engine)
+            _AT_HEAD.add(url)
         async with engine.begin() as conn:
             for table in reversed(metadata.sorted_tables):
                 await conn.execute(text(f"DELETE FROM {table.name}"))  # noqa: S608 - our own table names
@@ -98,3 +156,10 @@ def smtp() -> Iterator[SmtpServer]:
 @pytest.fixture
 def authenticator() -> SoftAuthenticator:
     return SoftAuthenticator()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A PostgreSQL pass whose tests all belong to the SQLite pass ran nothing, and failed
+    nothing: not "no tests collected" (exit 5), which would stop scripts/test."""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and session.config.stash.get(ONLY_OTHER_PASS, False):
+        session.exitstatus = pytest.ExitCode.OK

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from tests.cli.test_clients_cli import Keyturn
 from tests.conftest import BASE_URL
 from tests.support import admin, browser
+from tests.support.cli import Keyturn
 from tests.support.soft_authenticator import SoftAuthenticator
 
 

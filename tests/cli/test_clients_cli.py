@@ -1,5 +1,6 @@
-"""`keyturn clients create|list|show|delete` and `keyturn keys rotate`, run as an operator runs them:
-`python -m keyturn ...` in a subprocess against the test database.
+"""`keyturn clients create|list|show|delete` and `keyturn keys rotate` against the test database:
+in-process through typer's CliRunner (tests/support/cli.py), and one as an operator runs it,
+`python -m keyturn ...` in a subprocess.
 
 The `client` fixture's app shares that database and data directory (so the same key-encryption
 key), which lets a test use what the CLI registered at the real token endpoint.
@@ -9,10 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -29,37 +27,9 @@ from keyturn.settings import Settings
 from keyturn.store.sql.store import open_database
 from tests.conftest import BASE_URL
 from tests.support import oidc, store
+from tests.support.cli import Keyturn
 
 API = "https://api.example/"
-
-
-class Keyturn:
-    """`python -m keyturn ARGS` with only the test's KEYTURN_* settings; returns (code, out, err)."""
-
-    def __init__(self, data_dir: Path, database_url: str) -> None:
-        self.env = {
-            name: value for name, value in os.environ.items() if not name.upper().startswith("KEYTURN_")
-        }
-        self.env |= {"KEYTURN_DATA_DIR": str(data_dir), "KEYTURN_DATABASE_URL": database_url}
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "keyturn", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        return done.returncode, done.stdout, done.stderr
-
-    def ok(self, *args: str) -> str:
-        code, out, err = self(*args)
-        assert code == 0, f"exit {code}\nstdout: {out}\nstderr: {err}"
-        return out
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args))
 
 
 @pytest.fixture
@@ -101,6 +71,25 @@ def test_create_prints_the_client_id_and_secret_as_json(keyturn: Keyturn) -> Non
     assert shown["public"] is False
     assert shown["token_endpoint_auth_method"] == "client_secret_basic"
     assert shown["grant_types"] == ["authorization_code", "refresh_token"]
+
+
+def test_python_m_keyturn_creates_shows_and_refuses_as_the_entry_point(keyturn: Keyturn) -> None:
+    """The real `python -m keyturn` process: its output, its exit codes, its error stream."""
+    made = keyturn.process(
+        "clients", "create", "--json", "--name", "Web app", "--redirect-uri", "https://a.example/cb"
+    )
+    assert made.returncode == 0, made.stderr
+    client_id = json.loads(made.stdout)["client_id"]
+
+    shown = keyturn.process("clients", "show", "--", client_id)
+    refused = keyturn.process("clients", "create", "--name", "Bad", "--redirect-uri", "http://a.example/cb")
+
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["name"] == "Web app"
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr.startswith("error: ")
+    assert "must be https, http on a loopback address" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 def test_create_without_json_shows_the_secret_once_in_text(keyturn: Keyturn) -> None:

@@ -1,5 +1,6 @@
-"""`keyturn hooks add|list|delete` and `keyturn logs tail`, run as an operator runs them:
-`python -m keyturn ...` in a subprocess against the test database.
+"""`keyturn hooks add|list|delete` and `keyturn logs tail` against the test database: the hooks
+commands in-process through typer's CliRunner (tests/support/cli.py), `logs tail`, which runs
+until stopped, as an operator runs it: `python -m keyturn ...` in a subprocess.
 
 The `client` fixture's app shares that database and data directory (so the same key-encryption
 key): it reads what the CLI stored, and records the events `logs tail` must show.
@@ -8,10 +9,8 @@ key): it reads what the CLI stored, and records the events `logs tail` must show
 from __future__ import annotations
 
 import json
-import os
 import queue
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,39 +28,10 @@ from keyturn.domain.hooks import Hook
 from keyturn.runtime import Runtime
 from keyturn.sealing import unseal
 from tests.support import browser, store
+from tests.support.cli import Keyturn
 
 REQUESTER = Requester(ip="203.0.113.9", user_agent="cli-test")
 HOOK_URL = "http://127.0.0.1:9/x"
-
-
-class Keyturn:
-    """`python -m keyturn ARGS` with only the test's KEYTURN_* settings."""
-
-    def __init__(self, data_dir: Path, database_url: str) -> None:
-        self.env = {
-            name: value for name, value in os.environ.items() if not name.upper().startswith("KEYTURN_")
-        }
-        self.env |= {
-            "KEYTURN_DATA_DIR": str(data_dir),
-            "KEYTURN_DATABASE_URL": database_url,
-            "PYTHONUNBUFFERED": "1",
-        }
-
-    def args(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "keyturn", *args]
-
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.args(*args), env=self.env, capture_output=True, text=True, timeout=60, check=False
-        )
-
-    def ok(self, *args: str) -> str:
-        done = self(*args)
-        assert done.returncode == 0, f"exit {done.returncode}\nstdout: {done.stdout}\nstderr: {done.stderr}"
-        return done.stdout
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args))
 
 
 @pytest.fixture
@@ -267,7 +237,7 @@ class Tail:
 def tailing(keyturn: Keyturn, *args: str) -> Iterator[Tail]:
     process = subprocess.Popen(
         keyturn.args("logs", "tail", *args),
-        env=keyturn.env,
+        env=keyturn.process_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

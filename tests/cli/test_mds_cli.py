@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_clients_cli import Keyturn
+from tests.support.cli import Keyturn
 from tests.support.mds import MetadataService, entry
 
 AAGUID = "2fc0579f-8113-47ea-b116-bb5a8db9202a"

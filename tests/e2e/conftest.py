@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Coroutine, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from keyturn.store.sql.engine import create_engine
 from keyturn.store.sql.tables import instance_facts, secrets, tenant_settings
 from tests.conftest import _reset
 from tests.e2e.pages import PLATFORM_AUTHENTICATOR, VirtualAuthenticator
+from tests.support.cli import Keyturn
 from tests.support.server import free_port, running_server
 
 CHROMIUM = os.environ.get("KEYTURN_E2E_CHROMIUM", "/usr/bin/chromium")
@@ -65,17 +64,12 @@ class KeyturnServer:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def cli(self, *args: str) -> str:
-        """Run `keyturn <args>` against the same database, as an operator would."""
-        result = subprocess.run(
-            [sys.executable, "-m", "keyturn", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, f"keyturn {' '.join(args)} failed:\n{result.stderr}"
-        return result.stdout
+        """Run `keyturn <args>` with the server's settings, as an operator would: in this process
+        (tests/support/cli.py), in a worker thread since this one has Playwright's loop."""
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            code, out, err = pool.submit(lambda: Keyturn.like(self.env)(*args)).result()
+        assert code == 0, f"keyturn {' '.join(args)} failed:\n{err}"
+        return out
 
     def set_challenge_ui(self, mode: str) -> None:
         """Read by the server on its next request: tenant settings live in the database."""

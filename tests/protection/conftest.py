@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from keyturn.clock import FrozenClock
 from keyturn.settings import Settings
 from tests.conftest import BASE_URL, _reset
 from tests.management.conftest import Api
+from tests.support.cli import Keyturn
 from tests.support.redis import TEST_REDIS_URL
 from tests.support.server import RunningServer, free_port, running_server
 
@@ -83,16 +82,10 @@ class Pair:
         return self.first.base_url, self.second.base_url
 
     def cli(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "keyturn", *args],
-            env=self.first.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
+        """`keyturn <args>` with the first instance's settings (in this process, tests/support/cli.py)."""
+        code, out, err = Keyturn.like(self.first.env)(*args)
+        assert code == 0, out + err
+        return out
 
     def patch(self, *assignments: str) -> None:
         self.cli("config", "patch", *(f"--replace={a}" for a in assignments))
