@@ -68,28 +68,41 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """With KEYTURN_TEST_BACKEND_ONLY=1, deselect (not skip) the tests that never reach the
     configured backend: the pass before this one, on SQLite, ran them, and a second run would
     only repeat it. Every test still runs at least once per CI; the count deselected, per
-    directory, is printed so that a review sees what this pass left to the other one."""
+    directory, is printed so that a review sees what this pass left to the other one.
+
+    Tests marked `postgresql` test something only PostgreSQL has (a database server that
+    closes pooled connections): the SQLite pass deselects them, the PostgreSQL pass runs them."""
+    if BACKEND != "postgresql":
+        only_postgresql = [item for item in items if item.get_closest_marker("postgresql")]
+        names = ", ".join(item.nodeid for item in only_postgresql)
+        _deselect(config, items, only_postgresql, f"PostgreSQL-only tests deselected: {names}")
     if not BACKEND_ONLY:
         return
     if BACKEND == "sqlite":
         raise pytest.UsageError(
             "KEYTURN_TEST_BACKEND_ONLY=1 is for a second pass after a whole one on SQLite, not for SQLite"
         )
-    kept = [item for item in items if reaches_backend(item)]
     left = [item for item in items if not reaches_backend(item)]
     if not left:
         return
-    config.hook.pytest_deselected(items=left)
-    items[:] = kept
-    config.stash[ONLY_OTHER_PASS] = not kept
     per_directory = Counter(item.nodeid.split("/")[1] for item in left if item.nodeid.startswith("tests/"))
     detail = ", ".join(f"{directory} {count}" for directory, count in sorted(per_directory.items()))
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            f"KEYTURN_TEST_BACKEND_ONLY: {len(left)} tests deselected, none reaches the {BACKEND} "
-            f"backend (no database_url fixture), the SQLite pass ran them: {detail}"
-        )
+    why = (
+        f"tests deselected by KEYTURN_TEST_BACKEND_ONLY: none reaches the {BACKEND} backend"
+        f" (no database_url fixture), the SQLite pass ran them: {detail}"
+    )
+    _deselect(config, items, left, why)
+    config.stash[ONLY_OTHER_PASS] = not items
+
+
+def _deselect(config: pytest.Config, items: list[pytest.Item], left: list[pytest.Item], why: str) -> None:
+    """Take `left` out of this run, saying how many and why."""
+    if not left:
+        return
+    config.hook.pytest_deselected(items=left)
+    items[:] = [item for item in items if item not in left]
+    if (reporter := config.pluginmanager.get_plugin("terminalreporter")) is not None:
+        reporter.write_line(f"{len(left)} {why}")
 
 
 # The databases this run has brought to head: nothing in the suite takes a schema back down,

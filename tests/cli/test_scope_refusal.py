@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from keyturn import messages
-from tests.cli.test_clients_cli import Keyturn, stored_clients
+from tests.cli.test_clients_cli import stored_clients
+from tests.support.cli import Keyturn
 
 
 @pytest.mark.parametrize("bad", ['read"users', "read\\users", "read:users\x7f"])

@@ -20,7 +20,6 @@ from starlette.testclient import TestClient
 
 from keyturn.store.sql.engine import create_engine
 from keyturn.store.sql.migrate import alembic_config, head_revision
-from tests.conftest import BACKEND
 from tests.support import browser
 
 ADA = "ada@example.com"
@@ -56,7 +55,7 @@ def _kill_pooled_connections(database_url: str) -> int:
     return asyncio.run(kill())
 
 
-@pytest.mark.skipif(BACKEND != "postgresql", reason="a server closing pooled connections is PostgreSQL's")
+@pytest.mark.postgresql  # a database server closing pooled connections: SQLite has none
 def test_a_pooled_connection_the_server_closed_is_replaced_for_a_read_and_a_write(
     client: TestClient, clean_database: str
 ) -> None:
