@@ -102,15 +102,13 @@ class SqlDatabase:
         self,
         engine: AsyncEngine,
         *,
-        reader: AsyncEngine | None = None,
+        reader: AsyncEngine,
         observer: TransactionObserver | None = None,
     ) -> None:
-        """`engine` for writes; `reader` (`create_engine(…, reads=True)`) for reads, else the
-        writer's own connections switched to autocommit per checkout."""
+        """`engine` for writes; `reader` (`create_engine(…, reads=True)`) for reads."""
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._reader = reader or engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._own_reader = reader is not None
+        self._reader = reader
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         self._outage_until = 0.0
         self.observer = observer
@@ -207,8 +205,7 @@ class SqlDatabase:
 
     async def close(self) -> None:
         await self.engine.dispose()
-        if self._own_reader:
-            await self._reader.dispose()
+        await self._reader.dispose()
 
 
 async def _quietly_rollback(conn: AsyncConnection) -> None:

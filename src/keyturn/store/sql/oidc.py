@@ -244,9 +244,7 @@ class SqlOidc(SqlTxBase):
         return _grant(row) if row else None
 
     async def get_code(self, code_hash: str) -> AuthorizationCode | None:
-        row = (
-            await self._run(select(authorization_codes).where(authorization_codes.c.code_hash == code_hash))
-        ).first()
+        row = await self._first(_CODE, {"b_code_hash": code_hash})
         return _code(row) if row else None
 
     async def consume_code(self, code_hash: str, *, now: datetime) -> tuple[AuthorizationCode | None, bool]:
@@ -259,8 +257,7 @@ class SqlOidc(SqlTxBase):
         if row is not None:
             self.consumed_here[code_hash] = code = _code(row)
             return code, True
-        row = await self._first(_CODE, {"b_code_hash": code_hash})
-        return (_code(row) if row else None), False
+        return await self.get_code(code_hash), False
 
     async def revoke_grant(self, grant_id: str, *, now: datetime) -> None:
         """Revoke a grant and every token it produced (code replay, refresh reuse, revocation)."""
