@@ -12,14 +12,11 @@ import asyncio
 import json
 from pathlib import Path
 
-import httpx2
 from sqlalchemy import update
 
 from keyturn.store.sql.engine import create_engine
 from keyturn.store.sql.tables import passkeys
-from tests.production.test_operability import _page
-from tests.support.server import free_port, running_server
-from tests.support.soft_authenticator import SoftAuthenticator
+from tests.production.test_operability import json_logging_server, passkey_sign_up_and_in
 
 
 def _corrupt_every_passkey(database_url: str) -> None:
@@ -37,21 +34,12 @@ def _corrupt_every_passkey(database_url: str) -> None:
 def test_a_server_error_is_logged_once_as_one_json_object_with_its_traceback(
     clean_database: str, tmp_path: Path
 ) -> None:
-    port = free_port()
-    origin = f"http://localhost:{port}"
-    env = {"KEYTURN_PUBLIC_URL": origin, "KEYTURN_LOG_FORMAT": "json"}
-    with running_server(port=port, data_dir=tmp_path, database_url=clean_database, extra_env=env) as server:
-        with httpx2.Client(base_url=origin, headers={"origin": origin}, timeout=30) as http:
-            page = _page(http, "/signup")
-            base, headers = f"/signup/flows/{page['flow_id']}", {"x-csrf-token": page["csrf"]}
-            options = http.post(f"{base}/passkey/options", json={"email": "ada@example.com"}, headers=headers)
-            credential = SoftAuthenticator().create(options.json(), origin=origin)
-            signed_up = http.post(base, json={"method": "passkey", "credential": credential}, headers=headers)
-            assert signed_up.status_code == 200, signed_up.text
-            _corrupt_every_passkey(clean_database)
+    with json_logging_server(clean_database, tmp_path) as (server, http, origin):
+        passkey_sign_up_and_in(http, origin, sign_in=False)
+        _corrupt_every_passkey(clean_database)
 
-            failed = http.get("/account", headers={"x-request-id": "the-failing-one"})
-            after = http.get("/health/live")  # the server goes on
+        failed = http.get("/account", headers={"x-request-id": "the-failing-one"})
+        after = http.get("/health/live")  # the server goes on
         lines = server.log_path.read_text().splitlines()
 
     assert failed.status_code == 500

@@ -9,12 +9,14 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx2
 
-from tests.support.server import free_port, keyturn_env, running_server
+from tests.support.server import RunningServer, free_port, keyturn_env, running_server
 from tests.support.soft_authenticator import SoftAuthenticator
 
 PAGE_DATA = re.compile(r'<script type="application/json" id="kt-page">(.*?)</script>', re.S)
@@ -28,9 +30,30 @@ def _page(http: httpx2.Client, path: str) -> dict[str, Any]:
     return data
 
 
-def _passkey_sign_up_and_in(http: httpx2.Client, origin: str) -> None:
+@contextmanager
+def json_logging_server(
+    database_url: str, data_dir: Path
+) -> Iterator[tuple[RunningServer, httpx2.Client, str]]:
+    """`keyturn serve` with `log_format: json`, a client of it and its origin."""
+    port = free_port()
+    origin = f"http://localhost:{port}"
+    env = {"KEYTURN_PUBLIC_URL": origin, "KEYTURN_LOG_FORMAT": "json"}
+    with (
+        running_server(port=port, data_dir=data_dir, database_url=database_url, extra_env=env) as server,
+        httpx2.Client(base_url=origin, headers={"origin": origin}, timeout=30) as http,
+    ):
+        yield server, http, origin
+
+
+def passkey_sign_up_and_in(http: httpx2.Client, origin: str, *, sign_in: bool = True) -> None:
+    """A passkey sign-up, then a sign-in with it, as the hosted pages make them, each session
+    forgotten after; with `sign_in=False` only the sign-up, its session kept."""
     authenticator = SoftAuthenticator()
-    for path, body in (("/signup", {"email": "ada@example.com"}), ("/login", {})):
+    steps: tuple[tuple[str, dict[str, str]], ...] = (
+        ("/signup", {"email": "ada@example.com"}),
+        ("/login", {}),
+    )
+    for path, body in steps if sign_in else steps[:1]:
         page = _page(http, path)
         base, headers = f"{path}/flows/{page['flow_id']}", {"x-csrf-token": page["csrf"]}
         options = http.post(f"{base}/passkey/options", json=body, headers=headers).json()
@@ -39,7 +62,8 @@ def _passkey_sign_up_and_in(http: httpx2.Client, origin: str) -> None:
             base, json={"method": "passkey", "credential": answer(options, origin=origin)}, headers=headers
         )
         assert done.status_code == 200, done.text
-        http.cookies.delete("keyturn_session")
+        if sign_in:
+            http.cookies.delete("keyturn_session")
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -56,20 +80,16 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 def test_json_logs_are_one_object_per_line_with_the_request_id_and_no_secrets(
     clean_database: str, tmp_path: Path
 ) -> None:
-    port = free_port()
-    origin = f"http://localhost:{port}"
-    env = {"KEYTURN_PUBLIC_URL": origin, "KEYTURN_LOG_FORMAT": "json"}
-    with running_server(port=port, data_dir=tmp_path, database_url=clean_database, extra_env=env) as server:
-        with httpx2.Client(base_url=origin, headers={"origin": origin}, timeout=30) as http:
-            mine = http.get("/login", headers={"x-request-id": "trace-me-123"})
-            made = http.get("/signup")
-            _passkey_sign_up_and_in(http, origin)
-            page = _page(http, "/login")
-            wrong = http.post(
-                f"/login/flows/{page['flow_id']}",
-                json={"method": "password", "email": "ada@example.com", "password": PASSWORD},
-                headers={"x-csrf-token": page["csrf"]},
-            )
+    with json_logging_server(clean_database, tmp_path) as (server, http, origin):
+        mine = http.get("/login", headers={"x-request-id": "trace-me-123"})
+        made = http.get("/signup")
+        passkey_sign_up_and_in(http, origin)
+        page = _page(http, "/login")
+        wrong = http.post(
+            f"/login/flows/{page['flow_id']}",
+            json={"method": "password", "email": "ada@example.com", "password": PASSWORD},
+            headers={"x-csrf-token": page["csrf"]},
+        )
         lines = server.log_path.read_text().splitlines()
 
     assert mine.headers["x-request-id"] == "trace-me-123"
@@ -108,7 +128,7 @@ def test_metrics_count_requests_and_sign_ins_across_two_workers(clean_database: 
     ) as server:
         with httpx2.Client(base_url=origin, headers={"origin": origin}, timeout=30) as http:
             before = http.get("/metrics")
-            _passkey_sign_up_and_in(http, origin)
+            passkey_sign_up_and_in(http, origin)
         after = httpx2.get(f"{server.base_url}/metrics").text
 
     assert before.status_code == 200
